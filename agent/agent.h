@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* What every verb gets: the global options. One <verb>_main() per file. */
+#ifndef VFIO_AGENT_AGENT_H
+#define VFIO_AGENT_AGENT_H
+
+#include <stdbool.h>
+
+struct config;
+
+struct agent_ctx {
+	const char *config_path;
+	bool config_given; /* --config on the command line */
+	const char *root;  /* --root: prefix for /sys, /proc, /dev, /run */
+	int verbosity;
+};
+
+/*
+ * Load the config. With must_exist false, a missing default config is not
+ * an error (*out stays NULL). Logs the one error line; returns an exit code.
+ */
+int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct config **out);
+
+int forward_main(struct agent_ctx *ctx, int argc, char **argv);
+
+#endif

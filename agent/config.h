@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The INI config of DESIGN.md, parsed by libinih and validated key by key. */
+#ifndef VFIO_AGENT_CONFIG_H
+#define VFIO_AGENT_CONFIG_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netfilter/nft.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/vfio-agent/vfio-agent.conf"
+
+enum cfg_cpu { CPU_UNSET, CPU_INTEL, CPU_AMD };
+enum cfg_gpu { GPU_UNSET, GPU_AMD, GPU_NVIDIA };
+enum cfg_on_holders { HOLDERS_WAIT, HOLDERS_KILL, HOLDERS_FAIL };
+
+struct cfg_forward {
+	char name[64];
+	uint8_t proto;
+	uint16_t host_port;
+	uint16_t guest_port;
+};
+
+struct cfg_vnc {
+	bool enable;
+	char interface[IFNAMSIZ];
+	bool host_auto;
+	struct nf_addr host[NF_NFAM]; /* family 0 where not given */
+	uint16_t host_port;
+	bool guest_auto;
+	struct nf_addr guest[NF_NFAM];
+	uint16_t guest_port;
+	struct nf_prefix *allow; /* empty: the interface's subnet */
+	size_t n_allow;
+	bool masquerade;
+};
+
+struct config {
+	char *path;
+	char vm[64];
+	char user[33];
+	enum cfg_cpu cpu;
+	enum cfg_gpu gpu;
+	char (*pcis)[16]; /* "0000:03:00.0" */
+	size_t n_pcis;
+	bool passthrough;
+	char **stop_units;
+	size_t n_stop_units;
+	enum cfg_on_holders on_holders;
+	unsigned int holder_timeout;
+	struct cfg_vnc vnc;
+	struct cfg_forward *fwd; /* [forward NAME] sections */
+	size_t n_fwd;
+};
+
+/*
+ * Load and validate PATH. 0 on success; -errno if it cannot be read, or
+ * -EINVAL for bad content; err then holds one line: "FILE:LINE: [section]
+ * key: what was expected".
+ */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+void config_free(struct config *c);
+
+/* Parsers shared with the command line. */
+int parse_pci(const char *s, char out[16]);
+
+#endif

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* vfio-agent forward up|down|status [--vm NAME] [--json] */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/forward.h"
+#include "agent/log.h"
+#include "agent/macro.h"
+#include "netfilter/rtnl.h"
+
+#define MAX_IF_ADDRS 64
+
+static const char forward_usage[] =
+	"Usage: vfio-agent forward up|down|status [--vm NAME] [--json]\n"
+	"\n"
+	"Install, remove or show the VNC port forward of the configured VM:\n"
+	"  up       program table inet vfio_agent in one transaction (idempotent)\n"
+	"  down     remove that table and the exemption in libvirt's chain\n"
+	"  status   show each forward, the exemption and their counters\n"
+	"\n"
+	"  --vm NAME   the VM (must be the config's [vfio] vm)\n"
+	"  --json      status as JSON\n";
+
+void fwd_spec_free(struct fwd_spec *fs)
+{
+	if (!fs)
+		return;
+	free(fs->ports);
+	free(fs->allow);
+	memset(fs, 0, sizeof(*fs));
+}
+
+static void prefix_network(struct nf_prefix *p)
+{
+	unsigned int max = p->addr.family == AF_INET ? 32 : 128;
+
+	for (unsigned int bit = p->plen; bit < max; bit++)
+		p->addr.bytes[bit / 8] &= ~(0x80 >> (bit % 8));
+}
+
+int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs)
+{
+	const struct cfg_vnc *v = &c->vnc;
+	struct nf_prefix addrs[MAX_IF_ADDRS];
+	struct nf_forward_spec *s = &fs->spec;
+	char a[INET6_ADDRSTRLEN];
+	int ifindex, n;
+
+	memset(fs, 0, sizeof(*fs));
+	s->vm = c->vm;
+	snprintf(s->ifname, sizeof(s->ifname), "%s", v->interface);
+	s->masquerade = v->masquerade;
+
+	ifindex = rtnl_link_index(v->interface);
+	if (ifindex == -ENODEV) {
+		log_error("interface %s does not exist; check [vnc] interface in %s (ip link lists them)",
+			  v->interface, c->path);
+		return EXIT_FAILED;
+	}
+	if (ifindex < 0) {
+		log_error("cannot read the interfaces: %s", strerror(-ifindex));
+		return EXIT_FAILED;
+	}
+	n = rtnl_link_addrs(ifindex, AF_UNSPEC, addrs, MAX_IF_ADDRS);
+	if (n < 0) {
+		log_error("cannot read the addresses of %s: %s", v->interface, strerror(-n));
+		return EXIT_FAILED;
+	}
+	if (n > MAX_IF_ADDRS)
+		n = MAX_IF_ADDRS;
+
+	if (v->guest_auto) {
+		log_error("guest.ip = auto is learned from the running domain by the hook or the daemon; "
+			  "give [vnc] guest.ip to run forward up by hand");
+		return EXIT_FAILED;
+	}
+
+	fs->allow = calloc(v->n_allow + NF_NFAM + 1, sizeof(*fs->allow));
+	fs->ports = calloc(c->n_fwd + 1, sizeof(*fs->ports));
+	if (!fs->allow || !fs->ports) {
+		log_error("out of memory");
+		return EXIT_FAILED;
+	}
+	size_t n_allow = 0;
+	for (int fam = 0; fam < NF_NFAM; fam++) {
+		struct nf_family *f = &s->fam[fam];
+		int af = fam == NF_V4 ? AF_INET : AF_INET6;
+		const struct nf_prefix *own = NULL;
+
+		if (!v->guest[fam].family)
+			continue;
+		if (v->host_auto) {
+			/* the interface's first address of this family */
+			for (int i = 0; i < n && !own; i++)
+				if (addrs[i].addr.family == af)
+					own = &addrs[i];
+			if (!own)
+				continue;
+			f->host = own->addr;
+		} else if (v->host[fam].family) {
+			f->host = v->host[fam];
+			for (int i = 0; i < n && !own; i++)
+				if (!memcmp(&addrs[i].addr, &f->host, sizeof(f->host)))
+					own = &addrs[i];
+		} else {
+			continue;
+		}
+		f->guest = v->guest[fam];
+		f->enabled = true;
+		f->allow = &fs->allow[n_allow];
+		for (size_t i = 0; i < v->n_allow; i++)
+			if (v->allow[i].addr.family == af)
+				fs->allow[n_allow + f->n_allow++] = v->allow[i];
+		if (!f->n_allow) {
+			/* default: the interface's subnet */
+			if (!own) {
+				log_error("host.ip %s is not an address of %s, so its subnet is unknown; "
+					  "set [vnc] allow in %s",
+					  nf_addr_str(&f->host, a, sizeof(a)), v->interface, c->path);
+				return EXIT_FAILED;
+			}
+			fs->allow[n_allow + f->n_allow] = *own;
+			prefix_network(&fs->allow[n_allow + f->n_allow]);
+			f->n_allow++;
+		}
+		n_allow += f->n_allow;
+	}
+	if (!s->fam[NF_V4].enabled && !s->fam[NF_V6].enabled) {
+		if (v->host_auto)
+			log_error("%s has no address of the guest's family; set [vnc] host.ip in %s",
+				  v->interface, c->path);
+		else
+			log_error("[vnc] host.ip and guest.ip share no address family in %s", c->path);
+		return EXIT_FAILED;
+	}
+
+	fs->ports[0] = (struct nf_port){ IPPROTO_TCP, v->host_port, v->guest_port };
+	for (size_t i = 0; i < c->n_fwd; i++)
+		fs->ports[i + 1] = (struct nf_port){ c->fwd[i].proto, c->fwd[i].host_port,
+						     c->fwd[i].guest_port };
+	s->ports = fs->ports;
+	s->n_ports = c->n_fwd + 1;
+	return EXIT_OK;
+}
+
+int fwd_report_error(const char *what, int r, const struct nf_err *e)
+{
+	const char *obj = e->object[0] ? e->object : NULL;
+
+	if (r == -EPERM || r == -EACCES) {
+		log_error("%s: not permitted: CAP_NET_ADMIN is needed (run as root)", what);
+	} else if ((r == -ENOENT || r == -EOPNOTSUPP) && obj && strstr(obj, "chain nat_")) {
+		log_error("%s: the kernel has no nftables NAT support (nf_nat, nft_chain_nat): %s refused: %s%s%s",
+			  what, obj, strerror(-r), e->msg[0] ? ": " : "", e->msg);
+	} else {
+		log_error("%s: %s%s%s%s%s", what, obj ? obj : "", obj ? " refused: " : "", strerror(-r),
+			  e->msg[0] ? ": " : "", e->msg);
+	}
+	return EXIT_FAILED;
+}
+
+static void port_line(FILE *out, const struct nf_forward_spec *s, const struct nf_fwd_status *f,
+		      int fam)
+{
+	char h[INET6_ADDRSTRLEN], g[INET6_ADDRSTRLEN];
+	const char *lb = fam == NF_V6 ? "[" : "", *rb = fam == NF_V6 ? "]" : "";
+
+	fprintf(out, "  %s %s%s%s:%u -> %s%s%s:%u  %s  packets %llu bytes %llu\n",
+		nf_proto_name(f->port.proto), lb, nf_addr_str(&s->fam[fam].host, h, sizeof(h)), rb,
+		f->port.host_port, lb, nf_addr_str(&f->guest, g, sizeof(g)), rb, f->port.guest_port,
+		f->present ? "in place" : "MISSING", (unsigned long long)f->packets,
+		(unsigned long long)f->bytes);
+}
+
+static const char *family_name(uint16_t f)
+{
+	return f == 2 ? "ip" : "ip6";
+}
+
+static int show_status(const struct config *c, const struct fwd_spec *fs, const struct nf_status *st,
+		       bool json)
+{
+	const struct nf_forward_spec *s = fs ? &fs->spec : NULL;
+	char buf[INET6_ADDRSTRLEN];
+
+	if (json) {
+		json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+		json_object_object_add(o, "vm", json_object_new_string(c ? c->vm : ""));
+		json_object_object_add(o, "table", json_object_new_boolean(st->table));
+		json_object_object_add(o, "in_sync", json_object_new_boolean(st->matches));
+		if (s)
+			json_object_object_add(o, "interface", json_object_new_string(s->ifname));
+		for (size_t i = 0; i < st->n_fwd; i++) {
+			const struct nf_fwd_status *f = &st->fwd[i];
+			int fam = f->guest.family == AF_INET ? NF_V4 : NF_V6;
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "proto", json_object_new_string(nf_proto_name(f->port.proto)));
+			json_object_object_add(e, "host", json_object_new_string(
+				nf_addr_str(&s->fam[fam].host, buf, sizeof(buf))));
+			json_object_object_add(e, "host_port", json_object_new_int(f->port.host_port));
+			json_object_object_add(e, "guest", json_object_new_string(
+				nf_addr_str(&f->guest, buf, sizeof(buf))));
+			json_object_object_add(e, "guest_port", json_object_new_int(f->port.guest_port));
+			json_object_object_add(e, "present", json_object_new_boolean(f->present));
+			json_object_object_add(e, "packets", json_object_new_uint64(f->packets));
+			json_object_object_add(e, "bytes", json_object_new_uint64(f->bytes));
+			json_object_array_add(arr, e);
+		}
+		json_object_object_add(o, "forwards", arr);
+		arr = json_object_new_array();
+		for (size_t i = 0; i < st->n_exempt; i++) {
+			const struct nf_exempt_status *x = &st->exempt[i];
+			json_object *e;
+
+			if (!x->chain_exists)
+				continue;
+			e = json_object_new_object();
+			json_object_object_add(e, "family", json_object_new_string(family_name(x->chain->family)));
+			json_object_object_add(e, "table", json_object_new_string(x->chain->table));
+			json_object_object_add(e, "chain", json_object_new_string(x->chain->chain));
+			json_object_object_add(e, "rules", json_object_new_int((int)x->n_rules));
+			json_object_object_add(e, "present", json_object_new_boolean(x->n_rules > 0));
+			json_object_object_add(e, "packets", json_object_new_uint64(x->packets));
+			json_object_object_add(e, "bytes", json_object_new_uint64(x->bytes));
+			json_object_array_add(arr, e);
+		}
+		json_object_object_add(o, "exemptions", arr);
+		json_object *d = json_object_new_object();
+		json_object_object_add(d, "packets", json_object_new_uint64(st->dropped_packets));
+		json_object_object_add(d, "bytes", json_object_new_uint64(st->dropped_bytes));
+		json_object_object_add(o, "dropped", d);
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+		return EXIT_OK;
+	}
+
+	if (!st->table) {
+		printf("forward %s: down (no table inet " NF_TABLE_NAME ")\n", c ? c->vm : "");
+	} else {
+		printf("forward %s: up%s\n", c ? c->vm : "",
+		       !s ? "" : st->matches ? ", matches the config" : ", DIFFERS from the config (run forward up)");
+	}
+	if (s) {
+		printf("  interface %s, allow", s->ifname);
+		for (int fam = 0; fam < NF_NFAM; fam++)
+			for (size_t i = 0; s->fam[fam].enabled && i < s->fam[fam].n_allow; i++)
+				printf(" %s/%u", nf_addr_str(&s->fam[fam].allow[i].addr, buf, sizeof(buf)),
+				       s->fam[fam].allow[i].plen);
+		printf("\n");
+		for (size_t i = 0; i < st->n_fwd; i++)
+			port_line(stdout, s, &st->fwd[i], st->fwd[i].guest.family == AF_INET ? NF_V4 : NF_V6);
+	}
+	if (st->table)
+		printf("  dropped (outside allow): packets %llu bytes %llu\n",
+		       (unsigned long long)st->dropped_packets, (unsigned long long)st->dropped_bytes);
+	for (size_t i = 0; i < st->n_exempt; i++) {
+		const struct nf_exempt_status *x = &st->exempt[i];
+
+		if (!x->chain_exists)
+			continue;
+		printf("  exemption in %s %s %s: %s", family_name(x->chain->family), x->chain->table,
+		       x->chain->chain, x->n_rules ? "in place" : "ABSENT");
+		if (x->n_rules)
+			printf(" (%zu rules, packets %llu bytes %llu)", x->n_rules,
+			       (unsigned long long)x->packets, (unsigned long long)x->bytes);
+		printf("\n");
+	}
+	return EXIT_OK;
+}
+
+int forward_main(struct agent_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct config *c = NULL;
+	struct fwd_spec fs = { 0 };
+	struct nf_sock *sock = NULL;
+	struct nf_err e = { 0 };
+	const char *vm = NULL, *sub;
+	bool json = false, have_spec = false;
+	int opt, r, ret = EXIT_FAILED;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			vm = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(forward_usage, stdout);
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		log_error("forward: missing up, down or status (see vfio-agent forward --help)");
+		return EXIT_USAGE;
+	}
+	sub = argv[optind++];
+	/* options may follow the subcommand too */
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			vm = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(forward_usage, stdout);
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (strcmp(sub, "up") && strcmp(sub, "down") && strcmp(sub, "status")) {
+		log_error("forward: unknown subcommand '%s'; expected up, down or status", sub);
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		log_error("forward %s: unexpected argument '%s'", sub, argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (json && strcmp(sub, "status")) {
+		log_error("forward %s: --json applies to status only", sub);
+		return EXIT_USAGE;
+	}
+
+	/* down must work even when the config is gone: it removes only what is ours */
+	ret = agent_load_config(ctx, strcmp(sub, "down") != 0, &c);
+	if (ret != EXIT_OK)
+		return ret;
+	ret = EXIT_FAILED;
+	if (c && vm && strcmp(vm, c->vm)) {
+		log_error("forward: VM '%s' is not configured in %s (it configures '%s')", vm, c->path,
+			  c->vm);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+
+	if (strcmp(sub, "down") && c && !c->vnc.enable) {
+		if (!strcmp(sub, "up")) {
+			log_error("forward up: [vnc] enable is false in %s; nothing to forward", c->path);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	} else if (strcmp(sub, "down")) {
+		ret = fwd_spec_resolve(c, &fs);
+		if (ret != EXIT_OK)
+			goto out;
+		have_spec = true;
+		ret = EXIT_FAILED;
+	}
+
+	r = nf_sock_open(&sock);
+	if (r < 0) {
+		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
+		goto out;
+	}
+	if (!strcmp(sub, "up")) {
+		r = nf_forward_up(sock, &fs.spec, &e);
+		if (r < 0) {
+			ret = fwd_report_error("forward up", r, &e);
+			goto out;
+		}
+		log_info("forward %s %s: %zu port%s on %s", c->vm,
+			 r == NF_UP_UNCHANGED ? "already up" : "up", fs.spec.n_ports,
+			 fs.spec.n_ports == 1 ? "" : "s", fs.spec.ifname);
+	} else if (!strcmp(sub, "down")) {
+		bool removed;
+
+		r = nf_forward_down(sock, &removed, &e);
+		if (r < 0) {
+			ret = fwd_report_error("forward down", r, &e);
+			goto out;
+		}
+		log_info("forward %s", removed ? "down" : "already down");
+	} else {
+		struct nf_status st;
+
+		r = nf_forward_status(sock, have_spec ? &fs.spec : NULL, &st, &e);
+		if (r < 0) {
+			ret = fwd_report_error("forward status", r, &e);
+			goto out;
+		}
+		show_status(c, have_spec ? &fs : NULL, &st, json);
+		nf_status_free(&st);
+	}
+	ret = EXIT_OK;
+out:
+	nf_sock_close(sock);
+	fwd_spec_free(&fs);
+	config_free(c);
+	return ret;
+}

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdarg.h>
+#include <stdio.h>
+#include <syslog.h>
+
+#include "agent/log.h"
+
+static enum log_target target = LOG_TO_STDERR;
+static int verbosity = 1; /* 0 -q: errors only; 1 default; 2 -v: debug */
+
+void log_setup(enum log_target t, int v)
+{
+	target = t;
+	verbosity = v;
+	if (t == LOG_TO_SYSLOG)
+		openlog("vfio-agent", LOG_PID, LOG_DAEMON);
+}
+
+int log_verbosity(void)
+{
+	return verbosity;
+}
+
+static void emit(int prio, int min, const char *fmt, va_list ap)
+{
+	if (verbosity < min)
+		return;
+	if (target == LOG_TO_SYSLOG) {
+		vsyslog(prio, fmt, ap);
+		return;
+	}
+	fputs("vfio-agent: ", stderr);
+	if (prio == LOG_WARNING)
+		fputs("warning: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+#define LOGFN(name, prio, min)                  \
+	void name(const char *fmt, ...)         \
+	{                                       \
+		va_list ap;                     \
+		va_start(ap, fmt);              \
+		emit(prio, min, fmt, ap);       \
+		va_end(ap);                     \
+	}
+
+LOGFN(log_error, LOG_ERR, 0)
+LOGFN(log_warn, LOG_WARNING, 1)
+LOGFN(log_info, LOG_INFO, 1)
+LOGFN(log_debug, LOG_DEBUG, 2)

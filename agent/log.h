@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The one logger: stderr for interactive verbs, syslog in hook and daemon mode. */
+#ifndef VFIO_AGENT_LOG_H
+#define VFIO_AGENT_LOG_H
+
+#include <stdbool.h>
+
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+
+void log_setup(enum log_target target, int verbosity);
+int log_verbosity(void);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef VFIO_AGENT_MACRO_H
+#define VFIO_AGENT_MACRO_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+/* Exit codes of DESIGN.md */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1, /* the job could not be done */
+	EXIT_USAGE = 2,  /* usage or config error */
+};
+
+#endif
