@@ -13,7 +13,9 @@
 
 #include <ini.h>
 
+#include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/log.h"
 #include "agent/macro.h"
 
 struct parse {
@@ -39,7 +41,9 @@ static int fail(struct parse *p, const char *section, const char *key, const cha
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (key)
+	if (key && !section[0])
+		snprintf(p->err, sizeof(p->err), "%s: %s", key, what);
+	else if (key)
 		snprintf(p->err, sizeof(p->err), "[%s] %s: %s", section, key, what);
 	else
 		snprintf(p->err, sizeof(p->err), "[%s]: %s", section, what);
@@ -607,4 +611,25 @@ void config_free(struct config *c)
 	free(c->fwd);
 	free(c->path);
 	free(c);
+}
+
+int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct config **out)
+{
+	char err[512];
+	int r;
+
+	*out = NULL;
+	r = config_load(ctx->config_path, out, err, sizeof(err));
+	if (r == 0)
+		return EXIT_OK;
+	if (r == -ENOENT && !must_exist && !ctx->config_given)
+		return EXIT_OK;
+	if (r == -EINVAL && err[0])
+		log_error("%s", err);
+	else if (r == -ENOENT)
+		log_error("cannot read %s: %s; write one from vfio-agent.conf.example or pass --config",
+			  ctx->config_path, strerror(-r));
+	else
+		log_error("cannot read %s: %s", ctx->config_path, strerror(-r));
+	return EXIT_USAGE;
 }

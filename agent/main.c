@@ -48,27 +48,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct config **out)
-{
-	char err[512];
-	int r;
-
-	*out = NULL;
-	r = config_load(ctx->config_path, out, err, sizeof(err));
-	if (r == 0)
-		return EXIT_OK;
-	if (r == -ENOENT && !must_exist && !ctx->config_given)
-		return EXIT_OK;
-	if (r == -EINVAL && err[0])
-		log_error("%s", err);
-	else if (r == -ENOENT)
-		log_error("cannot read %s: %s; write one from vfio-agent.conf.example or pass --config",
-			  ctx->config_path, strerror(-r));
-	else
-		log_error("cannot read %s: %s", ctx->config_path, strerror(-r));
-	return EXIT_USAGE;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {

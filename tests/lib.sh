@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by the shell tests: result lines for tests/run, and namespaces that
+# are removed on exit whatever happens.
+
+: "${VFIO_AGENT:?set VFIO_AGENT to the binary under test}"
+TESTS_FAILED=0
+
+ok() { echo "ok $1"; }
+not_ok() { echo "not ok $1: $2"; TESTS_FAILED=$((TESTS_FAILED + 1)); }
+# check NAME CMD...: ok if CMD succeeds
+check() {
+	local name=$1; shift
+	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
+}
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "not ok ${1:-setup}: needs root (network namespaces, nftables)"
+		exit 1
+	fi
+}
+
+# Namespaces made here carry this run's prefix and go away on exit.
+NS_PREFIX="va$$"
+NS_LIST=()
+TMP=$(mktemp -d)
+cleanup() {
+	local ns pid
+	for ns in "${NS_LIST[@]}"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+mkns() {
+	local ns="$NS_PREFIX-$1"
+	ip netns add "$ns" || return 1
+	NS_LIST+=("$ns")
+	ip -n "$ns" link set lo up
+}
+in_ns() { local ns="$NS_PREFIX-$1"; shift; ip netns exec "$ns" "$@"; }
+
+# veth A:IFA <-> B:IFB
+link() { ip link add "$2" netns "$NS_PREFIX-$1" type veth peer name "$4" netns "$NS_PREFIX-$3"; \
+	ip -n "$NS_PREFIX-$1" link set "$2" up; ip -n "$NS_PREFIX-$3" link set "$4" up; }
+
+finish() {
+	exit $((TESTS_FAILED > 0))
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Config parsing: a good file read field by field, and bad files that each
+ * give one line naming the file, the line, the key and what was expected. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/vfio-config-XXXXXX";
+
+static const char *write_conf(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static const char good[] =
+	"# the seed's module, as a file\n"
+	"[vfio]\n"
+	"vm = win11\n"
+	"user = nixos\n"
+	"cpu = intel                 # intel | amd\n"
+	"gpu = amd\n"
+	"pcis = pci_0000_03_00_0 0000:03:00.1\n"
+	"passthrough = true\n"
+	"stop-units = display-manager.service lactd.service\n"
+	"on-holders = kill\n"
+	"holder-timeout = 15\n"
+	"\n"
+	"[vnc]\n"
+	"enable = yes\n"
+	"interface = wlp4s0\n"
+	"host.ip = 192.0.2.30 2001:db8::30\n"
+	"host.port = 5900\n"
+	"guest.ip = 198.51.100.50\n"
+	"guest.port = 5901\n"
+	"allow = 192.0.2.0/24 2001:db8::/64 ; inih's own comment\n"
+	"\n"
+	"[forward rdp]\n"
+	"proto = tcp\n"
+	"host.port = 3389\n"
+	"guest.port = 3389\n"
+	"\n"
+	"[forward sunshine]\n"
+	"proto = udp\n"
+	"host.port = 47998\n"
+	"guest.port = 47998\n";
+
+static void test_good(void)
+{
+	struct config *c = NULL;
+	char err[512];
+	char a[64];
+	int r = config_load(write_conf("good.conf", good), &c, err, sizeof(err));
+
+	CHECK("config: good file loads", r == 0);
+	if (r) {
+		printf("# %s\n", err);
+		return;
+	}
+	CHECK_STR("config: vm", c->vm, "win11");
+	CHECK_STR("config: user", c->user, "nixos");
+	CHECK("config: cpu and gpu", c->cpu == CPU_INTEL && c->gpu == GPU_AMD);
+	CHECK("config: two pcis", c->n_pcis == 2);
+	CHECK_STR("config: libvirt nodedev name becomes a BDF", c->pcis[0], "0000:03:00.0");
+	CHECK_STR("config: BDF kept", c->pcis[1], "0000:03:00.1");
+	CHECK("config: passthrough", c->passthrough);
+	CHECK("config: stop-units", c->n_stop_units == 2 && !strcmp(c->stop_units[1], "lactd.service"));
+	CHECK("config: on-holders kill, timeout 15", c->on_holders == HOLDERS_KILL && c->holder_timeout == 15);
+	CHECK("config: vnc enabled on wlp4s0", c->vnc.enable && !strcmp(c->vnc.interface, "wlp4s0"));
+	CHECK("config: host.ip has v4 and v6", c->vnc.host[NF_V4].family == AF_INET &&
+						  c->vnc.host[NF_V6].family == AF_INET6 && !c->vnc.host_auto);
+	CHECK_STR("config: host v4", nf_addr_str(&c->vnc.host[NF_V4], a, sizeof(a)), "192.0.2.30");
+	CHECK_STR("config: guest v4", nf_addr_str(&c->vnc.guest[NF_V4], a, sizeof(a)), "198.51.100.50");
+	CHECK("config: ports", c->vnc.host_port == 5900 && c->vnc.guest_port == 5901);
+	CHECK("config: allow has two prefixes", c->vnc.n_allow == 2 && c->vnc.allow[0].plen == 24 &&
+							c->vnc.allow[1].plen == 64);
+	CHECK("config: two extra forwards", c->n_fwd == 2);
+	CHECK("config: udp forward", c->n_fwd == 2 && c->fwd[1].proto == IPPROTO_UDP &&
+					     c->fwd[1].host_port == 47998 && !strcmp(c->fwd[1].name, "sunshine"));
+	config_free(c);
+}
+
+static void test_defaults(void)
+{
+	struct config *c = NULL;
+	char err[512];
+	int r = config_load(write_conf("min.conf", "[vfio]\nvm = w\n[vnc]\nenable = true\ninterface = eth0\nguest.ip = auto\n"),
+			    &c, err, sizeof(err));
+
+	CHECK("config: minimal file loads", r == 0);
+	if (r)
+		return;
+	CHECK("config: defaults", c->vnc.host_auto && c->vnc.guest_auto && c->vnc.host_port == 5900 &&
+				  c->vnc.guest_port == 5900 && c->on_holders == HOLDERS_WAIT &&
+				  c->holder_timeout == 10 && !c->passthrough && !c->vnc.masquerade);
+	config_free(c);
+}
+
+struct bad {
+	const char *name;
+	const char *text;
+	const char *want; /* the error after "FILE" */
+};
+
+#define HEAD "[vfio]\nvm = win11\n[vnc]\nenable = true\ninterface = eth0\nguest.ip = 198.51.100.50\n"
+
+static const struct bad bad[] = {
+	{ "invalid IP", HEAD "host.ip = 192.0.2.300\n",
+	  ":7: [vnc] host.ip: '192.0.2.300' is not an IPv4 or IPv6 address, or auto" },
+	{ "invalid CIDR", HEAD "allow = 192.0.2.0/33\n",
+	  ":7: [vnc] allow: '192.0.2.0/33' is not an address or CIDR (192.168.178.0/24, 2001:db8::/64)" },
+	{ "CIDR with host bits", HEAD "allow = 192.0.2.7/24\n",
+	  ":7: [vnc] allow: '192.0.2.7/24' has host bits set; write the network, like 192.168.178.0/24" },
+	{ "port 0", HEAD "host.port = 0\n", ":7: [vnc] host.port: expected a port 1-65535, got '0'" },
+	{ "port 65536", HEAD "guest.port = 65536\n",
+	  ":7: [vnc] guest.port: expected a port 1-65535, got '65536'" },
+	{ "port with junk", HEAD "host.port = 59a\n", ":7: [vnc] host.port: expected a port 1-65535, got '59a'" },
+	{ "unknown key", HEAD "hostip = 192.0.2.1\n",
+	  ":7: [vnc] hostip: unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)" },
+	{ "unknown section", HEAD "[vcn]\nenable = true\n",
+	  ":8: [vcn]: unknown section (known: [vfio], [vnc], [forward NAME])" },
+	{ "duplicate section", HEAD "[vfio]\nuser = a\n", ":8: [vfio]: section given twice" },
+	{ "duplicate key", HEAD "interface = eth1\n", ":7: [vnc] interface: given twice" },
+	{ "bad boolean", HEAD "masquerade = maybe\n", ":7: [vnc] masquerade: expected true or false, got 'maybe'" },
+	{ "bad enum", "[vfio]\nvm = w\ngpu = intel\n", ":3: [vfio] gpu: expected amd or nvidia, got 'intel'" },
+	{ "bad pci", "[vfio]\nvm = w\npcis = 03:00\n",
+	  ":3: [vfio] pcis: '03:00' is not a PCI address (pci_0000_03_00_0 or 0000:03:00.0)" },
+	{ "interface name too long", "[vfio]\nvm = w\n[vnc]\ninterface = averyveryverylongname\n",
+	  ":4: [vnc] interface: 'averyveryverylongname' is not an interface name (1-15 characters, no '/', ':' or spaces)" },
+	{ "key outside a section", "vm = w\n", ":1: vm: key outside any section; put it under [vfio] or [vnc]" },
+	{ "syntax error", "[vfio]\nvm = w\nthis line has no equals\n",
+	  ":3: syntax error: expected [section] or key = value" },
+	{ "missing vm", "[vnc]\nenable = false\n", ": [vfio] vm: missing; name the libvirt domain, like vm = win11" },
+	{ "missing interface", "[vfio]\nvm = w\n[vnc]\nenable = true\nguest.ip = auto\n",
+	  ": [vnc] interface: missing; name the LAN interface, like interface = wlp4s0" },
+	{ "forward without port", HEAD "[forward rdp]\nhost.port = 3389\n", ": [forward rdp] guest.port: missing" },
+	{ "forward clashes with vnc", HEAD "[forward x]\nhost.port = 5900\nguest.port = 1\n",
+	  ": [forward x] host.port: 5900 is the VNC port already" },
+	{ "bad vm name", "[vfio]\nvm = ../etc\n",
+	  ":2: [vfio] vm: '../etc' is not a libvirt domain name (letters, digits, ._+-@)" },
+	{ "two IPv4 host addresses", HEAD "host.ip = 192.0.2.1 192.0.2.2\n",
+	  ":7: [vnc] host.ip: give at most one IPv4 and one IPv6 address" },
+};
+
+static void test_bad(void)
+{
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct config *c = NULL;
+		char err[512], want[512], name[128];
+		const char *path = write_conf("bad.conf", bad[i].text);
+		int r = config_load(path, &c, err, sizeof(err));
+
+		snprintf(name, sizeof(name), "config bad: %s is refused", bad[i].name);
+		CHECK(name, r == -EINVAL && !c);
+		snprintf(want, sizeof(want), "%s%s", path, bad[i].want);
+		snprintf(name, sizeof(name), "config bad: %s names line and key", bad[i].name);
+		CHECK_STR(name, err, want);
+		config_free(c);
+	}
+}
+
+static void test_unreadable(void)
+{
+	struct config *c = NULL;
+	char err[512];
+
+	CHECK("config: missing file is -ENOENT", config_load("/nonexistent/x.conf", &c, err, sizeof(err)) == -ENOENT);
+	CHECK("config: a directory is refused", config_load(dir, &c, err, sizeof(err)) == -EISDIR);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir)) {
+		printf("not ok config: mkdtemp\n");
+		return 1;
+	}
+	test_good();
+	test_defaults();
+	test_bad();
+	test_unreadable();
+	unlink(write_conf("good.conf", ""));
+	unlink(write_conf("min.conf", ""));
+	unlink(write_conf("bad.conf", ""));
+	rmdir(dir);
+	TAP_EXIT();
+}
