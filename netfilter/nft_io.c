@@ -269,13 +269,18 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	struct nftnl_chain *c;
 
 	if (a->n_chains == sizeof(a->chains) / sizeof(a->chains[0]))
-		return 0; /* not ours: we make five; the text compare sees the rest missing */
+		return 0; /* we make five: the text compare already differs */
 	c = nftnl_chain_alloc();
 	if (!c)
 		return -ENOMEM;
 	if (nftnl_chain_nlmsg_parse(nlh, c) < 0) {
 		nftnl_chain_free(c);
 		return -EBADMSG;
+	}
+	/* chain dumps are not filtered by table in the kernel */
+	if (strcmp(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), NF_TABLE_NAME)) {
+		nftnl_chain_free(c);
+		return 0;
 	}
 	a->chains[a->n_chains++] = c;
 	return 0;

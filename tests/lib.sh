@@ -25,6 +25,7 @@ NS_PREFIX="va$$"
 NS_LIST=()
 TMP=$(mktemp -d)
 cleanup() {
+	disown -a 2>/dev/null
 	local ns pid
 	for ns in "${NS_LIST[@]}"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
