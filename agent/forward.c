@@ -156,14 +156,18 @@ int fwd_report_error(const char *what, int r, const struct nf_err *e)
 {
 	const char *obj = e->object[0] ? e->object : NULL;
 
-	if (r == -EPERM || r == -EACCES) {
+	if ((r == -EPERM || r == -EACCES) && !obj) {
+		/* nfnetlink refuses the first message without CAP_NET_ADMIN */
 		log_error("%s: not permitted: CAP_NET_ADMIN is needed (run as root)", what);
+	} else if (r == -EPERM && obj) {
+		log_error("%s: %s refused: %s (owned by another program?)%s%s; nothing was changed",
+			  what, obj, strerror(-r), e->msg[0] ? ": " : "", e->msg);
 	} else if ((r == -ENOENT || r == -EOPNOTSUPP) && obj && strstr(obj, "chain nat_")) {
 		log_error("%s: the kernel has no nftables NAT support (nf_nat, nft_chain_nat): %s refused: %s%s%s",
 			  what, obj, strerror(-r), e->msg[0] ? ": " : "", e->msg);
 	} else {
-		log_error("%s: %s%s%s%s%s", what, obj ? obj : "", obj ? " refused: " : "", strerror(-r),
-			  e->msg[0] ? ": " : "", e->msg);
+		log_error("%s: %s%s%s%s%s%s", what, obj ? obj : "", obj ? " refused: " : "", strerror(-r),
+			  e->msg[0] ? ": " : "", e->msg, obj ? "; nothing was changed" : "");
 	}
 	return EXIT_FAILED;
 }

@@ -706,9 +706,14 @@ static int batch_init(struct batch *b, struct nf_sock *s)
 	if (!b->buf)
 		return -ENOMEM;
 	b->seq_first = b->seq = s->seq + 1;
+	b->what = calloc(64, sizeof(*b->what));
+	if (!b->what) {
+		free(b->buf);
+		return -ENOMEM;
+	}
+	b->n_what = 64; /* what[0], the batch begin, stays "": no object of ours */
 	nftnl_batch_begin(b->buf, b->seq++);
 	b->len = NLMSG_ALIGN(((struct nlmsghdr *)b->buf)->nlmsg_len);
-	b->n_what = 0;
 	return 0;
 }
 

@@ -25,7 +25,6 @@ NS_PREFIX="va$$"
 NS_LIST=()
 TMP=$(mktemp -d)
 cleanup() {
-	disown -a 2>/dev/null
 	local ns pid
 	for ns in "${NS_LIST[@]}"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
@@ -41,6 +40,8 @@ mkns() {
 	NS_LIST+=("$ns")
 	ip -n "$ns" link set lo up
 }
+# spawn NS CMD...: a server in NS, not a job of ours; cleanup kills it with the namespace
+spawn() { local ns=$1; shift; ( in_ns "$ns" "$@" >/dev/null 2>&1 & ); }
 in_ns() { local ns="$NS_PREFIX-$1"; shift; ip netns exec "$ns" "$@"; }
 
 # veth A:IFA <-> B:IFB

@@ -35,8 +35,8 @@ in_ns guest ip addr add 2001:db8:2::50/64 dev eth0 nodad
 in_ns guest ip route add default via 192.0.2.1
 in_ns guest ip -6 route add default via 2001:db8:2::1
 
-in_ns guest socat TCP4-LISTEN:5901,fork,reuseaddr 'SYSTEM:echo $SOCAT_PEERADDR' &
-in_ns guest socat TCP6-LISTEN:5901,fork,reuseaddr,ipv6only=1 'SYSTEM:echo $SOCAT_PEERADDR' &
+spawn guest socat TCP4-LISTEN:5901,fork,reuseaddr 'SYSTEM:echo $SOCAT_PEERADDR'
+spawn guest socat TCP6-LISTEN:5901,fork,reuseaddr,ipv6only=1 'SYSTEM:echo $SOCAT_PEERADDR'
 for _ in $(seq 50); do
 	[ "$(in_ns guest ss -Hltn 'sport = :5901' | wc -l)" -ge 2 ] && break
 	sleep 0.1
