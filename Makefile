@@ -41,7 +41,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: all clean check check-unit check-netns deps bench install uninstall
+.PHONY: all clean check check-unit check-netns deps bench install uninstall tests sanitize-build
 
 all: $(O)/vfio-agent
 
@@ -61,9 +61,15 @@ $(O)/tests/%: tests/unit/%.c $(LIB_OBJ)
 
 tests: $(UNIT_BIN)
 
-# Every tier that exists; tests/run prints the closing "N passed, N failed" line.
-check: all $(UNIT_BIN)
-	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/run $(TIERS)
+# Every tier that exists, then unit and netns again under the sanitizers;
+# tests/run prints the closing "N passed, N failed, N skipped" line.
+check: all $(UNIT_BIN) sanitize-build
+	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) \
+		SAN_AGENT=$(abspath build-asan/vfio-agent) SAN_UNIT_DIR=$(abspath build-asan/tests) \
+		tests/run $(TIERS)
+
+sanitize-build:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 O=build-asan all tests
 
 check-unit: TIERS := unit
 check-unit: check
