@@ -299,8 +299,13 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	bool json = false, have_spec = false;
 	int opt, r, ret = EXIT_FAILED;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	/*
+	 * GNU getopt permutes: options may come before or after the subcommand.
+	 * optind 0 re-initialises it after main's "+" scan.
+	 */
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'm':
 			vm = optarg;
@@ -312,6 +317,8 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 			fputs(forward_usage, stdout);
 			return EXIT_OK;
 		default:
+			log_error("forward: unknown option or missing value in '%s' (see vfio-agent forward --help)",
+				  argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
@@ -320,22 +327,6 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sub = argv[optind++];
-	/* options may follow the subcommand too */
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'm':
-			vm = optarg;
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(forward_usage, stdout);
-			return EXIT_OK;
-		default:
-			return EXIT_USAGE;
-		}
-	}
 	if (strcmp(sub, "up") && strcmp(sub, "down") && strcmp(sub, "status")) {
 		log_error("forward: unknown subcommand '%s'; expected up, down or status", sub);
 		return EXIT_USAGE;

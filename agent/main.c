@@ -99,7 +99,6 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
 		if (!strcmp(argv[optind], verbs[i].name)) {
-			opterr = 1;
 			return verbs[i].fn(&ctx, argc - optind, argv + optind);
 		}
 	log_error("unknown verb '%s' (see vfio-agent --help)", argv[optind]);
