@@ -16,7 +16,10 @@ O ?= build
 SAN_FLAGS :=
 endif
 
+# linked today; the rest of the stack (handoff, holder scan, hook, daemon) is
+# checked with pkg-config so that `make deps` is proven complete now
 PKGS := libnftnl libmnl inih json-c
+PKGS_STACK := libvirt libkmod libbpf libsystemd libxml-2.0
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -41,9 +44,13 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: all clean check check-unit check-netns deps bench install uninstall tests sanitize-build
+.PHONY: pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build
 
-all: $(O)/vfio-agent
+all: pkgs $(O)/vfio-agent
+
+pkgs:
+	@$(PKG_CONFIG) --exists --print-errors $(PKGS) $(PKGS_STACK) || \
+		{ echo "missing libraries: run make deps (as root)" >&2; exit 1; }
 
 $(O)/vfio-agent: $(O)/agent/main.o $(LIB_OBJ)
 	@echo "  LD      $@"
