@@ -391,6 +391,53 @@ static int chain_exists(struct nf_sock *s, uint16_t family, const char *table, c
 	return ret < 0 ? ret : 1;
 }
 
+/* Requests about our table, each with only the table's name filled in. */
+static int put_table(struct nlmsghdr *nlh)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NF_TABLE_NAME);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return 0;
+}
+
+static int put_chain(struct nlmsghdr *nlh)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NF_TABLE_NAME);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	return 0;
+}
+
+static int put_set(struct nlmsghdr *nlh)
+{
+	struct nftnl_set *st = nftnl_set_alloc();
+
+	if (!st)
+		return -ENOMEM;
+	nftnl_set_set_str(st, NFTNL_SET_TABLE, NF_TABLE_NAME);
+	nftnl_set_nlmsg_build_payload(nlh, st);
+	nftnl_set_free(st);
+	return 0;
+}
+
+static int table_request(struct nf_sock *s, uint16_t type, uint16_t flags,
+			 int (*put)(struct nlmsghdr *), obj_cb cb, void *data, struct nf_err *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh = req_hdr(s, buf, type, NFPROTO_INET, flags);
+	int r = put(nlh);
+
+	return r < 0 ? r : request(s, nlh, cb, data, err);
+}
+
 static int read_actual(struct nf_sock *s, struct actual *a, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -399,41 +446,13 @@ static int read_actual(struct nf_sock *s, struct actual *a, struct nf_err *err)
 
 	memset(a, 0, sizeof(*a));
 
-	struct nftnl_table *t = nftnl_table_alloc();
-	if (!t)
-		return -ENOMEM;
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NF_TABLE_NAME);
-	nlh = req_hdr(s, buf, NFT_MSG_GETTABLE, NFPROTO_INET, 0);
-	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_table_free(t);
-	r = request(s, nlh, table_cb, a, err);
+	r = table_request(s, NFT_MSG_GETTABLE, 0, put_table, table_cb, a, err);
 	if (r < 0 && r != -ENOENT)
 		goto err;
 
 	if (a->table) {
-		struct nftnl_chain *c = nftnl_chain_alloc();
-
-		if (!c) {
-			r = -ENOMEM;
-			goto err;
-		}
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NF_TABLE_NAME);
-		nlh = req_hdr(s, buf, NFT_MSG_GETCHAIN, NFPROTO_INET, NLM_F_DUMP);
-		nftnl_chain_nlmsg_build_payload(nlh, c);
-		nftnl_chain_free(c);
-		if ((r = request(s, nlh, chain_cb, a, err)) < 0)
-			goto err;
-
-		struct nftnl_set *st = nftnl_set_alloc();
-		if (!st) {
-			r = -ENOMEM;
-			goto err;
-		}
-		nftnl_set_set_str(st, NFTNL_SET_TABLE, NF_TABLE_NAME);
-		nlh = req_hdr(s, buf, NFT_MSG_GETSET, NFPROTO_INET, NLM_F_DUMP);
-		nftnl_set_nlmsg_build_payload(nlh, st);
-		nftnl_set_free(st);
-		if ((r = request(s, nlh, set_cb, a, err)) < 0)
+		if ((r = table_request(s, NFT_MSG_GETCHAIN, NLM_F_DUMP, put_chain, chain_cb, a, err)) < 0 ||
+		    (r = table_request(s, NFT_MSG_GETSET, NLM_F_DUMP, put_set, set_cb, a, err)) < 0)
 			goto err;
 		for (size_t i = 0; i < a->n_sets; i++) {
 			nlh = req_hdr(s, buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP);
