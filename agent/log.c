@@ -16,11 +16,6 @@ void log_setup(enum log_target t, int v)
 		openlog("vfio-agent", LOG_PID, LOG_DAEMON);
 }
 
-int log_verbosity(void)
-{
-	return verbosity;
-}
-
 static void emit(int prio, int min, const char *fmt, va_list ap)
 {
 	if (verbosity < min)

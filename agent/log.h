@@ -8,7 +8,6 @@
 enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
 
 void log_setup(enum log_target target, int verbosity);
-int log_verbosity(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

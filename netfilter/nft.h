@@ -116,7 +116,6 @@ struct nf_exempt_status {
 struct nf_status {
 	bool table;           /* our table exists */
 	bool matches;         /* the kernel's state equals the spec */
-	char comment[128];
 	uint64_t dropped_packets, dropped_bytes;
 	struct nf_fwd_status *fwd;   /* one per spec port and family, in spec order */
 	size_t n_fwd;

@@ -363,7 +363,7 @@ static int add_rule_ours(struct nf_objs *o, const char *chain, const struct nf_f
 	return rule_done(o, &b, false);
 }
 
-int nf_exempt_comment(const struct nf_forward_spec *spec, int fam, const struct nf_port *p,
+static int nf_exempt_comment(const struct nf_forward_spec *spec, int fam, const struct nf_port *p,
 		      char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];

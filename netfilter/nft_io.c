@@ -1075,7 +1075,6 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 	if (r < 0)
 		return r;
 	st->table = a.table;
-	snprintf(st->comment, sizeof(st->comment), "%s", a.comment);
 	foreign_present(&a, present);
 	if (spec) {
 		if ((r = nf_objs_build(spec, present, &o)) < 0 || (r = objs_text(o, &want)) < 0 ||

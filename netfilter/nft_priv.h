@@ -22,7 +22,4 @@ struct nf_objs {
 	size_t n_exempt;
 };
 
-int nf_exempt_comment(const struct nf_forward_spec *spec, int fam, const struct nf_port *p,
-		      char *buf, size_t len);
-
 #endif
