@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR CC PKG_CONFIG V=1 SANITIZE=1 O=dir
+# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR CC CLANG BPFTOOL PKG_CONFIG V=1
+# SANITIZE=1 O=dir
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
 CC ?= cc
 PKG_CONFIG ?= pkg-config
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 SANITIZE ?=
 
 ifeq ($(SANITIZE),1)
@@ -16,17 +20,17 @@ O ?= build
 SAN_FLAGS :=
 endif
 
-# linked today; the rest of the stack (handoff, holder scan, hook, daemon) is
-# checked with pkg-config so that `make deps` is proven complete now
-PKGS := libnftnl libmnl inih json-c
-PKGS_STACK := libvirt libkmod libbpf libsystemd libxml-2.0
+# linked today; the rest of the stack (handoff, hook, daemon) is checked with
+# pkg-config so that `make deps` is proven complete now
+PKGS := libnftnl libmnl inih json-c libbpf libkmod
+PKGS_STACK := libvirt libsystemd libxml-2.0
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
-	  -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(SAN_FLAGS)
+	  -D_GNU_SOURCE -I. -I$(O)/bpf $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
 LDLIBS += $(PKG_LIBS)
 
@@ -38,7 +42,10 @@ endif
 
 AGENT_SRC := $(wildcard agent/*.c)
 NF_SRC := $(wildcard netfilter/*.c)
-LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(NF_SRC)) \
+BPF_PROGS := $(wildcard bpf/*.bpf.c)
+BPF_SRC := $(filter-out $(BPF_PROGS),$(wildcard bpf/*.c))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_PROGS))
+LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(NF_SRC) $(BPF_SRC)) \
 	   $(patsubst %.c,$(O)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
@@ -55,6 +62,22 @@ pkgs:
 $(O)/vfio-agent: $(O)/agent/main.o $(LIB_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# BPF: CO-RE objects (kernel types from bpf/kernel.h, relocated at load time
+# against the running kernel's BTF) and their skeletons, generated here.
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h)
+	@mkdir -p $(@D)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I. \
+		-idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
+		-Wall -Wno-unused-function -c -o $@ $<
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	@echo "  SKEL    $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
+
+$(patsubst %.c,$(O)/%.o,$(BPF_SRC)): $(BPF_SKELS)
+.SECONDARY: $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_PROGS))
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)

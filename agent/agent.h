@@ -21,5 +21,6 @@ struct agent_ctx {
 int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct config **out);
 
 int forward_main(struct agent_ctx *ctx, int argc, char **argv);
+int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
 
 #endif

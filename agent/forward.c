@@ -47,7 +47,7 @@ static void prefix_network(struct nf_prefix *p)
 		p->addr.bytes[bit / 8] &= ~(0x80 >> (bit % 8));
 }
 
-int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs)
+int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, size_t errlen)
 {
 	const struct cfg_vnc *v = &c->vnc;
 	struct nf_prefix addrs[MAX_IF_ADDRS];
@@ -62,24 +62,24 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs)
 
 	ifindex = rtnl_link_index(v->interface);
 	if (ifindex == -ENODEV) {
-		log_error("interface %s does not exist; check [vnc] interface in %s (ip link lists them)",
+		snprintf(err, errlen, "interface %s does not exist; check [vnc] interface in %s (ip link lists them)",
 			  v->interface, c->path);
 		return EXIT_FAILED;
 	}
 	if (ifindex < 0) {
-		log_error("cannot read the interfaces: %s", strerror(-ifindex));
+		snprintf(err, errlen, "cannot read the interfaces: %s", strerror(-ifindex));
 		return EXIT_FAILED;
 	}
 	n = rtnl_link_addrs(ifindex, AF_UNSPEC, addrs, MAX_IF_ADDRS);
 	if (n < 0) {
-		log_error("cannot read the addresses of %s: %s", v->interface, strerror(-n));
+		snprintf(err, errlen, "cannot read the addresses of %s: %s", v->interface, strerror(-n));
 		return EXIT_FAILED;
 	}
 	if (n > MAX_IF_ADDRS)
 		n = MAX_IF_ADDRS;
 
 	if (v->guest_auto) {
-		log_error("guest.ip = auto is learned from the running domain by the hook or the daemon; "
+		snprintf(err, errlen, "guest.ip = auto is learned from the running domain by the hook or the daemon; "
 			  "give [vnc] guest.ip to run forward up by hand");
 		return EXIT_FAILED;
 	}
@@ -87,7 +87,7 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs)
 	fs->allow = calloc(v->n_allow + NF_NFAM + 1, sizeof(*fs->allow));
 	fs->ports = calloc(c->n_fwd + 1, sizeof(*fs->ports));
 	if (!fs->allow || !fs->ports) {
-		log_error("out of memory");
+		snprintf(err, errlen, "out of memory");
 		return EXIT_FAILED;
 	}
 	size_t n_allow = 0;
@@ -123,7 +123,7 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs)
 		if (!f->n_allow) {
 			/* default: the interface's subnet */
 			if (!own) {
-				log_error("host.ip %s is not an address of %s, so its subnet is unknown; "
+				snprintf(err, errlen, "host.ip %s is not an address of %s, so its subnet is unknown; "
 					  "set [vnc] allow in %s",
 					  nf_addr_str(&f->host, a, sizeof(a)), v->interface, c->path);
 				return EXIT_FAILED;
@@ -136,10 +136,10 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs)
 	}
 	if (!s->fam[NF_V4].enabled && !s->fam[NF_V6].enabled) {
 		if (v->host_auto)
-			log_error("%s has no address of the guest's family; set [vnc] host.ip in %s",
+			snprintf(err, errlen, "%s has no address of the guest's family; set [vnc] host.ip in %s",
 				  v->interface, c->path);
 		else
-			log_error("[vnc] host.ip and guest.ip share no address family in %s", c->path);
+			snprintf(err, errlen, "[vnc] host.ip and guest.ip share no address family in %s", c->path);
 		return EXIT_FAILED;
 	}
 
@@ -359,9 +359,13 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	} else if (strcmp(sub, "down")) {
-		ret = fwd_spec_resolve(c, &fs);
-		if (ret != EXIT_OK)
+		char err[512];
+
+		ret = fwd_spec_resolve(c, &fs, err, sizeof(err));
+		if (ret != EXIT_OK) {
+			log_error("%s", err);
 			goto out;
+		}
 		have_spec = true;
 		ret = EXIT_FAILED;
 	}

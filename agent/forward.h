@@ -3,6 +3,8 @@
 #ifndef VFIO_AGENT_FORWARD_H
 #define VFIO_AGENT_FORWARD_H
 
+#include <stddef.h>
+
 #include "netfilter/nft.h"
 
 struct config;
@@ -13,8 +15,8 @@ struct fwd_spec {
 	struct nf_prefix *allow;
 };
 
-/* Resolve interface addresses and defaults; logs and returns an exit code. */
-int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs);
+/* Resolve interface addresses and defaults; an exit code, and err's one line. */
+int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, size_t errlen);
 void fwd_spec_free(struct fwd_spec *fs);
 
 /* Log one line for a failed netfilter call; returns EXIT_FAILED. */

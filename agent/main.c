@@ -28,6 +28,8 @@ struct verb {
 
 static const struct verb verbs[] = {
 	{ "forward", forward_main, "up|down|status [--vm NAME] [--json]   the VNC port forward" },
+	{ "diagnose", diagnose_main, "[--pci BDF|--driver MOD|--device NODE]... [--json]\n"
+	  "                                               who holds the GPU; can it be handed off" },
 	{ "version", version_main, "                                      print the version" },
 };
 
@@ -37,7 +39,7 @@ static void usage(FILE *out)
 	      "Hand a host's only GPU to a libvirt guest, and forward its VNC port.\n\nVerbs:\n",
 	      out);
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].help);
+		fprintf(out, "  %-9s %s\n", verbs[i].name, verbs[i].help);
 	fputs("\nOptions:\n"
 	      "  -c, --config FILE  config file (default " CONFIG_DEFAULT_PATH ")\n"
 	      "  -r, --root DIR     treat DIR as / for /sys, /proc, /dev and /run\n"

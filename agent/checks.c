@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Host checks and kernel-side holders, from sysfs and procfs under --root. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+
+#include "agent/agent.h"
+#include "agent/checks.h"
+#include "agent/config.h"
+#include "agent/forward.h"
+#include "agent/modules.h"
+#include "agent/targets.h"
+
+void findings_free(struct findings *f)
+{
+	free(f->v);
+	f->v = NULL;
+	f->n = 0;
+}
+
+__attribute__((format(printf, 5, 6))) static int add(struct findings *f, const char *name,
+						     bool ok, bool blocking, const char *fmt, ...)
+{
+	struct finding *n = realloc(f->v, (f->n + 1) * sizeof(*n));
+	va_list ap;
+
+	if (!n)
+		return -ENOMEM;
+	f->v = n;
+	n = &f->v[f->n++];
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	n->ok = ok;
+	n->blocking = blocking;
+	va_start(ap, fmt);
+	vsnprintf(n->detail, sizeof(n->detail), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static DIR *opendir_at(const char *root, const char *path)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return opendir(full);
+}
+
+static bool exists_at(const char *root, const char *path)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return access(full, F_OK) == 0;
+}
+
+static const char *const boot_fb_drivers[] = {
+	"efi-framebuffer", "simple-framebuffer", "simpledrm", "vesa-framebuffer", "vesafb",
+};
+
+/* i2c clients ("5-0050") anywhere below the GPU's sysfs directory */
+static int i2c_clients(const char *root, const char *dir, int depth, struct findings *out)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (depth > 6 || !(d = opendir_at(root, dir)))
+		return 0;
+	while ((de = readdir(d)) && !r) {
+		char sub[4096], name[64] = "";
+		unsigned int bus, addr;
+		char tail;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		if (sscanf(de->d_name, "%u-%4x%c", &bus, &addr, &tail) == 2) {
+			char np[4200];
+
+			snprintf(np, sizeof(np), "%s/name", sub);
+			read_line_at(root, np, name, sizeof(name));
+			r = add(out, de->d_name, false, false, "i2c client %s on the GPU's bus %u",
+				name[0] ? name : "?", bus);
+			continue;
+		}
+		r = i2c_clients(root, sub, depth + 1, out);
+	}
+	closedir(d);
+	return r;
+}
+
+int kernel_holders_find(const char *root, const struct target_set *ts, struct findings *out)
+{
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if ((d = opendir_at(root, "/sys/class/vtconsole"))) {
+		while ((de = readdir(d)) && !r) {
+			char p[512], name[128] = "", bind[8] = "";
+
+			if (strncmp(de->d_name, "vtcon", 5))
+				continue;
+			snprintf(p, sizeof(p), "/sys/class/vtconsole/%s/name", de->d_name);
+			read_line_at(root, p, name, sizeof(name));
+			snprintf(p, sizeof(p), "/sys/class/vtconsole/%s/bind", de->d_name);
+			read_line_at(root, p, bind, sizeof(bind));
+			if (strstr(name, "frame buffer") && !strcmp(bind, "1"))
+				r = add(out, de->d_name, false, false,
+					"console bound to a framebuffer (%s): fbcon pins the driver",
+					name);
+		}
+		closedir(d);
+	}
+	for (size_t i = 0; i < sizeof(boot_fb_drivers) / sizeof(*boot_fb_drivers) && !r; i++) {
+		char p[256];
+
+		snprintf(p, sizeof(p), "/sys/bus/platform/drivers/%s", boot_fb_drivers[i]);
+		if (!(d = opendir_at(root, p)))
+			continue;
+		while ((de = readdir(d)) && !r)
+			if (de->d_type == DT_LNK && strcmp(de->d_name, "module"))
+				r = add(out, de->d_name, false, false,
+					"boot framebuffer bound to %s; it holds the GPU's memory",
+					boot_fb_drivers[i]);
+		closedir(d);
+	}
+	for (size_t i = 0; i < ts->n_pcis && !r; i++) {
+		char p[256];
+
+		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s", ts->pcis[i].bdf);
+		r = i2c_clients(root, p, 0, out);
+	}
+	if (!r && exists_at(root, "/sys/class/graphics/fbcon"))
+		for (size_t i = 0; i < ts->n_nodes && !r; i++)
+			if (KDEV_MAJOR(ts->nodes[i].kdev) == 29 && !ts->nodes[i].whole_major)
+				r = add(out, "fbcon", false, false, "%s is a framebuffer fbcon can use",
+					ts->nodes[i].what);
+	return r;
+}
+
+static bool in_targets(const struct target_set *ts, const char *bdf)
+{
+	for (size_t i = 0; i < ts->n_pcis; i++)
+		if (!strcmp(ts->pcis[i].bdf, bdf))
+			return true;
+	return false;
+}
+
+static int check_group(const char *root, const struct target_set *ts, const struct target_pci *p,
+		       struct findings *out)
+{
+	char path[256], name[80], others[256] = "";
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(name, sizeof(name), "iommu-group %s", p->bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group/devices", p->bdf);
+	if (!(d = opendir_at(root, path)))
+		return 0; /* no IOMMU: the iommu check says so */
+	while ((de = readdir(d))) {
+		char cp[512], cls[16] = "";
+
+		if (de->d_name[0] == '.' || in_targets(ts, de->d_name))
+			continue;
+		snprintf(cp, sizeof(cp), "/sys/bus/pci/devices/%s/class", de->d_name);
+		read_line_at(root, cp, cls, sizeof(cls));
+		if ((strtoul(cls, NULL, 16) >> 8) == 0x0604)
+			continue; /* a bridge stays with the host */
+		size_t l = strlen(others);
+		snprintf(others + l, sizeof(others) - l, "%s%.16s", l ? " " : "", de->d_name);
+	}
+	closedir(d);
+	if (others[0])
+		return add(out, name, false, true,
+			   "its IOMMU group also holds %s; add them to pcis, or the guest cannot start",
+			   others);
+	return add(out, name, true, true, "every device of its IOMMU group is in pcis");
+}
+
+static int check_forward(const struct config *c, struct findings *out)
+{
+	struct fwd_spec fs;
+	struct nf_sock *sock = NULL;
+	struct nf_status st;
+	struct nf_err e = { 0 };
+	char err[512];
+	int r;
+
+	if (c->vnc.guest_auto)
+		return add(out, "vnc-forward", true, false,
+			   "guest.ip = auto: the hook or the daemon sets it when the guest runs");
+	if (fwd_spec_resolve(c, &fs, err, sizeof(err))) {
+		fwd_spec_free(&fs);
+		return add(out, "vnc-forward", false, false, "%s", err);
+	}
+	r = nf_sock_open(&sock);
+	if (!r)
+		r = nf_forward_status(sock, &fs.spec, &st, &e);
+	nf_sock_close(sock);
+	fwd_spec_free(&fs);
+	if (r < 0)
+		return add(out, "vnc-forward", false, false, "cannot read the ruleset: %s",
+			   strerror(-r));
+	if (!st.table)
+		r = add(out, "vnc-forward", false, false,
+			"not installed (the hook installs it when %s starts; or forward up)", c->vm);
+	else if (!st.matches)
+		r = add(out, "vnc-forward", false, false,
+			"installed but differs from the config (forward up repairs it)");
+	else
+		r = add(out, "vnc-forward", true, false, "installed and matches the config");
+	nf_status_free(&st);
+	return r;
+}
+
+int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct target_set *ts,
+	       struct findings *out)
+{
+	const char *root = ctx->root;
+	struct kmod_ctx *k = NULL;
+	int r = 0;
+
+	if (ts->n_pcis) {
+		struct dirent *de;
+		size_t groups = 0;
+		DIR *d = opendir_at(root, "/sys/kernel/iommu_groups");
+
+		if (d) {
+			while ((de = readdir(d)))
+				groups += de->d_name[0] != '.';
+			closedir(d);
+		}
+		r = groups ? add(out, "iommu", true, true, "enabled (%zu groups)", groups)
+			   : add(out, "iommu", false, true,
+				 "no IOMMU groups: enable VT-d/AMD-Vi in the firmware and boot with "
+				 "intel_iommu=on or amd_iommu=on");
+		for (size_t i = 0; i < ts->n_pcis && !r; i++)
+			r = check_group(root, ts, &ts->pcis[i], out);
+		if (!r) {
+			bool vfio = exists_at(root, "/sys/bus/pci/drivers/vfio-pci") ||
+				    exists_at(root, "/sys/module/vfio_pci");
+
+			if (!vfio && !root[0] && (k = agent_kmod_new()))
+				vfio = module_known(k, "vfio-pci");
+			r = vfio ? add(out, "vfio-pci", true, true, "available")
+				 : add(out, "vfio-pci", false, true,
+				       "the vfio-pci module is neither loaded nor installed for this "
+				       "kernel");
+		}
+		for (size_t i = 0; i < ts->n_pcis && !r; i++) {
+			const struct target_pci *p = &ts->pcis[i];
+			char name[80];
+
+			snprintf(name, sizeof(name), "driver %s", p->bdf);
+			r = add(out, name, true, false, "%s%s%s%s", p->driver[0] ? p->driver : "none",
+				p->module[0] && strcmp(p->module, p->driver) ? " (module " : "",
+				p->module[0] && strcmp(p->module, p->driver) ? p->module : "",
+				p->module[0] && strcmp(p->module, p->driver) ? ")" : "");
+		}
+	}
+	if (!r && c && c->vnc.enable) {
+		char v[8] = "";
+
+		read_line_at(root, "/proc/sys/net/ipv4/ip_forward", v, sizeof(v));
+		r = !strcmp(v, "1")
+			    ? add(out, "ip_forward", true, false, "net.ipv4.ip_forward = 1")
+			    : add(out, "ip_forward", false, false,
+				  "net.ipv4.ip_forward = %s: the guest's VNC port cannot be "
+				  "forwarded (sysctl -w net.ipv4.ip_forward=1)",
+				  v[0] ? v : "?");
+		if (!r && !root[0])
+			r = check_forward(c, out);
+	}
+	if (k)
+		kmod_unref(k);
+	return r;
+}

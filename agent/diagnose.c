@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vfio-agent diagnose: who holds the GPU, what the kernel holds, and
+ * whether it can be handed off. Exit 0 ready, 1 blocked, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
+#include <libkmod.h>
+
+#include "agent/agent.h"
+#include "agent/checks.h"
+#include "agent/config.h"
+#include "agent/holders.h"
+#include "agent/log.h"
+#include "agent/macro.h"
+#include "agent/modules.h"
+#include "agent/targets.h"
+
+static const char diagnose_usage[] =
+	"Usage: vfio-agent diagnose [--vm NAME] [--pci BDF]... [--driver MODULE]...\n"
+	"                           [--device PATH|MAJ:MIN]... [--json] [--backend bpf|proc]\n\n"
+	"Who holds the GPU: processes with open files, mappings or dma-bufs of its\n"
+	"devices and driver modules, their systemd units, what the kernel itself\n"
+	"holds, and the host checks for a handoff. Without targets: the config's\n"
+	"pcis, else every display-class PCI device.\n\n"
+	"  --pci BDF        a PCI device (0000:03:00.0 or pci_0000_03_00_0)\n"
+	"  --driver MODULE  a driver module, its dependents and the devices it drives\n"
+	"  --device NODE    a device node path, or a device number MAJ:MIN\n"
+	"  --backend B      bpf (BPF iterators) or proc (/proc); default: bpf, falling\n"
+	"                   back to proc when BPF cannot load\n"
+	"  --json           one JSON object\n\n"
+	"Exit status: 0 ready to hand off, 1 something blocks it, 2 usage or config error.\n";
+
+struct module_report {
+	struct module_state st;
+	size_t files, dmabufs, explained;
+	long unexplained; /* -1 unknown */
+};
+
+struct diag {
+	struct target_set ts;
+	struct holder_scan hs;
+	struct module_report *mods;
+	size_t n_mods;
+	struct findings kernel;
+	struct findings checks;
+	bool ready;
+	size_t blocking_failed;
+};
+
+/* libbpf's own messages: warnings at -v, the rest at debug */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("libbpf: %s", msg);
+	return 0;
+}
+
+static int account_modules(struct diag *d)
+{
+	struct kmod_ctx *k = agent_kmod_new();
+	int r = 0;
+
+	if (!k)
+		return -ENOMEM;
+	d->mods = calloc(d->ts.scan.n_mods ? d->ts.scan.n_mods : 1, sizeof(*d->mods));
+	if (!d->mods) {
+		kmod_unref(k);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < d->ts.scan.n_mods; i++) {
+		struct module_report *m = &d->mods[d->n_mods];
+
+		if ((r = module_state_get(k, d->ts.scan.mods[i], &m->st)) < 0 && r != -ENOENT)
+			break;
+		r = 0;
+		d->n_mods++;
+		m->files = holders_count_files(&d->hs, m->st.name, WHY_OWNER);
+		m->dmabufs = holders_count_files(&d->hs, m->st.name, WHY_EXPORTER);
+		m->explained = m->st.n_holders + m->files + m->dmabufs;
+		m->unexplained = m->st.refcnt < 0 ? -1 : (long)m->st.refcnt - (long)m->explained;
+		if (m->unexplained < 0)
+			m->unexplained = 0; /* files of a module reached through a dependent */
+	}
+	kmod_unref(k);
+	return r;
+}
+
+/* ---- the JSON report ---- */
+
+static json_object *jstr(const char *s)
+{
+	return s && s[0] ? json_object_new_string(s) : NULL;
+}
+
+static void majmin(uint32_t kdev, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u:%u", KDEV_MAJOR(kdev), KDEV_MINOR(kdev));
+}
+
+static json_object *json_holder(const char *root, const struct holder *h)
+{
+	json_object *o = json_object_new_object(), *fds = json_object_new_array(),
+		    *holds = json_object_new_array();
+	const struct hold_rec *first = &h->recs[0];
+	char path[4096], dev[32];
+
+	json_object_object_add(o, "pid", json_object_new_int64(h->pi.pid));
+	json_object_object_add(o, "comm", jstr(h->pi.comm));
+	json_object_object_add(o, "exe", jstr(h->pi.exe));
+	json_object_object_add(o, "user", jstr(h->pi.user));
+	json_object_object_add(o, "uid", h->pi.uid == (uid_t)-1 ? NULL
+							     : json_object_new_int64(h->pi.uid));
+	json_object_object_add(o, "unit", jstr(h->pi.unit));
+	json_object_object_add(o, "unit_type", json_object_new_string(unit_kind_name(h->pi.unit_kind)));
+	json_object_object_add(o, "cgroup", jstr(h->pi.cgroup));
+	for (size_t i = 0; i < h->n_recs; i++) {
+		const struct hold_rec *r = &h->recs[i];
+		json_object *e = json_object_new_object();
+
+		hold_rec_path(root, r, path, sizeof(path));
+		majmin(r->rdev, dev, sizeof(dev));
+		json_object_object_add(e, "kind", json_object_new_string(hold_kind_name(r->kind)));
+		json_object_object_add(e, "fd", r->fd >= 0 ? json_object_new_int(r->fd) : NULL);
+		if (r->fd < 0) {
+			char range[48];
+
+			snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)r->start,
+				 (unsigned long long)r->end);
+			json_object_object_add(e, "mapping", json_object_new_string(range));
+		}
+		json_object_object_add(e, "path", jstr(path));
+		json_object_object_add(e, "device", r->rdev ? json_object_new_string(dev) : NULL);
+		json_object_object_add(e, "module", jstr(r->module));
+		json_object_object_add(e, "exporter", jstr(r->exporter));
+		json_object_array_add(holds, e);
+		if (r->fd >= 0)
+			json_object_array_add(fds, json_object_new_int(r->fd));
+	}
+	/* the first hold, flat, for readers that want one line per holder */
+	hold_rec_path(root, first, path, sizeof(path));
+	majmin(first->rdev, dev, sizeof(dev));
+	json_object_object_add(o, "kind", json_object_new_string(hold_kind_name(first->kind)));
+	json_object_object_add(o, "fd", first->fd >= 0 ? json_object_new_int(first->fd) : NULL);
+	json_object_object_add(o, "fds", fds);
+	json_object_object_add(o, "path", jstr(path));
+	json_object_object_add(o, "device", first->rdev ? json_object_new_string(dev) : NULL);
+	json_object_object_add(o, "module", jstr(first->module));
+	json_object_object_add(o, "holds", holds);
+	json_object_object_add(o, "action", json_object_new_string(h->action));
+	return o;
+}
+
+static json_object *json_findings(const struct findings *f, bool checks)
+{
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < f->n; i++) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(f->v[i].name));
+		if (checks) {
+			json_object_object_add(o, "ok", json_object_new_boolean(f->v[i].ok));
+			json_object_object_add(o, "blocking",
+					       json_object_new_boolean(f->v[i].blocking));
+		}
+		json_object_object_add(o, "detail", json_object_new_string(f->v[i].detail));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static void report_json(const struct agent_ctx *ctx, const struct diag *d)
+{
+	json_object *o = json_object_new_object(), *a, *t;
+	char dev[32];
+
+	json_object_object_add(o, "ready", json_object_new_boolean(d->ready));
+	json_object_object_add(o, "backend",
+			       json_object_new_string(scan_backend_name(d->hs.backend)));
+	json_object_object_add(o, "backend_note", jstr(d->hs.fallback));
+
+	t = json_object_new_object();
+	a = json_object_new_array();
+	for (size_t i = 0; i < d->ts.n_pcis; i++) {
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "bdf", json_object_new_string(d->ts.pcis[i].bdf));
+		json_object_object_add(p, "driver", jstr(d->ts.pcis[i].driver));
+		json_object_object_add(p, "module", jstr(d->ts.pcis[i].module));
+		json_object_array_add(a, p);
+	}
+	json_object_object_add(t, "pci", a);
+	a = json_object_new_array();
+	for (size_t i = 0; i < d->ts.n_nodes; i++) {
+		json_object *n = json_object_new_object();
+
+		majmin(d->ts.nodes[i].kdev, dev, sizeof(dev));
+		if (d->ts.nodes[i].whole_major)
+			snprintf(dev, sizeof(dev), "%u:*", KDEV_MAJOR(d->ts.nodes[i].kdev));
+		json_object_object_add(n, "device", json_object_new_string(dev));
+		json_object_object_add(n, "path", jstr(d->ts.nodes[i].path));
+		json_object_object_add(n, "name", jstr(d->ts.nodes[i].what));
+		json_object_array_add(a, n);
+	}
+	json_object_object_add(t, "devices", a);
+	a = json_object_new_array();
+	for (size_t i = 0; i < d->ts.scan.n_mods; i++)
+		json_object_array_add(a, json_object_new_string(d->ts.scan.mods[i]));
+	json_object_object_add(t, "modules", a);
+	json_object_object_add(o, "targets", t);
+
+	a = json_object_new_array();
+	for (size_t i = 0; i < d->hs.n_holders; i++)
+		json_object_array_add(a, json_holder(ctx->root, &d->hs.holders[i]));
+	json_object_object_add(o, "holders", a);
+
+	a = json_object_new_array();
+	for (size_t i = 0; i < d->n_mods; i++) {
+		const struct module_report *m = &d->mods[i];
+		json_object *mo = json_object_new_object(), *h = json_object_new_array();
+
+		json_object_object_add(mo, "name", json_object_new_string(m->st.name));
+		json_object_object_add(mo, "state", json_object_new_string(m->st.state));
+		json_object_object_add(mo, "refcnt", m->st.refcnt < 0 ? NULL
+								      : json_object_new_int(m->st.refcnt));
+		for (size_t j = 0; j < m->st.n_holders; j++)
+			json_object_array_add(h, json_object_new_string(m->st.holders[j]));
+		json_object_object_add(mo, "holders", h);
+		json_object_object_add(mo, "files", json_object_new_int64((int64_t)m->files));
+		json_object_object_add(mo, "dmabufs", json_object_new_int64((int64_t)m->dmabufs));
+		json_object_object_add(mo, "unexplained", m->unexplained < 0 ? NULL
+								     : json_object_new_int64(m->unexplained));
+		json_object_array_add(a, mo);
+	}
+	json_object_object_add(o, "modules", a);
+	json_object_object_add(o, "kernel_holders", json_findings(&d->kernel, false));
+	json_object_object_add(o, "checks", json_findings(&d->checks, true));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* ---- the text report ---- */
+
+struct style {
+	const char *red, *green, *yellow, *bold, *off;
+};
+
+static void holds_summary(const struct holder *h, char *buf, size_t len)
+{
+	size_t l = 0;
+	uint32_t kind = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < h->n_recs && l + 1 < len; i++) {
+		const struct hold_rec *r = &h->recs[i];
+
+		if (r->kind != kind) {
+			l += snprintf(buf + l, len - l, "%s%s", l ? "; " : "", hold_kind_name(r->kind));
+			kind = r->kind;
+			if (r->fd < 0) {
+				size_t n = 0;
+
+				for (size_t j = i; j < h->n_recs && h->recs[j].kind == kind; j++)
+					n++;
+				l += snprintf(buf + l, len - l, " x%zu", n);
+				continue;
+			}
+			l += snprintf(buf + l, len - l, " ");
+		} else if (r->fd >= 0) {
+			l += snprintf(buf + l, len - l, ",");
+		}
+		if (r->fd >= 0 && l < len)
+			l += snprintf(buf + l, len - l, "%d", r->fd);
+	}
+}
+
+static void report_text(const struct agent_ctx *ctx, const struct diag *d)
+{
+	bool tty = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+	struct style s = tty ? (struct style){ "\033[31m", "\033[32m", "\033[33m", "\033[1m", "\033[0m" }
+			     : (struct style){ "", "", "", "", "" };
+	char path[4096], dev[32], how[256];
+
+	if (d->ready)
+		printf("%s%sREADY%s: nothing holds the GPU; it can be handed off\n", s.bold, s.green,
+		       s.off);
+	else {
+		printf("%s%sNOT READY%s:", s.bold, s.red, s.off);
+		if (d->hs.n_holders)
+			printf(" %zu process%s hold%s the GPU%s", d->hs.n_holders,
+			       d->hs.n_holders == 1 ? "" : "es", d->hs.n_holders == 1 ? "s" : "",
+			       d->blocking_failed ? ";" : "");
+		if (d->blocking_failed)
+			printf(" %zu blocking check%s failed", d->blocking_failed,
+			       d->blocking_failed == 1 ? "" : "s");
+		putchar('\n');
+	}
+	printf("\n%sTargets%s\n", s.bold, s.off);
+	for (size_t i = 0; i < d->ts.n_pcis; i++)
+		printf("  %-14s driver %s\n", d->ts.pcis[i].bdf,
+		       d->ts.pcis[i].driver[0] ? d->ts.pcis[i].driver : "none");
+	for (size_t i = 0; i < d->ts.n_nodes; i++) {
+		const struct target_node *n = &d->ts.nodes[i];
+
+		if (n->whole_major)
+			snprintf(dev, sizeof(dev), "%u:*", KDEV_MAJOR(n->kdev));
+		else
+			majmin(n->kdev, dev, sizeof(dev));
+		printf("  %-14s %-10s %s\n", n->what, dev, n->path);
+	}
+	if (d->ts.scan.n_mods) {
+		printf("  %-14s", "modules");
+		for (size_t i = 0; i < d->ts.scan.n_mods; i++)
+			printf(" %s", d->ts.scan.mods[i]);
+		putchar('\n');
+	}
+
+	printf("\n%sHolders%s (backend %s%s%s)\n", s.bold, s.off, scan_backend_name(d->hs.backend),
+	       d->hs.fallback[0] ? ": " : "", d->hs.fallback);
+	if (!d->hs.n_holders)
+		printf("  none\n");
+	else
+		printf("  %-7s %-15s %-10s %-28s %-18s %-9s %s\n", "PID", "COMM", "USER", "UNIT",
+		       "HOW", "DEVICE", "PATH");
+	for (size_t i = 0; i < d->hs.n_holders; i++) {
+		const struct holder *h = &d->hs.holders[i];
+
+		holds_summary(h, how, sizeof(how));
+		hold_rec_path(ctx->root, &h->recs[0], path, sizeof(path));
+		majmin(h->recs[0].rdev, dev, sizeof(dev));
+		printf("  %-7u %-15s %-10s %-28s %-18s %-9s %s\n", h->pi.pid, h->pi.comm,
+		       h->pi.user[0] ? h->pi.user : "?", h->pi.unit[0] ? h->pi.unit : "-", how,
+		       h->recs[0].rdev ? dev : h->recs[0].module, path[0] ? path : "?");
+		printf("  %*s %s-> %s%s\n", 7, "", s.yellow, h->action, s.off);
+	}
+
+	if (d->n_mods) {
+		printf("\n%sModules%s\n", s.bold, s.off);
+		for (size_t i = 0; i < d->n_mods; i++) {
+			const struct module_report *m = &d->mods[i];
+
+			if (m->st.refcnt < 0) {
+				printf("  %-16s %s\n", m->st.name, m->st.state);
+				continue;
+			}
+			printf("  %-16s %-8s refcnt %d = %zu dependent%s + %zu file%s + %zu dma-buf%s",
+			       m->st.name, m->st.state, m->st.refcnt, m->st.n_holders,
+			       m->st.n_holders == 1 ? "" : "s", m->files, m->files == 1 ? "" : "s",
+			       m->dmabufs, m->dmabufs == 1 ? "" : "s");
+			if (m->unexplained > 0)
+				printf(" + %s%ld unexplained%s", s.yellow, m->unexplained, s.off);
+			putchar('\n');
+		}
+	}
+	if (d->kernel.n) {
+		printf("\n%sKernel holders%s (the handoff unbinds these)\n", s.bold, s.off);
+		for (size_t i = 0; i < d->kernel.n; i++)
+			printf("  %-20s %s\n", d->kernel.v[i].name, d->kernel.v[i].detail);
+	}
+	if (d->checks.n) {
+		printf("\n%sChecks%s\n", s.bold, s.off);
+		for (size_t i = 0; i < d->checks.n; i++) {
+			const struct finding *f = &d->checks.v[i];
+			const char *mark = f->ok ? "ok" : f->blocking ? "FAIL" : "warn";
+			const char *col = f->ok ? s.green : f->blocking ? s.red : s.yellow;
+
+			printf("  %s%-4s%s %-26s %s\n", col, mark, s.off, f->name, f->detail);
+		}
+	}
+}
+
+int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'm' },
+		{ "pci", required_argument, NULL, 'p' },
+		{ "driver", required_argument, NULL, 'd' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct target_req req = { 0 };
+	enum scan_backend backend = SCAN_AUTO;
+	struct config *c = NULL;
+	struct diag d = { 0 };
+	const char *vm = NULL;
+	bool json = false;
+	char err[512];
+	int opt, r, ret = EXIT_USAGE;
+
+	req.drivers = calloc(argc, sizeof(*req.drivers));
+	req.devices = calloc(argc, sizeof(*req.devices));
+	req.pcis = calloc(argc, sizeof(*req.pcis));
+	if (!req.drivers || !req.devices || !req.pcis) {
+		log_error("out of memory");
+		ret = EXIT_FAILED;
+		goto out;
+	}
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			vm = optarg;
+			break;
+		case 'p':
+			if (parse_pci(optarg, req.pcis[req.n_pcis]) < 0) {
+				log_error("diagnose: --pci '%s' is not a PCI address "
+					  "(0000:03:00.0 or pci_0000_03_00_0)", optarg);
+				goto out;
+			}
+			req.n_pcis++;
+			break;
+		case 'd':
+			req.drivers[req.n_drivers++] = optarg;
+			break;
+		case 'D':
+			req.devices[req.n_devices++] = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'b':
+			if (!strcmp(optarg, "bpf")) {
+				backend = SCAN_BPF;
+			} else if (!strcmp(optarg, "proc")) {
+				backend = SCAN_PROC;
+			} else {
+				log_error("diagnose: --backend '%s': expected bpf or proc", optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			fputs(diagnose_usage, stdout);
+			ret = EXIT_OK;
+			goto out;
+		default:
+			log_error("diagnose: unknown option or missing value in '%s' "
+				  "(see vfio-agent diagnose --help)", argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		log_error("diagnose: unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if ((ret = agent_load_config(ctx, vm != NULL, &c)) != EXIT_OK)
+		goto out;
+	if (c && vm && strcmp(vm, c->vm)) {
+		log_error("diagnose: VM '%s' is not configured in %s (it configures '%s')", vm,
+			  c->path, c->vm);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if ((ret = targets_resolve(ctx, c, &req, &d.ts)) != EXIT_OK)
+		goto out;
+
+	ret = EXIT_FAILED;
+	libbpf_set_print(libbpf_log);
+	r = holders_scan(ctx->root, &d.ts.scan, backend, &d.hs, err, sizeof(err));
+	if (r < 0) {
+		log_error("diagnose: %s", err);
+		goto out;
+	}
+	if (d.hs.fallback[0] && backend == SCAN_AUTO && ctx->root[0] == '\0')
+		log_info("%s; using /proc", d.hs.fallback);
+	if ((r = account_modules(&d)) < 0 ||
+	    (r = kernel_holders_find(ctx->root, &d.ts, &d.kernel)) < 0 ||
+	    (r = checks_run(ctx, c, &d.ts, &d.checks)) < 0) {
+		log_error("diagnose: %s", strerror(-r));
+		goto out;
+	}
+	for (size_t i = 0; i < d.checks.n; i++)
+		d.blocking_failed += !d.checks.v[i].ok && d.checks.v[i].blocking;
+	d.ready = !d.hs.n_holders && !d.blocking_failed;
+	if (json)
+		report_json(ctx, &d);
+	else
+		report_text(ctx, &d);
+	ret = d.ready ? EXIT_OK : EXIT_FAILED;
+out:
+	for (size_t i = 0; i < d.n_mods; i++)
+		module_state_free(&d.mods[i].st);
+	free(d.mods);
+	findings_free(&d.kernel);
+	findings_free(&d.checks);
+	holder_scan_free(&d.hs);
+	target_set_free(&d.ts);
+	config_free(c);
+	free(req.drivers);
+	free(req.devices);
+	free(req.pcis);
+	return ret;
+}

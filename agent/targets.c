@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Resolve the GPU: from PCI addresses, driver modules or device nodes to
+ * the device numbers and module names the holder scan matches.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "agent/macro.h"
+#include "agent/modules.h"
+#include "agent/targets.h"
+
+#define NVIDIA_MAJOR 195
+
+int read_line_at(const char *root, const char *path, char *buf, size_t len)
+{
+	char full[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	fd = open(full, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* basename of a symlink's target, "" when there is no link */
+static void link_base(const char *root, const char *path, char *out, size_t len)
+{
+	char full[4096], target[4096];
+	ssize_t n;
+
+	out[0] = '\0';
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	n = readlink(full, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = '\0';
+	snprintf(out, len, "%s", basename(target));
+}
+
+int parse_majmin(const char *s, uint32_t *kdev)
+{
+	unsigned long maj, min;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	maj = strtoul(s, &end, 10);
+	if (*end != ':' || !isdigit((unsigned char)end[1]))
+		return -EINVAL;
+	min = strtoul(end + 1, &end, 10);
+	if (*end || maj > 0xfff || min > 0xfffff)
+		return -EINVAL;
+	*kdev = KDEV(maj, min);
+	return 0;
+}
+
+static int add_node(struct target_set *ts, uint32_t kdev, bool whole_major, const char *path,
+		    const char *what)
+{
+	struct target_node *n;
+	int r;
+
+	r = whole_major ? targets_add_major(&ts->scan, KDEV_MAJOR(kdev))
+			: targets_add_dev(&ts->scan, kdev);
+	if (r)
+		return r;
+	for (size_t i = 0; i < ts->n_nodes; i++)
+		if (ts->nodes[i].kdev == kdev && ts->nodes[i].whole_major == whole_major)
+			return 0;
+	n = realloc(ts->nodes, (ts->n_nodes + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	ts->nodes = n;
+	n = &ts->nodes[ts->n_nodes++];
+	memset(n, 0, sizeof(*n));
+	n->kdev = kdev;
+	n->whole_major = whole_major;
+	snprintf(n->path, sizeof(n->path), "%s", path);
+	snprintf(n->what, sizeof(n->what), "%s", what);
+	return 0;
+}
+
+/* the char majors /proc/devices lists under a name */
+static int majors_named(const char *root, const char *prefix, bool is_prefix,
+			int (*fn)(struct target_set *, uint32_t, const char *), struct target_set *ts)
+{
+	char path[4096], line[256];
+	bool chr = false;
+	FILE *f;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/proc/devices", root);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int maj;
+		char name[128];
+
+		if (!strncmp(line, "Character", 9))
+			chr = true;
+		else if (!strncmp(line, "Block", 5))
+			chr = false;
+		if (!chr || sscanf(line, "%u %127s", &maj, name) != 2)
+			continue;
+		if (is_prefix ? !strncmp(name, prefix, strlen(prefix)) : !strcmp(name, prefix))
+			if ((r = fn(ts, maj, name)))
+				break;
+	}
+	fclose(f);
+	return r;
+}
+
+static int add_major_node(struct target_set *ts, uint32_t maj, const char *name)
+{
+	char what[48];
+
+	snprintf(what, sizeof(what), "%.30s (major %u)", name, maj);
+	return add_node(ts, KDEV(maj, 0), true, "", what);
+}
+
+/* Every char device below a sysfs device directory: drm, fb, i2c-dev, sound... */
+static int walk_devs(struct target_set *ts, const char *root, const char *dir, int depth)
+{
+	char full[4096], sub[4096], buf[256];
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (depth > 6)
+		return 0;
+	snprintf(sub, sizeof(sub), "%s/dev", dir);
+	if (!read_line_at(root, sub, buf, sizeof(buf))) {
+		char cls[64], name[128] = "", node[160] = "";
+		uint32_t kdev;
+
+		snprintf(sub, sizeof(sub), "%s/subsystem", dir);
+		link_base(root, sub, cls, sizeof(cls));
+		if (strcmp(cls, "block") && !parse_majmin(buf, &kdev)) {
+			snprintf(sub, sizeof(sub), "%s/uevent", dir);
+			snprintf(full, sizeof(full), "%s%s", root, sub);
+			FILE *f = fopen(full, "re");
+			if (f) {
+				char line[256];
+
+				while (fgets(line, sizeof(line), f))
+					if (!strncmp(line, "DEVNAME=", 8)) {
+						line[strcspn(line, "\n")] = '\0';
+						snprintf(name, sizeof(name), "%.120s", line + 8);
+					}
+				fclose(f);
+			}
+			if (name[0])
+				snprintf(node, sizeof(node), "/dev/%s", name);
+			else
+				snprintf(name, sizeof(name), "%s", basename(strcpy(sub, dir)));
+			if ((r = add_node(ts, kdev, false, node, name)))
+				return r;
+		}
+	}
+	snprintf(full, sizeof(full), "%s%s", root, dir);
+	d = opendir(full);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && !r) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue; /* sysfs links (driver, subsystem, device) are not followed */
+		snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+		r = walk_devs(ts, root, sub, depth + 1);
+	}
+	closedir(d);
+	return r;
+}
+
+static int add_dep(const char *dep, void *arg)
+{
+	struct scan_targets *t = arg;
+	size_t before = t->n_mods;
+	int r = targets_add_mod(t, dep);
+
+	return r < 0 ? r : t->n_mods == before; /* 1: seen */
+}
+
+static int add_root_module(struct target_set *ts, struct kmod_ctx *k, const char *mod)
+{
+	int r;
+
+	for (size_t i = 0; i < ts->n_roots; i++)
+		if (!strcmp(ts->roots[i], mod))
+			return 0;
+	void *p = realloc(ts->roots, (ts->n_roots + 1) * sizeof(*ts->roots));
+	if (!p)
+		return -ENOMEM;
+	ts->roots = p;
+	snprintf(ts->roots[ts->n_roots++], HOLD_MOD_LEN, "%s", mod);
+	if ((r = targets_add_mod(&ts->scan, mod)))
+		return r;
+	r = k ? module_each_dependent(k, mod, add_dep, &ts->scan) : 0;
+	return r == -ENOENT ? 0 : r;
+}
+
+static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, const char *bdf)
+{
+	char dir[256], buf[64];
+	struct target_pci *p;
+	int r;
+
+	for (size_t i = 0; i < ts->n_pcis; i++)
+		if (!strcmp(ts->pcis[i].bdf, bdf))
+			return 0;
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/class", bdf);
+	if ((r = read_line_at(root, dir, buf, sizeof(buf))))
+		return r == -ENOENT ? -ENODEV : r;
+	p = realloc(ts->pcis, (ts->n_pcis + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	ts->pcis = p;
+	p = &ts->pcis[ts->n_pcis++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->bdf, sizeof(p->bdf), "%s", bdf);
+	p->class = (uint32_t)strtoul(buf, NULL, 16);
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/driver", bdf);
+	link_base(root, dir, p->driver, sizeof(p->driver));
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/driver/module", bdf);
+	link_base(root, dir, p->module, sizeof(p->module));
+
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", bdf);
+	if ((r = walk_devs(ts, root, dir, 0)))
+		return r;
+	if (!p->module[0])
+		return 0;
+	if ((r = add_root_module(ts, k, p->module)))
+		return r;
+	/* the DRM driver's name in fdinfo is the PCI driver's ("bochs-drm" for bochs) */
+	if ((r = targets_add_drm_driver(&ts->scan, p->driver, p->module)))
+		return r;
+	if (!strcmp(p->module, "amdgpu")) {
+		if (!read_line_at(root, "/sys/class/kfd/kfd/dev", buf, sizeof(buf))) {
+			uint32_t kdev;
+
+			if (!parse_majmin(buf, &kdev) && (r = add_node(ts, kdev, false, "/dev/kfd", "kfd")))
+				return r;
+		}
+		if ((r = majors_named(root, "kfd", false, add_major_node, ts)))
+			return r;
+	} else if (!strcmp(p->module, "nvidia")) {
+		if ((r = add_node(ts, KDEV(NVIDIA_MAJOR, 0), true, "/dev/nvidia*", "nvidia (major 195)")))
+			return r;
+		/* nvidia-uvm, nvidia-caps, nvidia-nvlink: dynamic majors */
+		if ((r = majors_named(root, "nvidia-", true, add_major_node, ts)))
+			return r;
+	}
+	return 0;
+}
+
+static int add_display_pcis(struct target_set *ts, struct kmod_ctx *k, const char *root)
+{
+	char path[4096], buf[64];
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/sys/bus/pci/devices", root);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && !r) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/class", de->d_name);
+		if (read_line_at(root, path, buf, sizeof(buf)))
+			continue;
+		if ((strtoul(buf, NULL, 16) >> 16) == 0x03)
+			r = add_pci(ts, k, root, de->d_name);
+	}
+	closedir(d);
+	return r;
+}
+
+/* the PCI devices a module's drivers are bound to */
+static int add_driver(struct target_set *ts, struct kmod_ctx *k, const char *root, const char *mod)
+{
+	char path[4096], norm[HOLD_MOD_LEN];
+	struct dirent *de, *pe;
+	DIR *d, *pd;
+	int r;
+
+	snprintf(norm, sizeof(norm), "%s", mod);
+	for (char *c = norm; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	snprintf(path, sizeof(path), "%s/sys/module/%s", root, norm);
+	if (access(path, F_OK) && !(k && module_known(k, norm)))
+		return -ENOENT;
+	if ((r = add_root_module(ts, k, norm)))
+		return r;
+	snprintf(path, sizeof(path), "%s/sys/module/%s/drivers", root, norm);
+	d = opendir(path);
+	if (!d)
+		return 0; /* not loaded: nothing bound */
+	while ((de = readdir(d)) && !r) {
+		if (strncmp(de->d_name, "pci:", 4))
+			continue;
+		snprintf(path, sizeof(path), "%s/sys/module/%s/drivers/%s", root, norm, de->d_name);
+		pd = opendir(path);
+		if (!pd)
+			continue;
+		while ((pe = readdir(pd)) && !r) {
+			char bdf[16];
+
+			if (parse_pci(pe->d_name, bdf) == 0 && !strcmp(bdf, pe->d_name))
+				r = add_pci(ts, k, root, bdf);
+		}
+		closedir(pd);
+	}
+	closedir(d);
+	return r;
+}
+
+static int add_device(struct target_set *ts, const char *root, const char *arg)
+{
+	char full[4096];
+	struct stat st;
+	uint32_t kdev;
+
+	if (arg[0] != '/' && arg[0] != '.') {
+		if (parse_majmin(arg, &kdev))
+			return -EINVAL;
+		return add_node(ts, kdev, false, "", arg);
+	}
+	snprintf(full, sizeof(full), "%s%s", arg[0] == '/' ? root : "", arg);
+	if (stat(full, &st))
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return -ENOTTY;
+	kdev = KDEV(major(st.st_rdev), minor(st.st_rdev));
+	targets_add_node(&ts->scan, st.st_dev, st.st_ino);
+	return add_node(ts, kdev, false, arg, "--device");
+}
+
+int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
+		    const struct target_req *req, struct target_set *ts)
+{
+	struct kmod_ctx *k;
+	const char *root = ctx->root;
+	size_t i;
+	int r = 0;
+
+	memset(ts, 0, sizeof(*ts));
+	k = agent_kmod_new();
+	for (i = 0; i < req->n_pcis && !r; i++)
+		if ((r = add_pci(ts, k, root, req->pcis[i])) == -ENODEV) {
+			log_error("no PCI device %s (%s/sys/bus/pci/devices/%s does not exist)",
+				  req->pcis[i], root, req->pcis[i]);
+			goto usage;
+		}
+	for (i = 0; i < req->n_drivers && !r; i++)
+		if ((r = add_driver(ts, k, root, req->drivers[i])) == -ENOENT) {
+			log_error("no module '%s': not loaded and not installed for this kernel",
+				  req->drivers[i]);
+			goto usage;
+		}
+	for (i = 0; i < req->n_devices && !r; i++) {
+		r = add_device(ts, root, req->devices[i]);
+		if (r == -EINVAL) {
+			log_error("--device '%s': expected a device node path or MAJ:MIN (226:0)",
+				  req->devices[i]);
+			goto usage;
+		} else if (r == -ENOTTY) {
+			log_error("--device %s%s: not a character device", root, req->devices[i]);
+			goto usage;
+		} else if (r < 0 && r != -ENOMEM && r != -E2BIG) {
+			log_error("--device %s%s: %s", root, req->devices[i], strerror(-r));
+			goto usage;
+		}
+	}
+	if (!r && !req->n_pcis && !req->n_drivers && !req->n_devices) {
+		if (c && c->n_pcis) {
+			ts->pcis_from_config = true;
+			for (i = 0; i < c->n_pcis && !r; i++)
+				if ((r = add_pci(ts, k, root, c->pcis[i])) == -ENODEV) {
+					log_error("%s: pcis names %s, but there is no such PCI device",
+						  c->path, c->pcis[i]);
+					goto usage;
+				}
+		} else if ((r = add_display_pcis(ts, k, root)) == -ENOENT) {
+			log_error("no GPU found: %s/sys/bus/pci/devices does not exist; name one "
+				  "with --pci, --driver or --device", root);
+			goto usage;
+		} else if (!r && !ts->n_pcis) {
+			log_error("no GPU found: no display-class PCI device under "
+				  "%s/sys/bus/pci/devices; name one with --pci, --driver or --device",
+				  root);
+			goto usage;
+		}
+	}
+	if (r) {
+		log_error("resolving the GPU: %s", strerror(-r));
+		goto fail;
+	}
+	if (k)
+		kmod_unref(k);
+	return EXIT_OK;
+usage:
+	r = EXIT_USAGE;
+	goto out;
+fail:
+	r = EXIT_FAILED;
+out:
+	if (k)
+		kmod_unref(k);
+	target_set_free(ts);
+	return r;
+}
+
+void target_set_free(struct target_set *ts)
+{
+	targets_free(&ts->scan);
+	free(ts->pcis);
+	free(ts->nodes);
+	free(ts->roots);
+	memset(ts, 0, sizeof(*ts));
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The BPF backend: load both iterators once (one CO-RE pass over the
+ * kernel's BTF), fill the target maps, run each iterator to the end.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/scan.h"
+#include "holders.skel.h"
+
+static void holders_destroyp(struct holders **s)
+{
+	holders__destroy(*s); /* accepts NULL */
+}
+
+static void link_destroyp(struct bpf_link **l)
+{
+	bpf_link__destroy(*l); /* accepts NULL */
+}
+
+static void closep(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+
+int targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
+		      struct bpf_map *mods)
+{
+	const uint8_t one = 1;
+	size_t i;
+
+	for (i = 0; i < t->n_devs; i++)
+		if (bpf_map__update_elem(devs, &t->devs[i], sizeof(t->devs[i]), &one, 1, 0))
+			return -errno;
+	for (i = 0; i < t->n_majors; i++)
+		if (bpf_map__update_elem(majors, &t->majors[i], sizeof(t->majors[i]), &one, 1, 0))
+			return -errno;
+	for (i = 0; i < t->n_mods; i++)
+		if (bpf_map__update_elem(mods, t->mods[i], HOLD_MOD_LEN, &one, 1, 0))
+			return -errno;
+	return 0;
+}
+
+static int run_iter(struct bpf_program *prog, const struct scan_targets *t, struct hold_vec *out,
+		    char *err, size_t errlen)
+{
+	__attribute__((cleanup(link_destroyp))) struct bpf_link *link = NULL;
+	__attribute__((cleanup(closep))) int fd = -1;
+	struct hold_rec buf[64];
+	ssize_t n;
+	int r;
+
+	link = bpf_program__attach_iter(prog, NULL);
+	if (!link) {
+		r = -errno;
+		snprintf(err, errlen, "attaching %s: %s", bpf_program__name(prog), strerror(-r));
+		return r;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "creating the %s iterator: %s", bpf_program__name(prog),
+			 strerror(-r));
+		return r;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			r = -errno;
+			snprintf(err, errlen, "reading the %s iterator: %s",
+				 bpf_program__name(prog), strerror(-r));
+			return r;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(buf[0]); i++) {
+			struct hold_rec *rec = &buf[i];
+
+			/* the kernel filtered; the final word is the shared predicate's */
+			if (!hold_match(t, rec, rec->rdev != 0, NULL, rec->exporter[0] != 0))
+				continue;
+			if ((r = hold_vec_push(out, rec)))
+				return r;
+		}
+	}
+	return 0;
+}
+
+int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
+{
+	__attribute__((cleanup(holders_destroyp))) struct holders *skel = NULL;
+	int r;
+
+	skel = holders__open();
+	if (!skel) {
+		r = -errno;
+		snprintf(err, errlen, "opening the BPF object: %s", strerror(-r));
+		return r;
+	}
+	if ((r = holders__load(skel))) {
+		snprintf(err, errlen, "loading the iterators: %s%s", strerror(-r),
+			 r == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
+		return r;
+	}
+	r = targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,
+			      skel->maps.target_mods);
+	if (r) {
+		snprintf(err, errlen, "filling the target maps: %s", strerror(-r));
+		return r;
+	}
+	if ((r = run_iter(skel->progs.scan_files, t, out, err, errlen)) ||
+	    (r = run_iter(skel->progs.scan_vmas, t, out, err, errlen)))
+		return r;
+	hold_vec_normalize(out);
+	return 0;
+}
