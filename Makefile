@@ -89,11 +89,16 @@ $(O)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-tests: $(UNIT_BIN)
+$(O)/tests/holder: tests/helpers/holder.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
+
+tests: $(UNIT_BIN) $(O)/tests/holder
 
 # Every tier that exists, then unit and netns again under the sanitizers;
 # tests/run prints the closing "N passed, N failed, N skipped" line.
-check: all $(UNIT_BIN) sanitize-build
+check: all tests sanitize-build
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) \
 		SAN_AGENT=$(abspath build-asan/vfio-agent) SAN_UNIT_DIR=$(abspath build-asan/tests) \
 		tests/run $(TIERS)

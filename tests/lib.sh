@@ -51,3 +51,37 @@ link() { ip link add "$2" netns "$NS_PREFIX-$1" type veth peer name "$4" netns "
 finish() {
 	exit $((TESTS_FAILED > 0))
 }
+
+# ---- holders: stand-in devices and the processes that hold them ----
+HOLDER="${HOLDER:-$UNIT_DIR/holder}"
+HOLDER_PIDS=()
+cleanup_holders() {
+	local p
+	for p in "${HOLDER_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# their children die with them (PR_SET_PDEATHSIG); give the kernel a moment
+	for p in "${HOLDER_PIDS[@]}"; do
+		for _ in $(seq 50); do [ -d /proc/"$p" ] || break; sleep 0.02; done
+	done
+	HOLDER_PIDS=()
+}
+trap 'cleanup_holders; cleanup' EXIT
+
+# start_holder NAME ARGS...: run the helper; its hold lines land in $TMP/NAME.
+# Returns once it printed "ready" (5 s at most).
+start_holder() {
+	local name=$1; shift
+	"$HOLDER" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+	HOLDER_PIDS+=($!)
+	disown $!
+	for _ in $(seq 100); do
+		grep -qx ready "$TMP/$name.out" 2>/dev/null && break
+		sleep 0.05
+	done
+	grep -qx ready "$TMP/$name.out" || { echo "holder $*: $(cat "$TMP/$name.err")" >&2; return 1; }
+	grep -vx ready "$TMP/$name.out" >"$TMP/$name" || true
+}
+
+# "PID KIND FD" per hold from diagnose --json on stdin, sorted
+holds_of() {
+	jq -r '.holders[] | .pid as $p | .holds[] | "\($p) \(.kind) \(.fd // "-")"' | sort
+}

@@ -1,0 +1,82 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Unit attribution: holders placed by the test in the cgroups systemd would
+# give lactd.service and a user's x.service are reported with those units
+# and the action that frees the GPU. The cgroups are the test's own and go
+# away with it.
+set -u
+. "$(dirname "$0")/../lib.sh"
+need_root units
+
+DEV=$TMP/gpu
+mknod "$DEV" c 1 7 || { not_ok setup mknod; finish; }
+
+# cgroup v2, plus the named systemd hierarchy on a hybrid host: a process
+# goes into the same path in each, as systemd itself would put it
+HIER=()
+if [ -d /sys/fs/cgroup/unified ]; then
+	HIER=(/sys/fs/cgroup/unified)
+	[ -d /sys/fs/cgroup/systemd ] && HIER+=(/sys/fs/cgroup/systemd)
+elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	HIER=(/sys/fs/cgroup)
+else
+	not_ok setup "no cgroup hierarchy found under /sys/fs/cgroup"; finish
+fi
+
+CREATED=()
+cleanup_cgroups() {
+	local d p h
+	cleanup_holders
+	# deepest first
+	for ((i = ${#CREATED[@]} - 1; i >= 0; i--)); do
+		d=${CREATED[i]}
+		for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		rmdir "$d" 2>/dev/null
+	done
+}
+trap 'cleanup_cgroups; cleanup' EXIT
+
+# place PID CGPATH: mkdir -p in every hierarchy, remembering what we made
+place() {
+	local pid=$1 path=$2 h d sub
+	for h in "${HIER[@]}"; do
+		d=$h
+		for sub in ${path//\// }; do
+			d=$d/$sub
+			if [ ! -d "$d" ]; then
+				mkdir "$d" || return 1
+				CREATED+=("$d")
+			fi
+		done
+		echo "$pid" >"$d/cgroup.procs" || return 1
+	done
+}
+
+start_holder lactd open "$DEV" && start_holder app open "$DEV" ||
+	{ not_ok setup "holders did not start"; finish; }
+read -r lactd _ <"$TMP/lactd"
+read -r app _ <"$TMP/app"
+place "$lactd" system.slice/lactd.service &&
+	place "$app" user.slice/user-1000.slice/user@1000.service/app.slice/x.service ||
+	{ not_ok setup "cannot create cgroups in ${HIER[*]}"; finish; }
+
+for b in bpf proc; do
+	"$VFIO_AGENT" diagnose --device "$DEV" --json --backend $b >"$TMP/u.json"
+	got=$(jq -r '.holders[] | "\(.pid) \(.unit) \(.unit_type)"' "$TMP/u.json" | sort)
+	want=$(printf '%s\n' "$lactd lactd.service system" "$app x.service user" | sort)
+	check "units ($b): $(echo $got)" [ "$got" = "$want" ]
+	act=$(jq -r --argjson p "$lactd" '.holders[] | select(.pid == $p) | .action' "$TMP/u.json")
+	check "action for lactd ($b): $act" [ "$act" = "stop lactd.service (systemctl stop lactd.service)" ]
+	act=$(jq -r --argjson p "$app" '.holders[] | select(.pid == $p) | .action' "$TMP/u.json")
+	check "action for the user unit ($b): $act" \
+		[ "$act" = "stop x.service of user 1000 (systemctl --user -M 1000@ stop x.service)" ]
+done
+
+# the text report names them too
+"$VFIO_AGENT" diagnose --device "$DEV" >"$TMP/u.txt"
+rc=$?
+check "text report: exit 1, names lactd.service and x.service" \
+	eval '[ $rc -eq 1 ] && grep -q "lactd.service" "$TMP/u.txt" && grep -q "x.service" "$TMP/u.txt"'
+
+finish

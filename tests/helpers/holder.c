@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Stand-in GPU holders for the bpf tier and the benchmark. Each mode sets
+ * up its holds, prints one line per hold ("PID KIND FD", FD "-" for a
+ * mapping) and a line "ready", then waits to be killed. Every process it
+ * makes dies with its parent (PR_SET_PDEATHSIG), so a failed test leaves
+ * nothing behind.
+ *
+ *   holder open PATH           one fd
+ *   holder fork PATH           one file shared by two processes
+ *   holder scm PATH            the fd passed over SCM_RIGHTS; the sender exits
+ *   holder mmap PATH           a MAP_PRIVATE mapping kept after close(fd)
+ *   holder threads PATH N      one fd, N threads
+ *   holder mntns PATH DIR      its own mount namespace, the node on a tmpfs at DIR
+ *   holder churn PATH          children that open PATH and exit, without end
+ *   holder scene N FDS HOLD PATH
+ *                              N processes with FDS fds each; HOLD of them hold PATH
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "holder: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int open_or_die(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		die(path);
+	return fd;
+}
+
+/* a child that lives as long as its parent, and no longer */
+static pid_t child(void)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
+	}
+	return pid;
+}
+
+static void ready(void)
+{
+	printf("ready\n");
+	fflush(stdout);
+}
+
+static void *sleeper(void *arg)
+{
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void send_fd(int sock, int fd)
+{
+	char data = 'x', cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &data, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(sock, &m, 0) != 1)
+		die("sendmsg");
+}
+
+static int recv_fd(int sock)
+{
+	char data, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &data, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || !(c = CMSG_FIRSTHDR(&m)))
+		die("recvmsg");
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* the scene of the benchmark: ordinary fds, a few of them the device */
+static void scene(int n, int fds, int hold, const char *path)
+{
+	int pipefd[2];
+
+	if (pipe(pipefd))
+		die("pipe");
+	for (int i = 0; i < n; i++) {
+		pid_t pid = child();
+		int p[2], f;
+
+		if (pid)
+			continue;
+		close(pipefd[0]);
+		if (pipe(p))
+			_exit(1);
+		/* fds 0-2, the pipes, then a mix like a desktop's: files, /dev/null, sockets */
+		for (f = 6; f < fds - (i < hold); f++) {
+			int fd = f % 4 == 0   ? open("/dev/null", O_RDONLY)
+				 : f % 4 == 1 ? open("/etc/hostname", O_RDONLY)
+				 : f % 4 == 2 ? socket(AF_UNIX, SOCK_STREAM, 0)
+					      : dup(p[0]);
+			if (fd < 0)
+				_exit(1);
+		}
+		if (i < hold)
+			printf("%d fd %d\n", getpid(), open_or_die(path));
+		fflush(stdout);
+		if (write(pipefd[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pipefd[1]);
+	for (int i = 0; i < n; i++) {
+		char c;
+
+		if (read(pipefd[0], &c, 1) != 1)
+			die("scene child");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 2 ? argv[1] : "", *path = argc > 2 ? argv[2] : "";
+	int fd;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!strcmp(mode, "open")) {
+		printf("%d fd %d\n", getpid(), open_or_die(path));
+	} else if (!strcmp(mode, "fork")) {
+		fd = open_or_die(path);
+		if (child() == 0) {
+			printf("%d fd %d\n", getpid(), fd);
+			for (;;)
+				pause();
+		}
+		printf("%d fd %d\n", getpid(), fd);
+		usleep(100 * 1000);
+	} else if (!strcmp(mode, "scm")) {
+		int sv[2];
+		pid_t sender;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+			die("socketpair");
+		sender = child();
+		if (sender == 0) {
+			send_fd(sv[0], open_or_die(path));
+			_exit(0);
+		}
+		fd = recv_fd(sv[1]);
+		waitpid(sender, NULL, 0); /* the only opener is gone */
+		printf("%d fd %d\n", getpid(), fd);
+	} else if (!strcmp(mode, "mmap")) {
+		void *p;
+
+		fd = open_or_die(path);
+		p = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED)
+			die("mmap");
+		close(fd);
+		printf("%d mmap -\n", getpid());
+	} else if (!strcmp(mode, "threads")) {
+		int n = argc > 3 ? atoi(argv[3]) : 8;
+		pthread_t t;
+
+		fd = open_or_die(path);
+		for (int i = 0; i < n; i++)
+			if (pthread_create(&t, NULL, sleeper, NULL))
+				die("pthread_create");
+		printf("%d fd %d\n", getpid(), fd);
+	} else if (!strcmp(mode, "mntns")) {
+		/* a private /mnt-like tmpfs with its own node for the same device */
+		const char *dir = argc > 3 ? argv[3] : "/mnt";
+		char node[4096];
+		struct stat st;
+
+		if (stat(path, &st))
+			die(path);
+		if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		    mount("tmpfs", dir, "tmpfs", 0, NULL))
+			die("mount namespace");
+		snprintf(node, sizeof(node), "%s/gpu-inside", dir);
+		if (mknod(node, S_IFCHR | 0600, st.st_rdev))
+			die("mknod");
+		fd = open_or_die(node);
+		printf("%d fd %d %s\n", getpid(), fd, node);
+	} else if (!strcmp(mode, "churn")) {
+		prctl(PR_SET_NAME, "va-churn");
+		ready();
+		for (unsigned int i = 0;; i++) {
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				fd = open_or_die(path);
+				usleep(i % 7 * 1000);
+				_exit(0);
+			}
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+		}
+	} else if (!strcmp(mode, "scene") && argc > 5) {
+		prctl(PR_SET_NAME, "va-scene");
+		scene(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5]);
+	} else {
+		fprintf(stderr, "usage: holder open|fork|scm|mmap|threads|mntns|churn PATH [ARG] | "
+				"scene N FDS HOLD PATH\n");
+		return 2;
+	}
+	ready();
+	for (;;)
+		pause();
+}
