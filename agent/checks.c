@@ -238,7 +238,7 @@ int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct
 				groups += de->d_name[0] != '.';
 			closedir(d);
 		}
-		r = groups ? add(out, "iommu", true, true, "enabled (%zu groups)", groups)
+		r = groups ? add(out, "iommu", true, true, "enabled (%zu group%s)", groups, groups == 1 ? "" : "s")
 			   : add(out, "iommu", false, true,
 				 "no IOMMU groups: enable VT-d/AMD-Vi in the firmware and boot with "
 				 "intel_iommu=on or amd_iommu=on");

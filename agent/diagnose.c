@@ -311,7 +311,7 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 	}
 	printf("\n%sTargets%s\n", s.bold, s.off);
 	for (size_t i = 0; i < d->ts.n_pcis; i++)
-		printf("  %-14s driver %s\n", d->ts.pcis[i].bdf,
+		printf("  %-18s driver %s\n", d->ts.pcis[i].bdf,
 		       d->ts.pcis[i].driver[0] ? d->ts.pcis[i].driver : "none");
 	for (size_t i = 0; i < d->ts.n_nodes; i++) {
 		const struct target_node *n = &d->ts.nodes[i];
@@ -320,10 +320,10 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 			snprintf(dev, sizeof(dev), "%u:*", KDEV_MAJOR(n->kdev));
 		else
 			majmin(n->kdev, dev, sizeof(dev));
-		printf("  %-14s %-10s %s\n", n->what, dev, n->path);
+		printf("  %-18s %-10s %s\n", n->what, dev, n->path);
 	}
 	if (d->ts.scan.n_mods) {
-		printf("  %-14s", "modules");
+		printf("  %-18s", "modules");
 		for (size_t i = 0; i < d->ts.scan.n_mods; i++)
 			printf(" %s", d->ts.scan.mods[i]);
 		putchar('\n');

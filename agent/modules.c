@@ -61,7 +61,9 @@ int module_each_dependent(struct kmod_ctx *k, const char *name,
 
 	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0)
 		return r;
-	holders = kmod_module_get_holders(mod); /* NULL: none, or not loaded */
+	if (kmod_module_get_initstate(mod) < 0)
+		return 0; /* not loaded: nothing depends on it now */
+	holders = kmod_module_get_holders(mod);
 	kmod_list_foreach(l, holders) {
 		_cleanup_mod_ struct kmod_module *h = kmod_module_get_module(l);
 		const char *hn = kmod_module_get_name(h);

@@ -258,13 +258,15 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 	if ((r = targets_add_drm_driver(&ts->scan, p->driver, p->module)))
 		return r;
 	if (!strcmp(p->module, "amdgpu")) {
-		if (!read_line_at(root, "/sys/class/kfd/kfd/dev", buf, sizeof(buf))) {
-			uint32_t kdev;
+		uint32_t kdev;
 
-			if (!parse_majmin(buf, &kdev) && (r = add_node(ts, kdev, false, "/dev/kfd", "kfd")))
-				return r;
-		}
-		if ((r = majors_named(root, "kfd", false, add_major_node, ts)))
+		/* kfd's major is dynamic: sysfs names it, else /proc/devices */
+		if (!read_line_at(root, "/sys/class/kfd/kfd/dev", buf, sizeof(buf)) &&
+		    !parse_majmin(buf, &kdev))
+			r = add_node(ts, kdev, false, "/dev/kfd", "kfd");
+		else
+			r = majors_named(root, "kfd", false, add_major_node, ts);
+		if (r)
 			return r;
 	} else if (!strcmp(p->module, "nvidia")) {
 		if ((r = add_node(ts, KDEV(NVIDIA_MAJOR, 0), true, "/dev/nvidia*", "nvidia (major 195)")))

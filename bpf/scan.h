@@ -76,6 +76,9 @@ struct bpf_map;
 int targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
 		      struct bpf_map *mods);
 
+/* the one line for a program that did not load: missing BTF, missing capabilities */
+void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen);
+
 /* BPF iterators; -errno when they cannot load (no CAP_BPF, no BTF, no iterators) */
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen);
 

@@ -92,6 +92,17 @@ static int run_iter(struct bpf_program *prog, const struct scan_targets *t, stru
 	return 0;
 }
 
+void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen)
+{
+	/* libbpf also looks in /boot, so a missing sysfs file is only the likely cause */
+	if (r != -EPERM && access("/sys/kernel/btf/vmlinux", R_OK))
+		snprintf(err, errlen, "loading %s: the kernel has no BTF "
+			 "(/sys/kernel/btf/vmlinux), which CO-RE programs need", what);
+	else
+		snprintf(err, errlen, "loading %s: %s%s", what, strerror(-r),
+			 r == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
+}
+
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
 {
 	__attribute__((cleanup(holders_destroyp))) struct holders *skel = NULL;
@@ -104,8 +115,7 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 		return r;
 	}
 	if ((r = holders__load(skel))) {
-		snprintf(err, errlen, "loading the iterators: %s%s", strerror(-r),
-			 r == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
+		scan_bpf_load_error(r, "the iterators", err, errlen);
 		return r;
 	}
 	r = targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,

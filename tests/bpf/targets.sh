@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# What "the GPU" is, resolved in a fixture tree (tests/fixtures/amdgpu: an
+# amdgpu card with DRM, fb, i2c and kfd nodes, its HDMI audio, a USB
+# controller in the same IOMMU group, a bound framebuffer console and
+# efifb) with --root; and the checks and kernel-side holders found there.
+set -u
+. "$(dirname "$0")/../lib.sh"
+
+FIX=$(cd "$(dirname "$0")/../fixtures/amdgpu" && pwd)
+run() { "$VFIO_AGENT" --root "$FIX" "$@"; }
+
+run diagnose --json >"$TMP/d.json" 2>"$TMP/d.err"
+rc=$?
+devs=$(jq -r '.targets.devices[] | "\(.device) \(.path)"' "$TMP/d.json" | sort | tr '\n' ' ')
+check "default: every display-class device, only 0000:03:00.0" \
+	[ "$(jq -r '[.targets.pci[].bdf] | join(" ")' "$TMP/d.json")" = 0000:03:00.0 ]
+check "its nodes: card, render, fb, i2c, kfd ($devs)" [ "$devs" = \
+	"226:0 /dev/dri/card0 226:128 /dev/dri/renderD128 240:0 /dev/kfd 29:0 /dev/fb0 89:5 /dev/i2c-5 " ]
+check "its module: amdgpu" [ "$(jq -r '.targets.modules | join(" ")' "$TMP/d.json")" = amdgpu ]
+check "kernel holders: vtcon1, efifb, the i2c client, fbcon" [ "$(jq -r \
+	'[.kernel_holders[].name] | sort | join(" ")' "$TMP/d.json")" = "5-0050 efi-framebuffer.0 fbcon vtcon1" ]
+check "--root means the /proc backend, and says why" \
+	eval '[ "$(jq -r .backend "$TMP/d.json")" = proc ] && jq -r .backend_note "$TMP/d.json" | grep -q -- --root'
+grp=$(jq -r '.checks[] | select(.name == "iommu-group 0000:03:00.0") | "\(.ok) \(.detail)"' "$TMP/d.json")
+check "the IOMMU group check names the devices missing from pcis: $grp" \
+	eval '[[ "$grp" == "false its IOMMU group also holds 0000:03:00.1 0000:03:00.2;"* ]]'
+check "a blocking check failed: not ready, exit 1" \
+	eval '[ $rc -eq 1 ] && [ "$(jq -r .ready "$TMP/d.json")" = false ]'
+
+# the config's pcis name the whole group: ready
+cat >"$TMP/c.conf" <<CONF
+[vfio]
+vm = win11
+pcis = pci_0000_03_00_0 pci_0000_03_00_1 pci_0000_03_00_2
+CONF
+run --config "$TMP/c.conf" diagnose --json >"$TMP/d.json"
+rc=$?
+check "config pcis: the whole IOMMU group, ready, exit 0 (exit $rc)" \
+	eval '[ $rc -eq 0 ] && [ "$(jq -r .ready "$TMP/d.json")" = true ] &&
+	      [ "$(jq "[.checks[] | select(.ok | not)] | length" "$TMP/d.json")" = 0 ]'
+check "config pcis: the audio function's nodes and module are targets too" \
+	eval 'jq -e ".targets.devices[] | select(.device == \"116:9\")" "$TMP/d.json" >/dev/null &&
+	      jq -e ".targets.modules | index(\"snd_hda_intel\")" "$TMP/d.json" >/dev/null'
+
+run diagnose --driver amdgpu --json >"$TMP/d.json"
+check "--driver amdgpu: the devices it drives" \
+	[ "$(jq -r '[.targets.pci[].bdf] | join(" ")' "$TMP/d.json")" = 0000:03:00.0 ]
+
+run diagnose >"$TMP/d.txt"
+check "text report: the verdict first" eval 'head -n1 "$TMP/d.txt" | grep -q "^NOT READY: 1 blocking check failed$"'
+check "text report: no colour when not a tty" eval '! grep -q $'"'"'\033'"'"' "$TMP/d.txt"'
+
+finish
