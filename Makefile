@@ -74,7 +74,7 @@ $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h)
 
 $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 	@echo "  SKEL    $@"
-	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 $(patsubst %.c,$(O)/%.o,$(BPF_SRC)): $(BPF_SKELS)
 .SECONDARY: $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_PROGS))

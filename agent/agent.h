@@ -22,5 +22,6 @@ int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct confi
 
 int forward_main(struct agent_ctx *ctx, int argc, char **argv);
 int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
+int watch_main(struct agent_ctx *ctx, int argc, char **argv);
 
 #endif

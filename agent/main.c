@@ -30,6 +30,8 @@ static const struct verb verbs[] = {
 	{ "forward", forward_main, "up|down|status [--vm NAME] [--json]   the VNC port forward" },
 	{ "diagnose", diagnose_main, "[--pci BDF|--driver MOD|--device NODE]... [--json]\n"
 	  "                                               who holds the GPU; can it be handed off" },
+	{ "watch", watch_main, "[targets as diagnose] [--json] [--duration S]\n"
+	  "                                               stream opens, closes and exits of holders" },
 	{ "version", version_main, "                                      print the version" },
 };
 

@@ -14,9 +14,9 @@
 #include "bpf/scan.h"
 #include "holders.skel.h"
 
-static void holders_destroyp(struct holders **s)
+static void holders_destroyp(struct holders_bpf **s)
 {
-	holders__destroy(*s); /* accepts NULL */
+	holders_bpf__destroy(*s); /* accepts NULL */
 }
 
 static void link_destroyp(struct bpf_link **l)
@@ -105,16 +105,16 @@ void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen)
 
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
 {
-	__attribute__((cleanup(holders_destroyp))) struct holders *skel = NULL;
+	__attribute__((cleanup(holders_destroyp))) struct holders_bpf *skel = NULL;
 	int r;
 
-	skel = holders__open();
+	skel = holders_bpf__open();
 	if (!skel) {
 		r = -errno;
 		snprintf(err, errlen, "opening the BPF object: %s", strerror(-r));
 		return r;
 	}
-	if ((r = holders__load(skel))) {
+	if ((r = holders_bpf__load(skel))) {
 		scan_bpf_load_error(r, "the iterators", err, errlen);
 		return r;
 	}
