@@ -32,7 +32,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
 	  -D_GNU_SOURCE -I. -I$(O)/bpf $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
-LDLIBS += $(PKG_LIBS)
+LDLIBS += $(PKG_LIBS) -pthread
 
 ifeq ($(V),1)
 Q :=
@@ -116,8 +116,9 @@ deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		$$(grep -v '^#' deps/debian.txt)
 
-bench: all
+bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/forward.sh
+	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/diagnose.sh
 
 install: all
 	install -D -m 0755 $(O)/vfio-agent $(DESTDIR)$(BINDIR)/vfio-agent

@@ -4,6 +4,7 @@
  * kernel's BTF), fill the target maps, run each iterator to the end.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -103,9 +104,28 @@ void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen)
 			 r == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
 }
 
+struct iter_job {
+	struct bpf_program *prog;
+	const struct scan_targets *t;
+	struct hold_vec out;
+	char err[256];
+	int r;
+};
+
+static void *iter_thread(void *arg)
+{
+	struct iter_job *j = arg;
+
+	j->r = run_iter(j->prog, j->t, &j->out, j->err, sizeof(j->err));
+	return NULL;
+}
+
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
 {
 	__attribute__((cleanup(holders_destroyp))) struct holders_bpf *skel = NULL;
+	struct iter_job vmas = { .t = t };
+	pthread_t th;
+	bool threaded;
 	int r;
 
 	skel = holders_bpf__open();
@@ -124,8 +144,22 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 		snprintf(err, errlen, "filling the target maps: %s", strerror(-r));
 		return r;
 	}
-	if ((r = run_iter(skel->progs.scan_files, t, out, err, errlen)) ||
-	    (r = run_iter(skel->progs.scan_vmas, t, out, err, errlen)))
+	/* the two walks are independent: mappings on a second thread */
+	vmas.prog = skel->progs.scan_vmas;
+	threaded = pthread_create(&th, NULL, iter_thread, &vmas) == 0;
+	r = run_iter(skel->progs.scan_files, t, out, err, errlen);
+	if (threaded)
+		pthread_join(th, NULL);
+	else
+		iter_thread(&vmas);
+	for (size_t i = 0; !r && !vmas.r && i < vmas.out.n; i++)
+		r = hold_vec_push(out, &vmas.out.v[i]);
+	if (!r && vmas.r) {
+		snprintf(err, errlen, "%s", vmas.err);
+		r = vmas.r;
+	}
+	hold_vec_free(&vmas.out);
+	if (r)
 		return r;
 	hold_vec_normalize(out);
 	return 0;
