@@ -20,6 +20,13 @@ struct agent_ctx {
  */
 int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct config **out);
 
+/* The same, and a --vm NAME (NULL: any) must be the config's VM. */
+int agent_load_config_vm(const struct agent_ctx *ctx, const char *verb, const char *vm,
+			 bool must_exist, struct config **out);
+
+/* the one line for an option a verb does not know; returns EXIT_USAGE */
+int agent_bad_option(const char *verb, const char *arg);
+
 int forward_main(struct agent_ctx *ctx, int argc, char **argv);
 int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
 int watch_main(struct agent_ctx *ctx, int argc, char **argv);

@@ -387,9 +387,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "vm", required_argument, NULL, 'm' },
-		{ "pci", required_argument, NULL, 'p' },
-		{ "driver", required_argument, NULL, 'd' },
-		{ "device", required_argument, NULL, 'D' },
+		TARGET_OPTIONS,
 		{ "json", no_argument, NULL, 'j' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
@@ -404,10 +402,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 	char err[512];
 	int opt, r, ret = EXIT_USAGE;
 
-	req.drivers = calloc(argc, sizeof(*req.drivers));
-	req.devices = calloc(argc, sizeof(*req.devices));
-	req.pcis = calloc(argc, sizeof(*req.pcis));
-	if (!req.drivers || !req.devices || !req.pcis) {
+	if (target_req_init(&req, argc) < 0) {
 		log_error("out of memory");
 		ret = EXIT_FAILED;
 		goto out;
@@ -415,23 +410,13 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if ((r = target_req_opt(&req, "diagnose", opt, optarg)) < 0)
+			goto out;
+		if (r)
+			continue;
 		switch (opt) {
 		case 'm':
 			vm = optarg;
-			break;
-		case 'p':
-			if (parse_pci(optarg, req.pcis[req.n_pcis]) < 0) {
-				log_error("diagnose: --pci '%s' is not a PCI address "
-					  "(0000:03:00.0 or pci_0000_03_00_0)", optarg);
-				goto out;
-			}
-			req.n_pcis++;
-			break;
-		case 'd':
-			req.drivers[req.n_drivers++] = optarg;
-			break;
-		case 'D':
-			req.devices[req.n_devices++] = optarg;
 			break;
 		case 'j':
 			json = true;
@@ -451,24 +436,12 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 			ret = EXIT_OK;
 			goto out;
 		default:
-			log_error("diagnose: unknown option or missing value in '%s' "
-				  "(see vfio-agent diagnose --help)", argv[optind - 1]);
+			agent_bad_option("diagnose", argv[optind - 1]);
 			goto out;
 		}
 	}
-	if (optind < argc) {
-		log_error("diagnose: unexpected argument '%s'", argv[optind]);
-		goto out;
-	}
-	if ((ret = agent_load_config(ctx, vm != NULL, &c)) != EXIT_OK)
-		goto out;
-	if (c && vm && strcmp(vm, c->vm)) {
-		log_error("diagnose: VM '%s' is not configured in %s (it configures '%s')", vm,
-			  c->path, c->vm);
-		ret = EXIT_USAGE;
-		goto out;
-	}
-	if ((ret = targets_resolve(ctx, c, &req, &d.ts)) != EXIT_OK)
+	ret = targets_setup(ctx, "diagnose", vm, argc - optind, argv + optind, &req, &c, &d.ts);
+	if (ret != EXIT_OK)
 		goto out;
 
 	ret = EXIT_FAILED;
@@ -503,8 +476,6 @@ out:
 	holder_scan_free(&d.hs);
 	target_set_free(&d.ts);
 	config_free(c);
-	free(req.drivers);
-	free(req.devices);
-	free(req.pcis);
+	target_req_free(&req);
 	return ret;
 }

@@ -317,9 +317,7 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 			fputs(forward_usage, stdout);
 			return EXIT_OK;
 		default:
-			log_error("forward: unknown option or missing value in '%s' (see vfio-agent forward --help)",
-				  argv[optind - 1]);
-			return EXIT_USAGE;
+			return agent_bad_option("forward", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
@@ -341,16 +339,10 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	}
 
 	/* down must work even when the config is gone: it removes only what is ours */
-	ret = agent_load_config(ctx, strcmp(sub, "down") != 0, &c);
+	ret = agent_load_config_vm(ctx, "forward", vm, strcmp(sub, "down") != 0, &c);
 	if (ret != EXIT_OK)
 		return ret;
 	ret = EXIT_FAILED;
-	if (c && vm && strcmp(vm, c->vm)) {
-		log_error("forward: VM '%s' is not configured in %s (it configures '%s')", vm, c->path,
-			  c->vm);
-		ret = EXIT_USAGE;
-		goto out;
-	}
 
 	if (strcmp(sub, "down") && c && !c->vnc.enable) {
 		if (!strcmp(sub, "up")) {

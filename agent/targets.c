@@ -438,6 +438,59 @@ out:
 	return r;
 }
 
+int target_req_init(struct target_req *req, int argc)
+{
+	memset(req, 0, sizeof(*req));
+	req->drivers = calloc(argc, sizeof(*req->drivers));
+	req->devices = calloc(argc, sizeof(*req->devices));
+	req->pcis = calloc(argc, sizeof(*req->pcis));
+	return req->drivers && req->devices && req->pcis ? 0 : -ENOMEM;
+}
+
+int target_req_opt(struct target_req *req, const char *verb, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'p':
+		if (parse_pci(arg, req->pcis[req->n_pcis]) < 0) {
+			log_error("%s: --pci '%s' is not a PCI address "
+				  "(0000:03:00.0 or pci_0000_03_00_0)", verb, arg);
+			return -EINVAL;
+		}
+		req->n_pcis++;
+		return 1;
+	case 'd':
+		req->drivers[req->n_drivers++] = arg;
+		return 1;
+	case 'D':
+		req->devices[req->n_devices++] = arg;
+		return 1;
+	}
+	return 0;
+}
+
+void target_req_free(struct target_req *req)
+{
+	free(req->drivers);
+	free(req->devices);
+	free(req->pcis);
+	memset(req, 0, sizeof(*req));
+}
+
+int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm, int argc,
+		  char **argv, const struct target_req *req, struct config **c,
+		  struct target_set *ts)
+{
+	int r;
+
+	if (argc > 0) {
+		log_error("%s: unexpected argument '%s'", verb, argv[0]);
+		return EXIT_USAGE;
+	}
+	if ((r = agent_load_config_vm(ctx, verb, vm, vm != NULL, c)) != EXIT_OK)
+		return r;
+	return targets_resolve(ctx, *c, req, ts);
+}
+
 void target_set_free(struct target_set *ts)
 {
 	targets_free(&ts->scan);

@@ -57,6 +57,26 @@ int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
 		    const struct target_req *req, struct target_set *out);
 void target_set_free(struct target_set *ts);
 
+/* The target options of diagnose and watch: --pci, --driver, --device. */
+#define TARGET_OPTIONS                                                     \
+	{ "pci", required_argument, NULL, 'p' },                           \
+	{ "driver", required_argument, NULL, 'd' },                        \
+	{ "device", required_argument, NULL, 'D' }
+
+/* room for every option of argv; -ENOMEM */
+int target_req_init(struct target_req *req, int argc);
+/* 1: opt was a target option, taken; 0: not one; -EINVAL: bad value, logged */
+int target_req_opt(struct target_req *req, const char *verb, int opt, const char *arg);
+void target_req_free(struct target_req *req);
+
+/*
+ * After a target verb's options: no stray arguments (argc/argv: what is
+ * left), the config (a --vm must match it), the targets. An exit code.
+ */
+int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm, int argc,
+		  char **argv, const struct target_req *req, struct config **c,
+		  struct target_set *ts);
+
 /* "MAJ:MIN" */
 int parse_majmin(const char *s, uint32_t *kdev);
 

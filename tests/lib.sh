@@ -13,6 +13,27 @@ check() {
 	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
 }
 
+# judge NAME WANT_RC PATTERN RC [EXTRA...]: a refused command's verdict. It
+# exited WANT_RC, wrote one line matching PATTERN to $TMP/err and nothing to
+# $TMP/out; EXTRA, when given, must succeed too (it prints why not).
+judge() {
+	local name=$1 want=$2 pat=$3 rc=$4 lines why; shift 4
+	lines=$(wc -l <"$TMP/err")
+	if [ "$rc" -ne "$want" ]; then
+		not_ok "$name" "exit $rc, want $want; stderr: $(head -c 300 "$TMP/err")"
+	elif [ "$lines" -ne 1 ]; then
+		not_ok "$name" "stderr has $lines lines, want one: $(cat "$TMP/err")"
+	elif ! grep -Eq -- "$pat" "$TMP/err"; then
+		not_ok "$name" "stderr '$(cat "$TMP/err")' does not match '$pat'"
+	elif [ -s "$TMP/out" ]; then
+		not_ok "$name" "stdout not empty: $(head -c 200 "$TMP/out")"
+	elif [ $# -gt 0 ] && ! why=$("$@"); then
+		not_ok "$name" "$why"
+	else
+		ok "$name (exit $rc: $(cat "$TMP/err"))"
+	fi
+}
+
 need_root() {
 	if [ "$(id -u)" -ne 0 ]; then
 		echo "not ok ${1:-setup}: needs root (network namespaces, nftables)"

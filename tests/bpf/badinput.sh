@@ -16,19 +16,7 @@ mkdir "$TMP/empty"
 case_() {
 	local name=$1 want=$2 pat=$3; shift 3
 	"$VFIO_AGENT" "$@" >"$TMP/out" 2>"$TMP/err"
-	local rc=$? lines
-	lines=$(wc -l <"$TMP/err")
-	if [ "$rc" -ne "$want" ]; then
-		not_ok "$name" "exit $rc, want $want; stderr: $(head -c 300 "$TMP/err")"
-	elif [ "$lines" -ne 1 ]; then
-		not_ok "$name" "stderr has $lines lines, want one: $(cat "$TMP/err")"
-	elif ! grep -Eq -- "$pat" "$TMP/err"; then
-		not_ok "$name" "stderr '$(cat "$TMP/err")' does not match '$pat'"
-	elif [ -s "$TMP/out" ]; then
-		not_ok "$name" "stdout not empty: $(head -c 200 "$TMP/out")"
-	else
-		ok "$name (exit $rc: $(cat "$TMP/err"))"
-	fi
+	judge "$name" "$want" "$pat" $?
 }
 
 case_ "unknown BDF" 2 "no PCI device 0000:7f:1f.7" diagnose --pci 0000:7f:1f.7
@@ -45,7 +33,10 @@ case_ "empty --root" 2 "no GPU found: $TMP/empty/sys/bus/pci/devices does not ex
 case_ "--root ''" 2 "--root needs a directory" --root '' diagnose
 case_ "unknown backend" 2 "--backend 'gpu': expected bpf or proc" diagnose --device 1:7 --backend gpu
 case_ "stray argument" 2 "diagnose: unexpected argument 'now'" diagnose now
-case_ "--vm not in the config" 2 "cannot read /nonexistent.conf" --config /nonexistent.conf diagnose --vm win11
+case_ "--vm without a config" 2 "cannot read /nonexistent.conf" --config /nonexistent.conf diagnose --vm win11
+printf '[vfio]\nvm = win11\n' >"$TMP/c.conf"
+case_ "--vm not in the config" 2 "diagnose: VM 'linux' is not configured in .*c.conf \(it configures 'win11'\)" \
+	--config "$TMP/c.conf" diagnose --vm linux
 
 # Fallbacks: the holder is found all the same, by /proc
 base=$("$VFIO_AGENT" diagnose --device "$DEV" --json | jq -r '[.holders[].pid] | join(",")')

@@ -35,22 +35,9 @@ case_() {
 	shift
 	cat >"$TMP/c.conf"
 	in_ns host "${pre[@]}" "$VFIO_AGENT" --config "$TMP/c.conf" "$@" >"$TMP/out" 2>"$TMP/err"
-	local rc=$? lines
-	lines=$(wc -l <"$TMP/err")
-	if [ "$rc" -ne "$want" ]; then
-		not_ok "$name" "exit $rc, want $want; stderr: $(head -c 300 "$TMP/err")"
-	elif [ "$lines" -ne 1 ]; then
-		not_ok "$name" "stderr has $lines lines, want one: $(cat "$TMP/err")"
-	elif ! grep -Eq -- "$pat" "$TMP/err"; then
-		not_ok "$name" "stderr '$(cat "$TMP/err")' does not match '$pat'"
-	elif [ -s "$TMP/out" ]; then
-		not_ok "$name" "stdout not empty: $(head -c 200 "$TMP/out")"
-	elif [ "$(ruleset)" != "$before" ]; then
-		not_ok "$name" "the ruleset changed"
-	else
-		ok "$name (exit $rc: $(cat "$TMP/err"))"
-	fi
+	judge "$name" "$want" "$pat" $? ruleset_unchanged
 }
+ruleset_unchanged() { [ "$(ruleset)" = "$before" ] || { echo "the ruleset changed"; return 1; }; }
 
 bad() { printf '%s%s\n' "$good" "$1"; }
 
