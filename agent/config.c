@@ -633,17 +633,3 @@ int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct confi
 		log_error("cannot read %s: %s", ctx->config_path, strerror(-r));
 	return EXIT_USAGE;
 }
-
-int agent_load_config_vm(const struct agent_ctx *ctx, const char *verb, const char *vm,
-			 bool must_exist, struct config **out)
-{
-	int r = agent_load_config(ctx, must_exist, out);
-
-	if (r != EXIT_OK || !*out || !vm || !strcmp(vm, (*out)->vm))
-		return r;
-	log_error("%s: VM '%s' is not configured in %s (it configures '%s')", verb, vm,
-		  (*out)->path, (*out)->vm);
-	config_free(*out);
-	*out = NULL;
-	return EXIT_USAGE;
-}

@@ -20,13 +20,6 @@ static int version_main(struct agent_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
-int agent_bad_option(const char *verb, const char *arg)
-{
-	log_error("%s: unknown option or missing value in '%s' (see vfio-agent %s --help)", verb,
-		  arg, verb);
-	return EXIT_USAGE;
-}
-
 struct verb {
 	const char *name;
 	int (*fn)(struct agent_ctx *ctx, int argc, char **argv);

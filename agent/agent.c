@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* What the verbs share beyond the config parser: the --vm check, a bad option's line. */
+#include <string.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/log.h"
+#include "agent/macro.h"
+
+int agent_bad_option(const char *verb, const char *arg)
+{
+	log_error("%s: unknown option or missing value in '%s' (see vfio-agent %s --help)", verb,
+		  arg, verb);
+	return EXIT_USAGE;
+}
+
+int agent_load_config_vm(const struct agent_ctx *ctx, const char *verb, const char *vm,
+			 bool must_exist, struct config **out)
+{
+	int r = agent_load_config(ctx, must_exist, out);
+
+	if (r != EXIT_OK || !*out || !vm || !strcmp(vm, (*out)->vm))
+		return r;
+	log_error("%s: VM '%s' is not configured in %s (it configures '%s')", verb, vm,
+		  (*out)->path, (*out)->vm);
+	config_free(*out);
+	*out = NULL;
+	return EXIT_USAGE;
+}
