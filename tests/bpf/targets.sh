@@ -52,4 +52,33 @@ run diagnose >"$TMP/d.txt"
 check "text report: the verdict first" eval 'head -n1 "$TMP/d.txt" | grep -q "^NOT READY: 1 blocking check failed$"'
 check "text report: no colour when not a tty" eval '! grep -q $'"'"'\033'"'"' "$TMP/d.txt"'
 
+# nvidia: the whole majors of nvidia (195) and of nvidia-* in /proc/devices
+NV=$(cd "$(dirname "$0")/../fixtures/nvidia" && pwd)
+"$VFIO_AGENT" --root "$NV" diagnose --json >"$TMP/n.json"
+got=$(jq -r '[.targets.devices[].device] | sort | join(" ")' "$TMP/n.json")
+check "nvidia: card0 and the majors 195, nvidia-caps*, nvidia-uvm ($got)" \
+	[ "$got" = "195:* 226:0 234:* 235:* 510:*" ]
+
+# A whole-major target matches every minor inside the kernel: a copy of the
+# fixture whose /proc/devices puts nvidia-uvm at major 1, and a holder of a
+# stand-in 1:7, found by the BPF backend on the running kernel.
+if [ "$(id -u)" -eq 0 ]; then
+	cp -a "$NV" "$TMP/nv"
+	sed -i 's/^510 nvidia-uvm$/  1 nvidia-uvm/' "$TMP/nv/proc/devices"
+	mknod "$TMP/gpu" c 1 7
+	if start_holder nvh open "$TMP/gpu"; then
+		pid=$(cut -d' ' -f1 "$TMP/nvh")
+		got=$("$VFIO_AGENT" --root "$TMP/nv" diagnose --json --backend bpf |
+			jq -r '[.holders[] | select(.pid == '"$pid"') | .holds[].device] | unique | join(" ")')
+		# its stdin is /dev/null, 1:3: every minor of the major counts
+		check "a whole-major target (1:*) matches every minor in the kernel ($got)" \
+			eval '[[ " $got " == *" 1:7 "* && " $got " == *" 1:3 "* ]]'
+	else
+		not_ok "whole major" "the holder did not start"
+	fi
+	cleanup_holders
+else
+	not_ok "whole major" "needs root (mknod, BPF)"
+fi
+
 finish
