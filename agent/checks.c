@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libkmod.h>
 
 #include "agent/agent.h"
 #include "agent/checks.h"
@@ -225,7 +224,6 @@ int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct
 	       struct findings *out)
 {
 	const char *root = ctx->root;
-	struct kmod_ctx *k = NULL;
 	int r = 0;
 
 	if (ts->n_pcis) {
@@ -248,8 +246,8 @@ int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct
 			bool vfio = exists_at(root, "/sys/bus/pci/drivers/vfio-pci") ||
 				    exists_at(root, "/sys/module/vfio_pci");
 
-			if (!vfio && !root[0] && (k = agent_kmod_new()))
-				vfio = module_known(k, "vfio-pci");
+			if (!vfio && !root[0] && ts->kmod)
+				vfio = module_known(ts->kmod, "vfio-pci");
 			r = vfio ? add(out, "vfio-pci", true, true, "available")
 				 : add(out, "vfio-pci", false, true,
 				       "the vfio-pci module is neither loaded nor installed for this "
@@ -279,7 +277,5 @@ int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct
 		if (!r && !root[0])
 			r = check_forward(c, out);
 	}
-	if (k)
-		kmod_unref(k);
 	return r;
 }

@@ -10,9 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <bpf/libbpf.h>
 #include <json-c/json.h>
-#include <libkmod.h>
 
 #include "agent/agent.h"
 #include "agent/checks.h"
@@ -55,31 +53,16 @@ struct diag {
 	size_t blocking_failed;
 };
 
-/* libbpf's own messages: warnings at -v, the rest at debug */
-static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	char msg[1024];
-
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	msg[strcspn(msg, "\n")] = '\0';
-	log_debug("libbpf: %s", msg);
-	return 0;
-}
-
 static int account_modules(struct diag *d)
 {
-	struct kmod_ctx *k = agent_kmod_new();
+	struct kmod_ctx *k = d->ts.kmod;
 	int r = 0;
 
 	if (!k)
 		return -ENOMEM;
 	d->mods = calloc(d->ts.scan.n_mods ? d->ts.scan.n_mods : 1, sizeof(*d->mods));
-	if (!d->mods) {
-		kmod_unref(k);
+	if (!d->mods)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < d->ts.scan.n_mods; i++) {
 		struct module_report *m = &d->mods[d->n_mods];
 
@@ -94,7 +77,6 @@ static int account_modules(struct diag *d)
 		if (m->unexplained < 0)
 			m->unexplained = 0; /* files of a module reached through a dependent */
 	}
-	kmod_unref(k);
 	return r;
 }
 
@@ -115,7 +97,7 @@ static json_object *json_holder(const char *root, const struct holder *h)
 	json_object *o = json_object_new_object(), *fds = json_object_new_array(),
 		    *holds = json_object_new_array();
 	const struct hold_rec *first = &h->recs[0];
-	char path[4096], dev[32];
+	char path[4096], first_path[4096] = "", dev[32];
 
 	json_object_object_add(o, "pid", json_object_new_int64(h->pi.pid));
 	json_object_object_add(o, "comm", jstr(h->pi.comm));
@@ -131,6 +113,8 @@ static json_object *json_holder(const char *root, const struct holder *h)
 		json_object *e = json_object_new_object();
 
 		hold_rec_path(root, r, path, sizeof(path));
+		if (i == 0)
+			memcpy(first_path, path, sizeof(path));
 		majmin(r->rdev, dev, sizeof(dev));
 		json_object_object_add(e, "kind", json_object_new_string(hold_kind_name(r->kind)));
 		json_object_object_add(e, "fd", r->fd >= 0 ? json_object_new_int(r->fd) : NULL);
@@ -150,12 +134,11 @@ static json_object *json_holder(const char *root, const struct holder *h)
 			json_object_array_add(fds, json_object_new_int(r->fd));
 	}
 	/* the first hold, flat, for readers that want one line per holder */
-	hold_rec_path(root, first, path, sizeof(path));
 	majmin(first->rdev, dev, sizeof(dev));
 	json_object_object_add(o, "kind", json_object_new_string(hold_kind_name(first->kind)));
 	json_object_object_add(o, "fd", first->fd >= 0 ? json_object_new_int(first->fd) : NULL);
 	json_object_object_add(o, "fds", fds);
-	json_object_object_add(o, "path", jstr(path));
+	json_object_object_add(o, "path", jstr(first_path));
 	json_object_object_add(o, "device", first->rdev ? json_object_new_string(dev) : NULL);
 	json_object_object_add(o, "module", jstr(first->module));
 	json_object_object_add(o, "holds", holds);
@@ -445,7 +428,6 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 		goto out;
 
 	ret = EXIT_FAILED;
-	libbpf_set_print(libbpf_log);
 	r = holders_scan(ctx->root, &d.ts.scan, backend, &d.hs, err, sizeof(err));
 	if (r < 0) {
 		log_error("diagnose: %s", err);

@@ -1,17 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <syslog.h>
+
+#include <bpf/libbpf.h>
 
 #include "agent/log.h"
 
 static enum log_target target = LOG_TO_STDERR;
 static int verbosity = 1; /* 0 -q: errors only; 1 default; 2 -v: debug */
 
+/* libbpf's own messages: its warnings at -v, its debug chatter never */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("libbpf: %s", msg);
+	return 0;
+}
+
 void log_setup(enum log_target t, int v)
 {
 	target = t;
 	verbosity = v;
+	libbpf_set_print(libbpf_log);
 	if (t == LOG_TO_SYSLOG)
 		openlog("vfio-agent", LOG_PID, LOG_DAEMON);
 }

@@ -103,9 +103,9 @@ static int add_node(struct target_set *ts, uint32_t kdev, bool whole_major, cons
 	return 0;
 }
 
-/* the char majors /proc/devices lists under a name */
-static int majors_named(const char *root, const char *prefix, bool is_prefix,
-			int (*fn)(struct target_set *, uint32_t, const char *), struct target_set *ts)
+/* every minor of the char majors /proc/devices lists under a name (or prefix) */
+static int add_majors_named(struct target_set *ts, const char *root, const char *prefix,
+			    bool is_prefix)
 {
 	char path[4096], line[256];
 	bool chr = false;
@@ -118,7 +118,7 @@ static int majors_named(const char *root, const char *prefix, bool is_prefix,
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned int maj;
-		char name[128];
+		char name[128], what[48];
 
 		if (!strncmp(line, "Character", 9))
 			chr = true;
@@ -126,20 +126,14 @@ static int majors_named(const char *root, const char *prefix, bool is_prefix,
 			chr = false;
 		if (!chr || sscanf(line, "%u %127s", &maj, name) != 2)
 			continue;
-		if (is_prefix ? !strncmp(name, prefix, strlen(prefix)) : !strcmp(name, prefix))
-			if ((r = fn(ts, maj, name)))
-				break;
+		if (is_prefix ? strncmp(name, prefix, strlen(prefix)) : strcmp(name, prefix))
+			continue;
+		snprintf(what, sizeof(what), "%.30s (major %u)", name, maj);
+		if ((r = add_node(ts, KDEV(maj, 0), true, "", what)))
+			break;
 	}
 	fclose(f);
 	return r;
-}
-
-static int add_major_node(struct target_set *ts, uint32_t maj, const char *name)
-{
-	char what[48];
-
-	snprintf(what, sizeof(what), "%.30s (major %u)", name, maj);
-	return add_node(ts, KDEV(maj, 0), true, "", what);
 }
 
 /* Every char device below a sysfs device directory: drm, fb, i2c-dev, sound... */
@@ -265,14 +259,14 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 		    !parse_majmin(buf, &kdev))
 			r = add_node(ts, kdev, false, "/dev/kfd", "kfd");
 		else
-			r = majors_named(root, "kfd", false, add_major_node, ts);
+			r = add_majors_named(ts, root, "kfd", false);
 		if (r)
 			return r;
 	} else if (!strcmp(p->module, "nvidia")) {
 		if ((r = add_node(ts, KDEV(NVIDIA_MAJOR, 0), true, "/dev/nvidia*", "nvidia (major 195)")))
 			return r;
 		/* nvidia-uvm, nvidia-caps, nvidia-nvlink: dynamic majors */
-		if ((r = majors_named(root, "nvidia-", true, add_major_node, ts)))
+		if ((r = add_majors_named(ts, root, "nvidia-", true)))
 			return r;
 	}
 	return 0;
@@ -423,8 +417,7 @@ int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
 		log_error("resolving the GPU: %s", strerror(-r));
 		goto fail;
 	}
-	if (k)
-		kmod_unref(k);
+	ts->kmod = k;
 	return EXIT_OK;
 usage:
 	r = EXIT_USAGE;
@@ -493,6 +486,8 @@ int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm,
 
 void target_set_free(struct target_set *ts)
 {
+	if (ts->kmod)
+		kmod_unref(ts->kmod);
 	targets_free(&ts->scan);
 	free(ts->pcis);
 	free(ts->nodes);

@@ -14,6 +14,7 @@
 
 struct agent_ctx;
 struct config;
+struct kmod_ctx;
 
 struct target_pci {
 	char bdf[16];
@@ -47,6 +48,7 @@ struct target_set {
 	char (*roots)[HOLD_MOD_LEN]; /* driver modules asked for, before dependents */
 	size_t n_roots;
 	bool pcis_from_config;
+	struct kmod_ctx *kmod; /* libkmod, for whoever asks about these modules next */
 };
 
 /*
