@@ -20,10 +20,10 @@ O ?= build
 SAN_FLAGS :=
 endif
 
-# linked today; the rest of the stack (handoff, hook, daemon) is checked with
+# linked today; libvirt (the daemon's) is checked with
 # pkg-config so that `make deps` is proven complete now
-PKGS := libnftnl libmnl inih json-c libbpf libkmod
-PKGS_STACK := libvirt libsystemd libxml-2.0
+PKGS := libnftnl libmnl inih json-c libbpf libkmod libxml-2.0 libsystemd
+PKGS_STACK := libvirt
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

@@ -30,5 +30,7 @@ int agent_bad_option(const char *verb, const char *arg);
 int forward_main(struct agent_ctx *ctx, int argc, char **argv);
 int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
 int watch_main(struct agent_ctx *ctx, int argc, char **argv);
+int hook_main(struct agent_ctx *ctx, int argc, char **argv);
+int handoff_main(struct agent_ctx *ctx, int argc, char **argv);
 
 #endif

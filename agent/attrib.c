@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/attrib.h"
+#include "agent/sysfs.h"
 #include "agent/targets.h"
 
 static bool ends_with(const char *s, size_t n, const char *suffix)

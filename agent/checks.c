@@ -15,6 +15,7 @@
 #include "agent/config.h"
 #include "agent/forward.h"
 #include "agent/modules.h"
+#include "agent/sysfs.h"
 #include "agent/targets.h"
 
 void findings_free(struct findings *f)

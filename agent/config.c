@@ -91,7 +91,7 @@ static bool parse_port(const char *v, uint16_t *out)
 	return true;
 }
 
-static bool parse_addr(const char *v, struct nf_addr *a)
+bool parse_addr(const char *v, struct nf_addr *a)
 {
 	memset(a, 0, sizeof(*a));
 	if (inet_pton(AF_INET, v, a->bytes) == 1) {

@@ -65,5 +65,6 @@ void config_free(struct config *c);
 
 /* Parsers shared with the command line. */
 int parse_pci(const char *s, char out[16]);
+bool parse_addr(const char *s, struct nf_addr *a);
 
 #endif

@@ -29,7 +29,7 @@ void log_setup(enum log_target t, int v)
 	target = t;
 	verbosity = v;
 	libbpf_set_print(libbpf_log);
-	if (t == LOG_TO_SYSLOG)
+	if (t != LOG_TO_STDERR)
 		openlog("vfio-agent", LOG_PID, LOG_DAEMON);
 }
 
@@ -37,9 +37,15 @@ static void emit(int prio, int min, const char *fmt, va_list ap)
 {
 	if (verbosity < min)
 		return;
-	if (target == LOG_TO_SYSLOG) {
-		vsyslog(prio, fmt, ap);
-		return;
+	if (target != LOG_TO_STDERR) {
+		va_list copy;
+
+		va_copy(copy, ap);
+		vsyslog(prio, fmt, copy);
+		va_end(copy);
+		/* libvirt puts a failed hook's stderr in the error the user sees */
+		if (target == LOG_TO_SYSLOG || prio != LOG_ERR)
+			return;
 	}
 	fputs("vfio-agent: ", stderr);
 	if (prio == LOG_WARNING)

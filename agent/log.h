@@ -5,7 +5,8 @@
 
 #include <stdbool.h>
 
-enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG };
+/* LOG_TO_HOOK: syslog, and errors on stderr too, where libvirt reports them */
+enum log_target { LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_HOOK };
 
 void log_setup(enum log_target target, int verbosity);
 

@@ -32,6 +32,9 @@ static const struct verb verbs[] = {
 	  "                                               who holds the GPU; can it be handed off" },
 	{ "watch", watch_main, "[targets as diagnose] [--json] [--duration S]\n"
 	  "                                               stream opens, closes and exits of holders" },
+	{ "hook", hook_main, "DOMAIN OP SUBOP [EXTRA]               libvirt's qemu hook (domain XML on stdin)" },
+	{ "handoff", handoff_main, "prepare|release [--vm NAME] [--dry-run]\n"
+	  "                                               hand the GPU to vfio-pci, or take it back" },
 	{ "version", version_main, "                                      print the version" },
 };
 

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libkmod.h>
 
@@ -129,4 +131,184 @@ void module_state_free(struct module_state *st)
 	free(st->holders);
 	st->holders = NULL;
 	st->n_holders = 0;
+}
+
+struct order {
+	module_holders_fn fn;
+	void *arg;
+	modname_t *out;
+	size_t n_out;
+	modname_t *stack;
+	size_t depth;
+};
+
+static bool in_list(const modname_t *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], name))
+			return true;
+	return false;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	return -strcmp(a, b);
+}
+
+static int order_visit(struct order *o, const char *name)
+{
+	modname_t *holders = NULL;
+	size_t n = 0;
+	int r;
+
+	if (in_list(o->out, o->n_out, name))
+		return 0;
+	/* the kernel keeps this graph acyclic; a fixture or a race may not */
+	if (in_list(o->stack, o->depth, name) || o->depth >= MODULE_ORDER_MAX)
+		return -ELOOP;
+	snprintf(o->stack[o->depth++], HOLD_MOD_LEN, "%s", name);
+	if ((r = o->fn(name, &holders, &n, o->arg)) < 0)
+		goto out;
+	/*
+	 * Deterministic, and for nvidia the order its own scripts use:
+	 * nvidia_uvm, nvidia_drm, nvidia_modeset, nvidia.
+	 */
+	if (n > 1)
+		qsort(holders, n, sizeof(*holders), cmp_desc);
+	for (size_t i = 0; i < n; i++)
+		if ((r = order_visit(o, holders[i])) < 0)
+			goto out;
+	if (o->n_out >= MODULE_ORDER_MAX) {
+		r = -E2BIG;
+		goto out;
+	}
+	snprintf(o->out[o->n_out++], HOLD_MOD_LEN, "%s", name);
+	r = 0;
+out:
+	o->depth--;
+	free(holders);
+	return r;
+}
+
+int module_order(const modname_t *roots, size_t n_roots, module_holders_fn fn, void *arg,
+		 modname_t **out, size_t *n_out)
+{
+	struct order o = { .fn = fn, .arg = arg };
+	int r = 0;
+
+	o.out = calloc(MODULE_ORDER_MAX, sizeof(*o.out));
+	o.stack = calloc(MODULE_ORDER_MAX, sizeof(*o.stack));
+	if (!o.out || !o.stack)
+		r = -ENOMEM;
+	for (size_t i = 0; i < n_roots && !r; i++)
+		r = order_visit(&o, roots[i]);
+	free(o.stack);
+	if (r) {
+		free(o.out);
+		return r;
+	}
+	*out = o.out;
+	*n_out = o.n_out;
+	return 0;
+}
+
+static int kmod_holders(const char *name, modname_t **out, size_t *n, void *arg)
+{
+	struct module_state st;
+	int r = module_state_get(arg, name, &st);
+
+	if (r < 0) {
+		module_state_free(&st);
+		return r;
+	}
+	*out = st.holders;
+	*n = st.n_holders;
+	return 0;
+}
+
+int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roots,
+			modname_t **out, size_t *n_out)
+{
+	return module_order(roots, n_roots, kmod_holders, k, out, n_out);
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, char *err,
+		  size_t errlen)
+{
+	_cleanup_mod_ struct kmod_module *mod = NULL;
+	uint64_t deadline = mono_us() + timeout_us;
+	int prio = kmod_get_log_priority(k), r;
+
+	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0) {
+		snprintf(err, errlen, "%s", strerror(-r));
+		return r;
+	}
+	/* each busy try would log an error; the last one is reported here */
+	kmod_set_log_priority(k, LOG_CRIT);
+	for (;;) {
+		r = kmod_module_remove_module(mod, KMOD_REMOVE_NOWAIT);
+		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || mono_us() >= deadline)
+			break;
+		usleep(100 * 1000);
+	}
+	kmod_set_log_priority(k, prio);
+	if (r == -ENOENT)
+		return 0; /* gone already */
+	if (r < 0) {
+		struct module_state st;
+		int state = module_state_get(k, name, &st);
+
+		if (!state && st.refcnt >= 0)
+			snprintf(err, errlen, "%s (refcount %d%s%s)", strerror(-r), st.refcnt,
+				 st.n_holders ? ", used by " : "", st.n_holders ? st.holders[0] : "");
+		else
+			snprintf(err, errlen, "%s", strerror(-r));
+		module_state_free(&st);
+	}
+	return r;
+}
+
+int module_load(struct kmod_ctx *k, const char *name, char *err, size_t errlen)
+{
+	_cleanup_modlist_ struct kmod_list *list = NULL;
+	struct kmod_list *l;
+	int r;
+
+	if ((r = kmod_module_new_from_lookup(k, name, &list)) < 0 || !list) {
+		snprintf(err, errlen, "no module %s for this kernel", name);
+		return r < 0 ? r : -ENOENT;
+	}
+	kmod_list_foreach(l, list) {
+		_cleanup_mod_ struct kmod_module *m = kmod_module_get_module(l);
+
+		/*
+		 * modprobe's dependencies, options and blacklist, but never
+		 * its install commands: they would run a shell.
+		 */
+		r = kmod_module_probe_insert_module(m, KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL,
+						    NULL);
+		if (r < 0) {
+			snprintf(err, errlen, "%s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+int module_initstate(struct kmod_ctx *k, const char *name)
+{
+	_cleanup_mod_ struct kmod_module *mod = NULL;
+	int r;
+
+	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0)
+		return r;
+	return kmod_module_get_initstate(mod);
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bpf/holders.h"
 
@@ -28,7 +29,36 @@ struct module_state {
 	size_t n_holders;
 };
 
+typedef char modname_t[HOLD_MOD_LEN];
+
 int module_state_get(struct kmod_ctx *k, const char *name, struct module_state *st);
 void module_state_free(struct module_state *st);
+
+#define MODULE_ORDER_MAX 256
+
+/* the modules that depend on name right now (a malloc'd list); -errno */
+typedef int (*module_holders_fn)(const char *name, modname_t **out, size_t *n, void *arg);
+
+/*
+ * The unload order of roots and everything that depends on them: each
+ * module after every module that uses it. -ELOOP on a cycle.
+ */
+int module_order(const modname_t *roots, size_t n_roots, module_holders_fn fn, void *arg,
+		 modname_t **out, size_t *n_out);
+int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roots,
+			modname_t **out, size_t *n_out);
+
+/*
+ * Unload one module, retrying while it is busy (EAGAIN, EBUSY) until
+ * timeout_us. 0 when it is gone, also when it was not loaded.
+ */
+int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, char *err,
+		  size_t errlen);
+
+/* Load a module with its dependencies (as modprobe would, without install commands). */
+int module_load(struct kmod_ctx *k, const char *name, char *err, size_t errlen);
+
+/* KMOD_MODULE_LIVE, _BUILTIN, ...; -ENOENT when not loaded */
+int module_initstate(struct kmod_ctx *k, const char *name);
 
 #endif

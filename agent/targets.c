@@ -22,43 +22,10 @@
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "agent/modules.h"
+#include "agent/sysfs.h"
 #include "agent/targets.h"
 
 #define NVIDIA_MAJOR 195
-
-int read_line_at(const char *root, const char *path, char *buf, size_t len)
-{
-	char full[4096];
-	ssize_t n;
-	int fd;
-
-	snprintf(full, sizeof(full), "%s%s", root, path);
-	fd = open(full, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-/* basename of a symlink's target, "" when there is no link */
-static void link_base(const char *root, const char *path, char *out, size_t len)
-{
-	char full[4096], target[4096];
-	ssize_t n;
-
-	out[0] = '\0';
-	snprintf(full, sizeof(full), "%s%s", root, path);
-	n = readlink(full, target, sizeof(target) - 1);
-	if (n <= 0)
-		return;
-	target[n] = '\0';
-	snprintf(out, len, "%s", basename(target));
-}
 
 int parse_majmin(const char *s, uint32_t *kdev)
 {
@@ -152,7 +119,7 @@ static int walk_devs(struct target_set *ts, const char *root, const char *dir, i
 		uint32_t kdev;
 
 		snprintf(sub, sizeof(sub), "%s/subsystem", dir);
-		link_base(root, sub, cls, sizeof(cls));
+		read_link_base_at(root, sub, cls, sizeof(cls));
 		if (strcmp(cls, "block") && !parse_majmin(buf, &kdev)) {
 			snprintf(sub, sizeof(sub), "%s/uevent", dir);
 			snprintf(full, sizeof(full), "%s%s", root, sub);
@@ -237,9 +204,9 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 	snprintf(p->bdf, sizeof(p->bdf), "%s", bdf);
 	p->class = (uint32_t)strtoul(buf, NULL, 16);
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/driver", bdf);
-	link_base(root, dir, p->driver, sizeof(p->driver));
+	read_link_base_at(root, dir, p->driver, sizeof(p->driver));
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s/driver/module", bdf);
-	link_base(root, dir, p->module, sizeof(p->module));
+	read_link_base_at(root, dir, p->module, sizeof(p->module));
 
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", bdf);
 	if ((r = walk_devs(ts, root, dir, 0)))

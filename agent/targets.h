@@ -82,7 +82,5 @@ int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm,
 /* "MAJ:MIN" */
 int parse_majmin(const char *s, uint32_t *kdev);
 
-/* read a small sysfs/proc file under root, trailing newline cut; -errno */
-int read_line_at(const char *root, const char *path, char *buf, size_t len);
 
 #endif

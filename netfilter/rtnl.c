@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
 #include <linux/if_addr.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -150,6 +151,62 @@ int rtnl_link_addrs(int ifindex, int family, struct nf_prefix *out, size_t max)
 {
 	struct addr_ctx c = { ifindex, family, out, max, 0 };
 	int r = dump(RTM_GETADDR, (uint8_t)family, addr_cb, &c);
+
+	return r < 0 ? r : (int)c.n;
+}
+
+struct neigh_ctx {
+	const uint8_t *mac;
+	int family;
+	struct nf_addr *out;
+	size_t max, n;
+};
+
+static int neigh_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, NDA_MAX) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int neigh_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[NDA_MAX + 1] = { 0 };
+	struct neigh_ctx *c = data;
+	size_t len = nd->ndm_family == AF_INET ? 4 : 16;
+
+	if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6)
+		return MNL_CB_OK;
+	if (c->family != AF_UNSPEC && nd->ndm_family != c->family)
+		return MNL_CB_OK;
+	/* an entry that never resolved, or stopped resolving, says nothing */
+	if (nd->ndm_state & (NUD_INCOMPLETE | NUD_FAILED | NUD_NOARP | NUD_NONE))
+		return MNL_CB_OK;
+	if (mnl_attr_parse(nlh, sizeof(*nd), neigh_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	if (!tb[NDA_DST] || !tb[NDA_LLADDR] || mnl_attr_get_payload_len(tb[NDA_DST]) != len ||
+	    mnl_attr_get_payload_len(tb[NDA_LLADDR]) != 6 ||
+	    memcmp(mnl_attr_get_payload(tb[NDA_LLADDR]), c->mac, 6))
+		return MNL_CB_OK;
+	if (nd->ndm_family == AF_INET6 && ((const uint8_t *)mnl_attr_get_payload(tb[NDA_DST]))[0] == 0xfe)
+		return MNL_CB_OK; /* link-local: not forwardable */
+	if (c->n < c->max) {
+		memset(&c->out[c->n], 0, sizeof(c->out[c->n]));
+		c->out[c->n].family = nd->ndm_family;
+		memcpy(c->out[c->n].bytes, mnl_attr_get_payload(tb[NDA_DST]), len);
+	}
+	c->n++;
+	return MNL_CB_OK;
+}
+
+int rtnl_neigh_by_mac(const uint8_t mac[6], int family, struct nf_addr *out, size_t max)
+{
+	struct neigh_ctx c = { mac, family, out, max, 0 };
+	int r = dump(RTM_GETNEIGH, (uint8_t)family, neigh_cb, &c);
 
 	return r < 0 ? r : (int)c.n;
 }

@@ -4,6 +4,7 @@
 #define VFIO_NETFILTER_RTNL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "netfilter/nft.h"
 
@@ -16,5 +17,12 @@ int rtnl_link_index(const char *ifname);
  * to max are stored) or -errno.
  */
 int rtnl_link_addrs(int ifindex, int family, struct nf_prefix *out, size_t max);
+
+/*
+ * The neighbour table's addresses for a MAC (a guest's, learned from its
+ * ARP or NDP traffic), of family AF_INET, AF_INET6 or AF_UNSPEC; resolved
+ * entries only, no link-local. How many there are, or -errno.
+ */
+int rtnl_neigh_by_mac(const uint8_t mac[6], int family, struct nf_addr *out, size_t max);
 
 #endif

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The few facts the hook needs from libvirt's domain XML, read with libxml2. */
+#ifndef VFIO_AGENT_DOMAIN_H
+#define VFIO_AGENT_DOMAIN_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* libvirt's domain XML is kilobytes; anything past this is refused */
+#define DOMAIN_XML_MAX (4u << 20)
+
+struct dom_iface {
+	uint8_t mac[6];
+	char bridge[IFNAMSIZ]; /* "" when the XML does not say */
+	char network[64];      /* <source network=...>, "" for bridges */
+};
+
+struct domain {
+	char name[64];
+	char uuid[37];
+	char (*pcis)[16]; /* <hostdev type='pci'> sources, "0000:03:00.0" */
+	size_t n_pcis;
+	struct dom_iface *ifaces;
+	size_t n_ifaces;
+};
+
+/*
+ * Parse len bytes of domain XML. 0, or -EINVAL (-ENOMEM, -E2BIG) with one
+ * line in err. A DOCTYPE is refused: libvirt never writes one, and an
+ * internal subset is how entity expansion attacks arrive.
+ */
+int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_t errlen);
+void domain_free(struct domain *d);
+
+/* "52:54:00:12:34:56" */
+int parse_mac(const char *s, uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The GPU handoff: stop units, unbind consoles and boot framebuffers, wait
+ * out (or end) the holders, unload the driver modules, bind vfio-pci; each
+ * step journaled first, undone in reverse by rollback and release.
+ */
+#ifndef VFIO_AGENT_HANDOFF_H
+#define VFIO_AGENT_HANDOFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct agent_ctx;
+struct config;
+struct domain;
+
+/*
+ * Prepare c->vm: the config's pcis, else the domain's PCI hostdevs. On
+ * failure everything done is rolled back and err holds "STEP: cause".
+ * dry_run prints the plan on stdout and changes nothing. An exit code.
+ */
+int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const struct domain *dom,
+		    bool dry_run, char *err, size_t errlen);
+
+/* Undo vm's journal in reverse; no journal is success. An exit code. */
+int handoff_release(const struct agent_ctx *ctx, const char *vm, bool dry_run, char *err,
+		    size_t errlen);
+
+/* /run/vfio-agent/lock, held until the process exits or closes fd; an exit code */
+int handoff_lock(const char *root, int *fd, char *err, size_t errlen);
+
+#endif

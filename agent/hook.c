@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libvirt's qemu hook: vfio-agent hook DOMAIN OP SUBOP [EXTRA], the domain
+ * XML on stdin. libvirt's rules (docs/hooks.rst): never call back into
+ * libvirt from here (it would deadlock), and stdout is an XML filter for
+ * some operations, so nothing is ever written to it.
+ */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/domain.h"
+#include "agent/forward.h"
+#include "agent/handoff.h"
+#include "agent/log.h"
+#include "agent/macro.h"
+#include "netfilter/nft.h"
+#include "netfilter/rtnl.h"
+
+#define LEASE_DIR "/var/lib/libvirt/dnsmasq"
+
+enum hook_job { JOB_NONE, JOB_PREPARE, JOB_FORWARD_UP, JOB_FORWARD_DOWN, JOB_RELEASE, JOB_REPAIR };
+
+static const struct {
+	const char *op, *subop;
+	enum hook_job job;
+} hook_ops[] = {
+	{ "prepare", "begin", JOB_PREPARE },	  { "started", "begin", JOB_FORWARD_UP },
+	{ "stopped", "end", JOB_FORWARD_DOWN },	  { "release", "end", JOB_RELEASE },
+	{ "reconnect", "begin", JOB_REPAIR },
+};
+
+/*
+ * All of stdin, always: libvirt writes the whole document whether or not
+ * we want it. Past DOMAIN_XML_MAX it is still read, and then refused.
+ */
+static char *drain_stdin(size_t *len)
+{
+	size_t cap = 65536, used = 0, total = 0;
+	char *buf = malloc(cap), sink[65536];
+	ssize_t n;
+
+	if (!buf)
+		return NULL;
+	for (;;) {
+		if (used == cap && cap <= DOMAIN_XML_MAX) {
+			char *p = realloc(buf, cap * 2);
+
+			if (!p) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		if (used < cap)
+			n = read(STDIN_FILENO, buf + used, cap - used);
+		else
+			n = read(STDIN_FILENO, sink, sizeof(sink));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (used < cap)
+			used += n;
+		total += n;
+	}
+	*len = total;
+	return buf;
+}
+
+/* a lease of libvirt's dnsmasq (its <bridge>.status, a JSON array) for mac */
+static bool lease_find(const char *file, const uint8_t mac[6], struct nf_addr *out)
+{
+	json_object *arr = json_object_from_file(file);
+	time_t now = time(NULL);
+	bool found = false;
+
+	if (!arr || !json_object_is_type(arr, json_type_array)) {
+		json_object_put(arr);
+		return false;
+	}
+	for (size_t i = 0; i < json_object_array_length(arr) && !found; i++) {
+		json_object *e = json_object_array_get_idx(arr, i), *m, *ip, *exp;
+		uint8_t lm[6];
+
+		if (!json_object_object_get_ex(e, "mac-address", &m) ||
+		    !json_object_object_get_ex(e, "ip-address", &ip) ||
+		    !json_object_is_type(m, json_type_string) ||
+		    !json_object_is_type(ip, json_type_string) || parse_mac(json_object_get_string(m), lm) || memcmp(lm, mac, 6))
+			continue;
+		if (json_object_object_get_ex(e, "expiry-time", &exp) &&
+		    json_object_get_int64(exp) < now)
+			continue;
+		found = parse_addr(json_object_get_string(ip), out);
+	}
+	json_object_put(arr);
+	return found;
+}
+
+static bool leases_find(const char *root, const struct dom_iface *f, struct nf_addr *out,
+			char *file, size_t len)
+{
+	char dir[2048];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s" LEASE_DIR, root);
+	if (f->bridge[0]) {
+		snprintf(file, len, "%s/%s.status", dir, f->bridge);
+		return lease_find(file, f->mac, out);
+	}
+	if (!(d = opendir(dir)))
+		return false;
+	while (!found && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (l < 8 || strcmp(de->d_name + l - 7, ".status"))
+			continue;
+		snprintf(file, len, "%s/%s", dir, de->d_name);
+		found = lease_find(file, f->mac, out);
+	}
+	closedir(d);
+	return found;
+}
+
+/* guest.ip = auto: the neighbour table first (it is current), then the leases */
+static bool guest_ip_learn(const char *root, const struct domain *dom, struct nf_addr *out)
+{
+	char a[INET6_ADDRSTRLEN], file[4096];
+
+	for (size_t i = 0; i < dom->n_ifaces; i++) {
+		const uint8_t *m = dom->ifaces[i].mac;
+
+		if (rtnl_neigh_by_mac(m, AF_INET, out, 1) > 0) {
+			log_info("guest %s is %s (neighbour table)", dom->name,
+				 nf_addr_str(out, a, sizeof(a)));
+			return true;
+		}
+		if (leases_find(root, &dom->ifaces[i], out, file, sizeof(file))) {
+			log_info("guest %s is %s (%s)", dom->name, nf_addr_str(out, a, sizeof(a)),
+				 file);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int forward_up(const struct agent_ctx *ctx, struct config *c, const struct domain *dom)
+{
+	struct fwd_spec fs = { 0 };
+	struct nf_sock *sock = NULL;
+	struct nf_err e = { 0 };
+	char err[512];
+	int r, ret;
+
+	if (c->vnc.guest_auto) {
+		struct nf_addr ip;
+
+		if (!dom || !guest_ip_learn(ctx->root, dom, &ip)) {
+			/* the guest has not talked yet: the daemon follows its address */
+			log_info("forward %s: the guest's address is not known yet; the daemon sets up "
+				 "the forward once it is", c->vm);
+			return EXIT_OK;
+		}
+		c->vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
+		c->vnc.guest_auto = false;
+	}
+	if ((ret = fwd_spec_resolve(c, &fs, err, sizeof(err))) != EXIT_OK) {
+		log_error("forward up: %s", err);
+		goto out;
+	}
+	if ((r = nf_sock_open(&sock)) < 0) {
+		log_error("forward up: cannot open a netfilter netlink socket: %s", strerror(-r));
+		ret = EXIT_FAILED;
+		goto out;
+	}
+	if ((r = nf_forward_up(sock, &fs.spec, &e)) < 0) {
+		ret = fwd_report_error("forward up", r, &e);
+		goto out;
+	}
+	log_info("forward %s %s on %s", c->vm, r == NF_UP_UNCHANGED ? "already up" : "up",
+		 fs.spec.ifname);
+	ret = EXIT_OK;
+out:
+	nf_sock_close(sock);
+	fwd_spec_free(&fs);
+	return ret;
+}
+
+static int forward_down(void)
+{
+	struct nf_sock *sock = NULL;
+	struct nf_err e = { 0 };
+	bool removed;
+	int r, ret = EXIT_OK;
+
+	if ((r = nf_sock_open(&sock)) < 0) {
+		log_error("forward down: cannot open a netfilter netlink socket: %s", strerror(-r));
+		return EXIT_FAILED;
+	}
+	if ((r = nf_forward_down(sock, &removed, &e)) < 0)
+		ret = fwd_report_error("forward down", r, &e);
+	else
+		log_info("forward %s", removed ? "down" : "already down");
+	nf_sock_close(sock);
+	return ret;
+}
+
+int hook_main(struct agent_ctx *ctx, int argc, char **argv)
+{
+	_cleanup_free_ char *xml = NULL;
+	struct config *c = NULL;
+	struct domain dom = { 0 };
+	enum hook_job job = JOB_NONE;
+	bool have_dom = false;
+	size_t len = 0;
+	char err[768];
+	int ret, lock = -1;
+
+	log_setup(LOG_TO_HOOK, ctx->verbosity);
+	xml = drain_stdin(&len);
+	if (argc < 4 || argc > 5) {
+		log_error("hook: expected DOMAIN OP SUBOP [EXTRA], as libvirt calls it "
+			  "(installed as /etc/libvirt/hooks/qemu)");
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(hook_ops); i++)
+		if (!strcmp(argv[2], hook_ops[i].op) && !strcmp(argv[3], hook_ops[i].subop))
+			job = hook_ops[i].job;
+	if (job == JOB_NONE)
+		return EXIT_OK;
+
+	if ((ret = agent_load_config(ctx, false, &c)) != EXIT_OK)
+		return ret;
+	/* not our guest: libvirt's other domains are none of our business */
+	if (!c || strcmp(c->vm, argv[1])) {
+		ret = EXIT_OK;
+		goto out;
+	}
+	if (job == JOB_PREPARE || job == JOB_FORWARD_UP || job == JOB_REPAIR) {
+		if (!xml) {
+			log_error("hook %s %s: out of memory reading the domain XML", argv[1], argv[2]);
+			ret = EXIT_FAILED;
+			goto out;
+		}
+		if (domain_parse(xml, len, &dom, err, sizeof(err)) < 0) {
+			log_error("hook %s %s: %s", argv[1], argv[2], err);
+			ret = EXIT_FAILED;
+			goto out;
+		}
+		have_dom = true;
+		if (strcmp(dom.name, argv[1])) {
+			log_error("hook %s %s: the domain XML on stdin is for '%s'", argv[1], argv[2],
+				  dom.name);
+			ret = EXIT_FAILED;
+			goto out;
+		}
+	}
+	if ((ret = handoff_lock(ctx->root, &lock, err, sizeof(err))) != EXIT_OK) {
+		log_error("hook %s %s: %s", argv[1], argv[2], err);
+		goto out;
+	}
+	switch (job) {
+	case JOB_PREPARE:
+		if (!c->passthrough)
+			break;
+		ret = handoff_prepare(ctx, c, &dom, false, err, sizeof(err));
+		if (ret != EXIT_OK)
+			log_error("prepare %s: %s", c->vm, err);
+		break;
+	case JOB_FORWARD_UP:
+	case JOB_REPAIR:
+		if (c->vnc.enable)
+			ret = forward_up(ctx, c, have_dom ? &dom : NULL);
+		break;
+	case JOB_FORWARD_DOWN:
+		ret = forward_down();
+		break;
+	case JOB_RELEASE:
+		/* after a failed start too (EXTRA "failed"): the journal says what changed */
+		ret = handoff_release(ctx, c->vm, false, err, sizeof(err));
+		if (ret != EXIT_OK)
+			log_error("release %s: %s", c->vm, err);
+		break;
+	case JOB_NONE:
+		break;
+	}
+out:
+	if (lock >= 0)
+		close(lock);
+	domain_free(&dom);
+	config_free(c);
+	return ret;
+}

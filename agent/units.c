@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* systemd's Manager API, the way systemctl uses it: Subscribe, the job, JobRemoved. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <systemd/sd-bus.h>
+
+#include "agent/units.h"
+
+#define SD_DEST "org.freedesktop.systemd1"
+#define SD_PATH "/org/freedesktop/systemd1"
+#define SD_MANAGER "org.freedesktop.systemd1.Manager"
+
+int units_connect(sd_bus **bus)
+{
+	return sd_bus_open_system(bus);
+}
+
+void units_disconnect(sd_bus *bus)
+{
+	if (bus)
+		sd_bus_flush_close_unref(bus);
+}
+
+static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "%s", e && e->message ? e->message : strerror(-r));
+	return r < 0 ? r : -EIO;
+}
+
+int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	char *state = NULL;
+	const char *path;
+	int r;
+
+	*active = false;
+	r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s", unit);
+	if (r < 0) {
+		/* not loaded: nothing runs it, nothing to stop or to start again */
+		if (sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
+			r = 0;
+		else
+			r = bus_fail(r, &e, err, errlen);
+		goto out;
+	}
+	if ((r = sd_bus_message_read(reply, "o", &path)) < 0) {
+		r = bus_fail(r, NULL, err, errlen);
+		goto out;
+	}
+	r = sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
+				       "ActiveState", &e, &state);
+	if (r < 0) {
+		r = bus_fail(r, &e, err, errlen);
+		goto out;
+	}
+	*active = !strcmp(state, "active") || !strcmp(state, "activating") ||
+		  !strcmp(state, "reloading");
+	r = 0;
+out:
+	free(state);
+	sd_bus_message_unref(reply);
+	sd_bus_error_free(&e);
+	return r;
+}
+
+struct job_wait {
+	char *job;
+	char result[32];
+	bool done;
+};
+
+static int on_job_removed(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	struct job_wait *w = data;
+	const char *path, *unit, *result;
+	uint32_t id;
+
+	if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+		return 0;
+	if (w->job && !strcmp(path, w->job)) {
+		snprintf(w->result, sizeof(w->result), "%s", result);
+		w->done = true;
+	}
+	return 0;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_us,
+		   char *err, size_t errlen)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	sd_bus_slot *slot = NULL;
+	struct job_wait w = { 0 };
+	uint64_t deadline = now_us() + timeout_us;
+	const char *job;
+	int r;
+
+	/* match before the call: a fast job's signal must not be missed */
+	r = sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
+				on_job_removed, &w);
+	if (r < 0) {
+		r = bus_fail(r, NULL, err, errlen);
+		goto out;
+	}
+	r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", &e, NULL, NULL);
+	if (r < 0 && !sd_bus_error_has_name(&e, "org.freedesktop.systemd1.AlreadySubscribed")) {
+		r = bus_fail(r, &e, err, errlen);
+		goto out;
+	}
+	sd_bus_error_free(&e);
+	r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
+			       "replace");
+	if (r < 0) {
+		r = bus_fail(r, &e, err, errlen);
+		goto out;
+	}
+	if ((r = sd_bus_message_read(reply, "o", &job)) < 0 || !(w.job = strdup(job))) {
+		r = bus_fail(r < 0 ? r : -ENOMEM, NULL, err, errlen);
+		goto out;
+	}
+	while (!w.done) {
+		uint64_t now = now_us();
+
+		r = sd_bus_process(bus, NULL);
+		if (r < 0) {
+			r = bus_fail(r, NULL, err, errlen);
+			goto out;
+		}
+		if (r > 0)
+			continue;
+		if (now >= deadline) {
+			snprintf(err, errlen, "its job did not finish in %llu s",
+				 (unsigned long long)(timeout_us / 1000000));
+			r = -ETIMEDOUT;
+			goto out;
+		}
+		if ((r = sd_bus_wait(bus, deadline - now)) < 0) {
+			r = bus_fail(r, NULL, err, errlen);
+			goto out;
+		}
+	}
+	if (strcmp(w.result, "done")) {
+		/* failed, timeout, canceled, dependency: systemd's own word for it */
+		snprintf(err, errlen, "its job ended '%s' (journalctl -u %s says why)", w.result, unit);
+		r = -EIO;
+		goto out;
+	}
+	r = 0;
+out:
+	free(w.job);
+	sd_bus_slot_unref(slot);
+	sd_bus_message_unref(reply);
+	sd_bus_error_free(&e);
+	return r;
+}
+
+int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen)
+{
+	return job_run(bus, "StopUnit", unit, timeout_us, err, errlen);
+}
+
+int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen)
+{
+	return job_run(bus, "StartUnit", unit, timeout_us, err, errlen);
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* systemd units through sd-bus: is it active, stop it, start it, and wait for the job. */
+#ifndef VFIO_AGENT_UNITS_H
+#define VFIO_AGENT_UNITS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sd_bus sd_bus;
+
+/* the system bus; -errno (ENOENT: no bus socket, no systemd) */
+int units_connect(sd_bus **bus);
+void units_disconnect(sd_bus *bus);
+
+/* active, activating or reloading: a unit that was running. Unknown units are not. */
+int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen);
+
+/*
+ * StopUnit/StartUnit with mode "replace", then wait for the job's
+ * JobRemoved signal up to timeout_us. -errno; err holds systemd's reason
+ * (a refused stop, a failed or timed-out job).
+ */
+int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen);
+int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen);
+
+#endif
