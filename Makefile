@@ -94,7 +94,14 @@ $(O)/tests/holder: tests/helpers/holder.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
-tests: $(UNIT_BIN) $(O)/tests/holder
+# the fixture tier's kernel stand-in: never instrumented, it is preloaded
+# into instrumented binaries too
+$(O)/tests/kshim.so: tests/helpers/kshim.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Wno-format-truncation -shared -fPIC -o $@ $< -ldl
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so
 
 # Every tier that exists, then unit and netns again under the sanitizers;
 # tests/run prints the closing "N passed, N failed, N skipped" line.

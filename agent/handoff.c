@@ -612,6 +612,11 @@ int handoff_lock(const char *root, int *fd, char *err, size_t errlen)
 	char path[4096];
 	uint64_t deadline = now_us() + LOCK_TIMEOUT_S * 1000000ull;
 
+	snprintf(path, sizeof(path), "%s/run", root);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return EXIT_FAILED;
+	}
 	snprintf(path, sizeof(path), "%s/run/vfio-agent", root);
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
@@ -639,13 +644,14 @@ int handoff_lock(const char *root, int *fd, char *err, size_t errlen)
 
 static void handoff_done(struct handoff *h)
 {
+	/* the target set's libkmod context is shared, and freed with it */
+	if (h->kmod && h->kmod != h->ts.kmod)
+		kmod_unref(h->kmod);
 	if (h->jfd >= 0)
 		close(h->jfd);
 	units_disconnect(h->bus);
 	free(h->done);
 	target_set_free(&h->ts);
-	if (h->kmod && h->kmod != h->ts.kmod)
-		kmod_unref(h->kmod);
 }
 
 int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const struct domain *dom,
@@ -703,7 +709,7 @@ int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const s
 		if ((r = steps[i](&h)) < 0) {
 			char uerr[320];
 
-			log_error("prepare %s failed: %s; rolling back", c->vm, h.err);
+			log_info("prepare %s failed: %s; rolling back", c->vm, h.err);
 			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0)
 				snprintf(err, errlen, "%s; the rollback did not finish: %s (%s keeps "
 					 "what is left)", h.err, uerr, jpath);
