@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR CC CLANG BPFTOOL PKG_CONFIG V=1
+# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR HOOKDIR CC CLANG BPFTOOL PKG_CONFIG V=1
 # SANITIZE=1 O=dir
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
+HOOKDIR ?= /etc/libvirt/hooks/qemu.d
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 CLANG ?= clang
@@ -127,11 +128,15 @@ bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/forward.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/diagnose.sh
 
+# the binary, and libvirt's hook beside any qemu hook the user already has
 install: all
 	install -D -m 0755 $(O)/vfio-agent $(DESTDIR)$(BINDIR)/vfio-agent
+	install -d $(DESTDIR)$(HOOKDIR)
+	sed 's|@BINDIR@|$(BINDIR)|' examples/libvirt-hook >$(DESTDIR)$(HOOKDIR)/vfio-agent
+	chmod 0755 $(DESTDIR)$(HOOKDIR)/vfio-agent
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/vfio-agent
+	rm -f $(DESTDIR)$(BINDIR)/vfio-agent $(DESTDIR)$(HOOKDIR)/vfio-agent
 
 clean:
 	rm -rf build build-asan
