@@ -678,8 +678,9 @@ int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const s
 			 dom ? " or give the domain a PCI <hostdev>" : "");
 		return EXIT_USAGE;
 	}
+	/* it logs its own line (no such device, ...) */
 	if ((ret = targets_resolve(ctx, c, &req, &h.ts)) != EXIT_OK) {
-		snprintf(err, errlen, "the devices to hand over could not be resolved");
+		err[0] = '\0';
 		return ret;
 	}
 	h.kmod = h.ts.kmod;
@@ -830,8 +831,9 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	prepare = !strcmp(sub, "prepare");
-	/* release needs only the journal: it works with the config gone */
-	if ((ret = agent_load_config_vm(ctx, "handoff", vm, prepare, &c)) != EXIT_OK)
+	/* release needs only the journal: with --vm it works with the config gone or changed */
+	if ((prepare || !vm) &&
+	    (ret = agent_load_config_vm(ctx, "handoff", vm, prepare, &c)) != EXIT_OK)
 		return ret;
 	if (!vm && !c) {
 		log_error("handoff release: no config at %s; name the VM with --vm", ctx->config_path);
@@ -852,7 +854,7 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		ret = handoff_prepare(ctx, c, NULL, dry, err, sizeof(err));
 	else
 		ret = handoff_release(ctx, vm, dry, err, sizeof(err));
-	if (ret != EXIT_OK)
+	if (ret != EXIT_OK && err[0])
 		log_error("%s %s: %s", sub, vm, err);
 out:
 	if (lock >= 0)

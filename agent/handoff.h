@@ -16,8 +16,9 @@ struct domain;
 
 /*
  * Prepare c->vm: the config's pcis, else the domain's PCI hostdevs. On
- * failure everything done is rolled back and err holds "STEP: cause".
- * dry_run prints the plan on stdout and changes nothing. An exit code.
+ * failure everything done is rolled back and err holds "STEP: cause" (or
+ * is empty when the one line was logged already). dry_run prints the plan
+ * on stdout and changes nothing. An exit code.
  */
 int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const struct domain *dom,
 		    bool dry_run, char *err, size_t errlen);

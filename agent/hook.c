@@ -21,6 +21,7 @@
 #include "agent/domain.h"
 #include "agent/forward.h"
 #include "agent/handoff.h"
+#include "agent/journal.h"
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "netfilter/nft.h"
@@ -243,9 +244,23 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 
 	if ((ret = agent_load_config(ctx, false, &c)) != EXIT_OK)
 		return ret;
-	/* not our guest: libvirt's other domains are none of our business */
+	/*
+	 * Not our guest: libvirt's other domains are none of our business --
+	 * unless a journal of ours names it (the config changed while it ran).
+	 */
 	if (!c || strcmp(c->vm, argv[1])) {
-		ret = EXIT_OK;
+		char jpath[4096];
+
+		if (job != JOB_RELEASE || journal_path(ctx->root, argv[1], jpath, sizeof(jpath)) ||
+		    access(jpath, F_OK)) {
+			ret = EXIT_OK;
+			goto out;
+		}
+		if ((ret = handoff_lock(ctx->root, &lock, err, sizeof(err))) == EXIT_OK &&
+		    (ret = handoff_release(ctx, argv[1], false, err, sizeof(err))) != EXIT_OK)
+			log_error("release %s: %s", argv[1], err);
+		else if (ret != EXIT_OK)
+			log_error("hook %s %s: %s", argv[1], argv[2], err);
 		goto out;
 	}
 	if (job == JOB_PREPARE || job == JOB_FORWARD_UP || job == JOB_REPAIR) {
@@ -276,7 +291,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		if (!c->passthrough)
 			break;
 		ret = handoff_prepare(ctx, c, &dom, false, err, sizeof(err));
-		if (ret != EXIT_OK)
+		if (ret != EXIT_OK && err[0])
 			log_error("prepare %s: %s", c->vm, err);
 		break;
 	case JOB_FORWARD_UP:
