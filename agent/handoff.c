@@ -175,8 +175,10 @@ static int step_units(struct handoff *h)
 			log_info("%s is not running; left alone", u);
 			continue;
 		}
-		if ((r = record(h, J_UNIT, u, NULL)) || h->dry)
+		if ((r = record(h, J_UNIT, u, NULL)))
 			return r;
+		if (h->dry)
+			continue;
 		log_info("stopping %s", u);
 		if ((r = unit_stop(h->bus, u, UNIT_TIMEOUT_S * 1000000ull, err, sizeof(err))) < 0)
 			return fail(h, r, "stop-units: %s did not stop: %s", u, err);
@@ -472,7 +474,9 @@ static int step_vfio(struct handoff *h)
 		pci_driver(h, bdf, drv, sizeof(drv));
 		if (!strcmp(drv, "vfio-pci"))
 			continue;
-		if ((r = record(h, J_VFIO, bdf, NULL)) || h->dry)
+		if ((r = record(h, J_VFIO, bdf, NULL)))
+			return r;
+		if (h->dry)
 			continue;
 		if (drv[0] && (r = unbind_pci(h, bdf, drv)) < 0)
 			return fail(h, r, "vfio-pci: unbind %s from %s: %s", bdf, drv, strerror(-r));

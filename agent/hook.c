@@ -42,7 +42,9 @@ static const struct {
 
 /*
  * All of stdin, always: libvirt writes the whole document whether or not
- * we want it. Past DOMAIN_XML_MAX it is still read, and then refused.
+ * we want it. Past twice DOMAIN_XML_MAX it is still read but not kept:
+ * *len is then the whole length, which domain_parse refuses before it
+ * reads the buffer.
  */
 static char *drain_stdin(size_t *len)
 {
