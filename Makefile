@@ -104,7 +104,7 @@ $(O)/tests/kshim.so: tests/helpers/kshim.c
 
 tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so
 
-# Every tier that exists, then unit and netns again under the sanitizers;
+# Every tier that exists, then all of them again under the sanitizers;
 # tests/run prints the closing "N passed, N failed, N skipped" line.
 check: all tests sanitize-build
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) \
