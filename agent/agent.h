@@ -24,6 +24,13 @@ int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct confi
 int agent_load_config_vm(const struct agent_ctx *ctx, const char *verb, const char *vm,
 			 bool must_exist, struct config **out);
 
+/*
+ * After a verb's options: argv[optind_] must be one of subs (NULL-ended)
+ * and the last argument. The subcommand, or NULL with its one line logged.
+ */
+const char *agent_subcommand(const char *verb, int argc, char **argv, int optind_,
+			     const char *const subs[]);
+
 /* the one line for an option a verb does not know; returns EXIT_USAGE */
 int agent_bad_option(const char *verb, const char *arg);
 

@@ -172,6 +172,57 @@ int fwd_report_error(const char *what, int r, const struct nf_err *e)
 	return EXIT_FAILED;
 }
 
+int forward_up(const struct config *c)
+{
+	struct fwd_spec fs = { 0 };
+	struct nf_sock *sock = NULL;
+	struct nf_err e = { 0 };
+	char err[512];
+	int r, ret;
+
+	if ((ret = fwd_spec_resolve(c, &fs, err, sizeof(err))) != EXIT_OK) {
+		log_error("%s", err);
+		goto out;
+	}
+	ret = EXIT_FAILED;
+	if ((r = nf_sock_open(&sock)) < 0) {
+		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
+		goto out;
+	}
+	if ((r = nf_forward_up(sock, &fs.spec, &e)) < 0) {
+		ret = fwd_report_error("forward up", r, &e);
+		goto out;
+	}
+	log_info("forward %s %s: %zu port%s on %s", c->vm, r == NF_UP_UNCHANGED ? "already up" : "up",
+		 fs.spec.n_ports, fs.spec.n_ports == 1 ? "" : "s", fs.spec.ifname);
+	ret = EXIT_OK;
+out:
+	nf_sock_close(sock);
+	fwd_spec_free(&fs);
+	return ret;
+}
+
+int forward_down(void)
+{
+	struct nf_sock *sock = NULL;
+	struct nf_err e = { 0 };
+	bool removed;
+	int r, ret = EXIT_FAILED;
+
+	if ((r = nf_sock_open(&sock)) < 0) {
+		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
+		return EXIT_FAILED;
+	}
+	if ((r = nf_forward_down(sock, &removed, &e)) < 0) {
+		ret = fwd_report_error("forward down", r, &e);
+	} else {
+		log_info("forward %s", removed ? "down" : "already down");
+		ret = EXIT_OK;
+	}
+	nf_sock_close(sock);
+	return ret;
+}
+
 static void port_line(FILE *out, const struct nf_forward_spec *s, const struct nf_fwd_status *f,
 		      int fam)
 {
@@ -291,10 +342,12 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	static const char *const subs[] = { "up", "down", "status", NULL };
 	struct config *c = NULL;
 	struct fwd_spec fs = { 0 };
 	struct nf_sock *sock = NULL;
 	struct nf_err e = { 0 };
+	struct nf_status st;
 	const char *vm = NULL, *sub;
 	bool json = false, have_spec = false;
 	int opt, r, ret = EXIT_FAILED;
@@ -320,19 +373,8 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 			return agent_bad_option("forward", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc) {
-		log_error("forward: missing up, down or status (see vfio-agent forward --help)");
+	if (!(sub = agent_subcommand("forward", argc, argv, optind, subs)))
 		return EXIT_USAGE;
-	}
-	sub = argv[optind++];
-	if (strcmp(sub, "up") && strcmp(sub, "down") && strcmp(sub, "status")) {
-		log_error("forward: unknown subcommand '%s'; expected up, down or status", sub);
-		return EXIT_USAGE;
-	}
-	if (optind < argc) {
-		log_error("forward %s: unexpected argument '%s'", sub, argv[optind]);
-		return EXIT_USAGE;
-	}
 	if (json && strcmp(sub, "status")) {
 		log_error("forward %s: --json applies to status only", sub);
 		return EXIT_USAGE;
@@ -344,13 +386,20 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		return ret;
 	ret = EXIT_FAILED;
 
-	if (strcmp(sub, "down") && c && !c->vnc.enable) {
-		if (!strcmp(sub, "up")) {
-			log_error("forward up: [vnc] enable is false in %s; nothing to forward", c->path);
-			ret = EXIT_USAGE;
-			goto out;
-		}
-	} else if (strcmp(sub, "down")) {
+	if (!strcmp(sub, "up") && !c->vnc.enable) {
+		log_error("forward up: [vnc] enable is false in %s; nothing to forward", c->path);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(sub, "up")) {
+		ret = forward_up(c);
+		goto out;
+	}
+	if (!strcmp(sub, "down")) {
+		ret = forward_down();
+		goto out;
+	}
+	if (c->vnc.enable) {
 		char err[512];
 
 		ret = fwd_spec_resolve(c, &fs, err, sizeof(err));
@@ -367,35 +416,13 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
 		goto out;
 	}
-	if (!strcmp(sub, "up")) {
-		r = nf_forward_up(sock, &fs.spec, &e);
-		if (r < 0) {
-			ret = fwd_report_error("forward up", r, &e);
-			goto out;
-		}
-		log_info("forward %s %s: %zu port%s on %s", c->vm,
-			 r == NF_UP_UNCHANGED ? "already up" : "up", fs.spec.n_ports,
-			 fs.spec.n_ports == 1 ? "" : "s", fs.spec.ifname);
-	} else if (!strcmp(sub, "down")) {
-		bool removed;
-
-		r = nf_forward_down(sock, &removed, &e);
-		if (r < 0) {
-			ret = fwd_report_error("forward down", r, &e);
-			goto out;
-		}
-		log_info("forward %s", removed ? "down" : "already down");
-	} else {
-		struct nf_status st;
-
-		r = nf_forward_status(sock, have_spec ? &fs.spec : NULL, &st, &e);
-		if (r < 0) {
-			ret = fwd_report_error("forward status", r, &e);
-			goto out;
-		}
-		show_status(c, have_spec ? &fs : NULL, &st, json);
-		nf_status_free(&st);
+	r = nf_forward_status(sock, have_spec ? &fs.spec : NULL, &st, &e);
+	if (r < 0) {
+		ret = fwd_report_error("forward status", r, &e);
+		goto out;
 	}
+	show_status(c, have_spec ? &fs : NULL, &st, json);
+	nf_status_free(&st);
 	ret = EXIT_OK;
 out:
 	nf_sock_close(sock);

@@ -19,6 +19,13 @@ struct fwd_spec {
 int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, size_t errlen);
 void fwd_spec_free(struct fwd_spec *fs);
 
+/*
+ * The forward of c (its guest address known) up in one transaction, or
+ * every forward of ours down; each logs its one line. An exit code.
+ */
+int forward_up(const struct config *c);
+int forward_down(void);
+
 /* Log one line for a failed netfilter call; returns EXIT_FAILED. */
 int fwd_report_error(const char *what, int r, const struct nf_err *e);
 

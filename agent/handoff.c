@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libkmod.h>
@@ -56,14 +55,6 @@ struct handoff {
 	sd_bus *bus;
 	char err[512];
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int fail(struct handoff *h, int r, const char *fmt, ...)
 {
@@ -798,6 +789,7 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	static const char *const subs[] = { "prepare", "release", NULL };
 	struct config *c = NULL;
 	const char *vm = NULL, *sub;
 	bool dry = false, prepare;
@@ -821,19 +813,8 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 			return agent_bad_option("handoff", argv[optind - 1]);
 		}
 	}
-	if (optind >= argc) {
-		log_error("handoff: missing prepare or release (see vfio-agent handoff --help)");
+	if (!(sub = agent_subcommand("handoff", argc, argv, optind, subs)))
 		return EXIT_USAGE;
-	}
-	sub = argv[optind++];
-	if (strcmp(sub, "prepare") && strcmp(sub, "release")) {
-		log_error("handoff: unknown subcommand '%s'; expected prepare or release", sub);
-		return EXIT_USAGE;
-	}
-	if (optind < argc) {
-		log_error("handoff %s: unexpected argument '%s'", sub, argv[optind]);
-		return EXIT_USAGE;
-	}
 	prepare = !strcmp(sub, "prepare");
 	/* release needs only the journal: with --vm it works with the config gone or changed */
 	if ((prepare || !vm) &&

@@ -159,14 +159,9 @@ static bool guest_ip_learn(const char *root, const struct domain *dom, struct nf
 	return false;
 }
 
-static int forward_up(const struct agent_ctx *ctx, struct config *c, const struct domain *dom)
+/* guest.ip = auto is filled in here, when the guest's address is known */
+static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const struct domain *dom)
 {
-	struct fwd_spec fs = { 0 };
-	struct nf_sock *sock = NULL;
-	struct nf_err e = { 0 };
-	char err[512];
-	int r, ret;
-
 	if (c->vnc.guest_auto) {
 		struct nf_addr ip;
 
@@ -179,45 +174,7 @@ static int forward_up(const struct agent_ctx *ctx, struct config *c, const struc
 		c->vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
 		c->vnc.guest_auto = false;
 	}
-	if ((ret = fwd_spec_resolve(c, &fs, err, sizeof(err))) != EXIT_OK) {
-		log_error("forward up: %s", err);
-		goto out;
-	}
-	if ((r = nf_sock_open(&sock)) < 0) {
-		log_error("forward up: cannot open a netfilter netlink socket: %s", strerror(-r));
-		ret = EXIT_FAILED;
-		goto out;
-	}
-	if ((r = nf_forward_up(sock, &fs.spec, &e)) < 0) {
-		ret = fwd_report_error("forward up", r, &e);
-		goto out;
-	}
-	log_info("forward %s %s on %s", c->vm, r == NF_UP_UNCHANGED ? "already up" : "up",
-		 fs.spec.ifname);
-	ret = EXIT_OK;
-out:
-	nf_sock_close(sock);
-	fwd_spec_free(&fs);
-	return ret;
-}
-
-static int forward_down(void)
-{
-	struct nf_sock *sock = NULL;
-	struct nf_err e = { 0 };
-	bool removed;
-	int r, ret = EXIT_OK;
-
-	if ((r = nf_sock_open(&sock)) < 0) {
-		log_error("forward down: cannot open a netfilter netlink socket: %s", strerror(-r));
-		return EXIT_FAILED;
-	}
-	if ((r = nf_forward_down(sock, &removed, &e)) < 0)
-		ret = fwd_report_error("forward down", r, &e);
-	else
-		log_info("forward %s", removed ? "down" : "already down");
-	nf_sock_close(sock);
-	return ret;
+	return forward_up(c);
 }
 
 int hook_main(struct agent_ctx *ctx, int argc, char **argv)
@@ -299,7 +256,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	case JOB_FORWARD_UP:
 	case JOB_REPAIR:
 		if (c->vnc.enable)
-			ret = forward_up(ctx, c, have_dom ? &dom : NULL);
+			ret = hook_forward_up(ctx, c, have_dom ? &dom : NULL);
 		break;
 	case JOB_FORWARD_DOWN:
 		ret = forward_down();

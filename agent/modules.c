@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libkmod.h>
 
 #include "agent/log.h"
+#include "agent/macro.h"
 #include "agent/modules.h"
 
 static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
@@ -232,19 +232,11 @@ int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roo
 	return module_order(roots, n_roots, kmod_holders, k, out, n_out);
 }
 
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, char *err,
 		  size_t errlen)
 {
 	_cleanup_mod_ struct kmod_module *mod = NULL;
-	uint64_t deadline = mono_us() + timeout_us;
+	uint64_t deadline = now_us() + timeout_us;
 	int prio = kmod_get_log_priority(k), r;
 
 	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0) {
@@ -255,7 +247,7 @@ int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, cha
 	kmod_set_log_priority(k, LOG_CRIT);
 	for (;;) {
 		r = kmod_module_remove_module(mod, KMOD_REMOVE_NOWAIT);
-		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || mono_us() >= deadline)
+		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || now_us() >= deadline)
 			break;
 		usleep(100 * 1000);
 	}

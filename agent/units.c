@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <systemd/sd-bus.h>
 
+#include "agent/macro.h"
 #include "agent/units.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
@@ -88,14 +88,6 @@ static int on_job_removed(sd_bus_message *m, void *data, sd_bus_error *e)
 		w->done = true;
 	}
 	return 0;
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_us,

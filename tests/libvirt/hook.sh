@@ -126,7 +126,6 @@ EOX
 check "the domain is defined" V define "$TMP/win11.xml"
 
 rules() { nft list table inet vfio_agent 2>/dev/null; }
-driver_of() { basename "$(readlink "$ROOT/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null; }
 
 # ---- a start and a destroy ----
 if V start win11 >"$TMP/out" 2>&1; then
