@@ -21,12 +21,14 @@ O ?= build
 SAN_FLAGS :=
 endif
 
-# linked today; libvirt (the daemon's) is checked with
-# pkg-config so that `make deps` is proven complete now
+# linked today; libvirt (the daemon's) and libdrm (the test helper's
+# headers) are checked with pkg-config so that `make deps` is proven complete
 PKGS := libnftnl libmnl inih json-c libbpf libkmod libxml-2.0 libsystemd
-PKGS_STACK := libvirt
+PKGS_STACK := libvirt libdrm
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# the test helper's DRM ioctls: the uapi headers only, nothing linked
+DRM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdrm 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
@@ -93,7 +95,7 @@ $(O)/tests/%: tests/unit/%.c $(LIB_OBJ)
 $(O)/tests/holder: tests/helpers/holder.c
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) -pthread -o $@ $< $(LDFLAGS)
+	$(Q)$(CC) $(CFLAGS) $(DRM_CFLAGS) -pthread -o $@ $< $(LDFLAGS)
 
 # the fixture tier's kernel stand-in: never instrumented, it is preloaded
 # into instrumented binaries too

@@ -96,29 +96,93 @@ static int i2c_clients(const char *root, const char *dir, int depth, struct find
 	return r;
 }
 
+/* the vtconsole fbcon is bound as ("" when none): its name says "frame buffer" */
+static void fbcon_bound(const char *root, char *vt, size_t len)
+{
+	struct dirent *de;
+	DIR *d;
+
+	vt[0] = '\0';
+	if (!(d = opendir_at(root, "/sys/class/vtconsole")))
+		return;
+	while ((de = readdir(d)) && !vt[0]) {
+		char p[512], name[128] = "", bind[8] = "";
+
+		if (strncmp(de->d_name, "vtcon", 5))
+			continue;
+		snprintf(p, sizeof(p), "/sys/class/vtconsole/%s/name", de->d_name);
+		read_line_at(root, p, name, sizeof(name));
+		snprintf(p, sizeof(p), "/sys/class/vtconsole/%s/bind", de->d_name);
+		read_line_at(root, p, bind, sizeof(bind));
+		if (strstr(name, "frame buffer") && !strcmp(bind, "1"))
+			snprintf(vt, len, "%.15s", de->d_name);
+	}
+	closedir(d);
+}
+
+static bool str_ends(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), l = strlen(suffix);
+
+	return n >= l && !strcmp(s + n - l, suffix);
+}
+
+void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_refs *out)
+{
+	struct dirent *de;
+	DIR *d;
+
+	memset(out, 0, sizeof(*out));
+	if (!(d = opendir_at(root, "/sys/class/graphics")))
+		return;
+	while ((de = readdir(d))) {
+		char p[512], name[32] = "", dev[32] = "";
+		uint32_t kdev;
+
+		if (strncmp(de->d_name, "fb", 2) || !isdigit((unsigned char)de->d_name[2]))
+			continue;
+		snprintf(p, sizeof(p), "/sys/class/graphics/%s/name", de->d_name);
+		read_line_at(root, p, name, sizeof(name));
+		/* DRM's fbdev emulation names its framebuffers "<driver>drmfb" */
+		if (!str_ends(name, "drmfb"))
+			continue;
+		out->emulations++;
+		snprintf(p, sizeof(p), "/sys/class/graphics/%s/dev", de->d_name);
+		if (read_line_at(root, p, dev, sizeof(dev)) || parse_majmin(dev, &kdev))
+			continue;
+		for (size_t i = 0; i < ts->n_nodes; i++)
+			if (ts->nodes[i].kdev == kdev && !ts->nodes[i].whole_major &&
+			    !out->target_fb[0]) {
+				snprintf(out->target_fb, sizeof(out->target_fb), "%.15s", de->d_name);
+				snprintf(out->target_fb_name, sizeof(out->target_fb_name), "%s", name);
+			}
+	}
+	closedir(d);
+	if (!out->emulations || !exists_at(root, "/sys/module/drm_kms_helper"))
+		return;
+	snprintf(out->module, sizeof(out->module), "drm_kms_helper");
+	fbcon_bound(root, out->fbcon_vt, sizeof(out->fbcon_vt));
+	out->fbcon = out->fbcon_vt[0] != '\0';
+}
+
 int kernel_holders_find(const char *root, const struct target_set *ts, struct findings *out)
 {
+	struct fb_refs fb;
 	struct dirent *de;
 	DIR *d;
 	int r = 0;
 
-	if ((d = opendir_at(root, "/sys/class/vtconsole"))) {
-		while ((de = readdir(d)) && !r) {
-			char p[512], name[128] = "", bind[8] = "";
-
-			if (strncmp(de->d_name, "vtcon", 5))
-				continue;
-			snprintf(p, sizeof(p), "/sys/class/vtconsole/%s/name", de->d_name);
-			read_line_at(root, p, name, sizeof(name));
-			snprintf(p, sizeof(p), "/sys/class/vtconsole/%s/bind", de->d_name);
-			read_line_at(root, p, bind, sizeof(bind));
-			if (strstr(name, "frame buffer") && !strcmp(bind, "1"))
-				r = add(out, de->d_name, false, false,
-					"console bound to a framebuffer (%s): fbcon pins the driver",
-					name);
-		}
-		closedir(d);
-	}
+	kernel_fb_refs(root, ts, &fb);
+	if (!fb.fbcon_vt[0])
+		fbcon_bound(root, fb.fbcon_vt, sizeof(fb.fbcon_vt));
+	if (fb.fbcon && fb.target_fb[0])
+		r = add(out, fb.fbcon_vt, false, false,
+			"fbcon draws on %s (%s): it holds a reference on %s, not on the GPU's "
+			"driver, and keeps the console on the GPU",
+			fb.target_fb, fb.target_fb_name, fb.module);
+	else if (fb.fbcon_vt[0])
+		r = add(out, fb.fbcon_vt, false, false,
+			"console bound to a framebuffer: fbcon pins the framebuffer driver's module");
 	for (size_t i = 0; i < sizeof(boot_fb_drivers) / sizeof(*boot_fb_drivers) && !r; i++) {
 		char p[256];
 
@@ -138,7 +202,7 @@ int kernel_holders_find(const char *root, const struct target_set *ts, struct fi
 		snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s", ts->pcis[i].bdf);
 		r = i2c_clients(root, p, 0, out);
 	}
-	if (!r && exists_at(root, "/sys/class/graphics/fbcon"))
+	if (!r && !fb.fbcon_vt[0] && exists_at(root, "/sys/class/graphics/fbcon"))
 		for (size_t i = 0; i < ts->n_nodes && !r; i++)
 			if (KDEV_MAJOR(ts->nodes[i].kdev) == 29 && !ts->nodes[i].whole_major)
 				r = add(out, "fbcon", false, false, "%s is a framebuffer fbcon can use",

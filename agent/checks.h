@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bpf/holders.h"
+
 struct agent_ctx;
 struct config;
 struct target_set;
@@ -23,6 +25,23 @@ struct findings {
 };
 
 void findings_free(struct findings *f);
+
+/*
+ * What the kernel's own framebuffer users hold on a module. A DRM driver's
+ * fbdev emulation pins the fbdev helper (drm_kms_helper), once for the
+ * emulation's DRM client and once more for fbcon drawing on it; neither
+ * pins the driver itself, which unloads with fbcon still bound.
+ */
+struct fb_refs {
+	char module[HOLD_MOD_LEN]; /* "" when no DRM framebuffer exists */
+	char target_fb[16];	   /* "fb0": a DRM framebuffer of the targets */
+	char target_fb_name[32];   /* "bochsdrmfb" */
+	size_t emulations;	   /* DRM framebuffers, every device's */
+	size_t fbcon;		   /* fbcon bound and drawing on one of them */
+	char fbcon_vt[16];	   /* "vtcon1" */
+};
+
+void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_refs *out);
 
 /* vtconsoles on a framebuffer, boot framebuffers, i2c clients, fbcon */
 int kernel_holders_find(const char *root, const struct target_set *ts, struct findings *out);

@@ -19,6 +19,7 @@
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "agent/modules.h"
+#include "agent/sysfs.h"
 #include "agent/targets.h"
 
 static const char diagnose_usage[] =
@@ -38,8 +39,9 @@ static const char diagnose_usage[] =
 
 struct module_report {
 	struct module_state st;
-	size_t files, dmabufs, explained;
-	long unexplained; /* -1 unknown */
+	size_t files, dmabufs, kernel, explained;
+	char kernel_why[160]; /* what the kernel's own references are */
+	long unexplained;     /* -1 unknown */
 };
 
 struct diag {
@@ -53,26 +55,59 @@ struct diag {
 	size_t blocking_failed;
 };
 
-static int account_modules(struct diag *d)
+/* every open of a DRM framebuffer's node also pins the fbdev helper */
+static size_t fb_files(const struct holder_scan *hs, const char *fb, const char *root)
+{
+	char p[256], dev[32] = "";
+	uint32_t kdev;
+	size_t n = 0;
+
+	snprintf(p, sizeof(p), "/sys/class/graphics/%s/dev", fb);
+	if (!fb[0] || read_line_at(root, p, dev, sizeof(dev)) || parse_majmin(dev, &kdev))
+		return 0;
+	for (size_t i = 0; i < hs->recs.n; i++)
+		n += hs->recs.v[i].rdev == kdev;
+	return n;
+}
+
+static int account_modules(struct diag *d, const char *root)
 {
 	struct kmod_ctx *k = d->ts.kmod;
+	size_t n = d->ts.scan.n_mods;
+	bool listed = false;
+	struct fb_refs fb;
 	int r = 0;
 
 	if (!k)
 		return -ENOMEM;
-	d->mods = calloc(d->ts.scan.n_mods ? d->ts.scan.n_mods : 1, sizeof(*d->mods));
+	kernel_fb_refs(root, &d->ts, &fb);
+	for (size_t i = 0; i < n; i++)
+		listed |= !strcmp(d->ts.scan.mods[i], fb.module);
+	d->mods = calloc(n + 1, sizeof(*d->mods));
 	if (!d->mods)
 		return -ENOMEM;
-	for (size_t i = 0; i < d->ts.scan.n_mods; i++) {
+	/* the targets, and the fbdev helper when the kernel holds it for them */
+	for (size_t i = 0; i <= n; i++) {
 		struct module_report *m = &d->mods[d->n_mods];
+		const char *name = i < n ? d->ts.scan.mods[i] : fb.module;
+		bool fbdev = fb.module[0] && fb.target_fb[0] && !strcmp(name, fb.module);
 
-		if ((r = module_state_get(k, d->ts.scan.mods[i], &m->st)) < 0 && r != -ENOENT)
+		if (i == n && (!fbdev || listed))
+			break;
+		if ((r = module_state_get(k, name, &m->st)) < 0 && r != -ENOENT)
 			break;
 		r = 0;
 		d->n_mods++;
 		m->files = holders_count_files(&d->hs, m->st.name, WHY_OWNER);
 		m->dmabufs = holders_count_files(&d->hs, m->st.name, WHY_EXPORTER);
-		m->explained = m->st.n_holders + m->files + m->dmabufs;
+		if (fbdev) {
+			m->files += fb_files(&d->hs, fb.target_fb, root);
+			m->kernel = fb.emulations + fb.fbcon;
+			snprintf(m->kernel_why, sizeof(m->kernel_why), "%zu fbdev emulation%s%s%s",
+				 fb.emulations, fb.emulations == 1 ? "" : "s",
+				 fb.fbcon ? ", fbcon as " : "", fb.fbcon ? fb.fbcon_vt : "");
+		}
+		m->explained = m->st.n_holders + m->files + m->dmabufs + m->kernel;
 		m->unexplained = m->st.refcnt < 0 ? -1 : (long)m->st.refcnt - (long)m->explained;
 		if (m->unexplained < 0)
 			m->unexplained = 0; /* files of a module reached through a dependent */
@@ -224,6 +259,8 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 		json_object_object_add(mo, "holders", h);
 		json_object_object_add(mo, "files", json_object_new_int64((int64_t)m->files));
 		json_object_object_add(mo, "dmabufs", json_object_new_int64((int64_t)m->dmabufs));
+		json_object_object_add(mo, "kernel", json_object_new_int64((int64_t)m->kernel));
+		json_object_object_add(mo, "kernel_refs", jstr(m->kernel_why));
 		json_object_object_add(mo, "unexplained", m->unexplained < 0 ? NULL
 								     : json_object_new_int64(m->unexplained));
 		json_object_array_add(a, mo);
@@ -344,6 +381,8 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 			       m->st.name, m->st.state, m->st.refcnt, m->st.n_holders,
 			       m->st.n_holders == 1 ? "" : "s", m->files, m->files == 1 ? "" : "s",
 			       m->dmabufs, m->dmabufs == 1 ? "" : "s");
+			if (m->kernel)
+				printf(" + %zu kernel (%s)", m->kernel, m->kernel_why);
 			if (m->unexplained > 0)
 				printf(" + %s%ld unexplained%s", s.yellow, m->unexplained, s.off);
 			putchar('\n');
@@ -435,7 +474,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 	}
 	if (d.hs.fallback[0] && backend == SCAN_AUTO && ctx->root[0] == '\0')
 		log_info("%s; using /proc", d.hs.fallback);
-	if ((r = account_modules(&d)) < 0 ||
+	if ((r = account_modules(&d, ctx->root)) < 0 ||
 	    (r = kernel_holders_find(ctx->root, &d.ts, &d.kernel)) < 0 ||
 	    (r = checks_run(ctx, c, &d.ts, &d.checks)) < 0) {
 		log_error("diagnose: %s", strerror(-r));

@@ -187,6 +187,7 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 {
 	char dir[256], buf[64];
 	struct target_pci *p;
+	size_t first;
 	int r;
 
 	for (size_t i = 0; i < ts->n_pcis; i++)
@@ -209,10 +210,16 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 	read_link_base_at(root, dir, p->module, sizeof(p->module));
 
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", bdf);
+	first = ts->n_nodes;
 	if ((r = walk_devs(ts, root, dir, 0)))
 		return r;
 	if (!p->module[0])
 		return 0;
+	/* card0, renderD128, fb0 of this device: their files pin its driver */
+	for (size_t i = first; i < ts->n_nodes; i++)
+		if (!ts->nodes[i].whole_major &&
+		    (r = targets_set_dev_mod(&ts->scan, ts->nodes[i].kdev, p->module)))
+			return r;
 	if ((r = add_root_module(ts, k, p->module)))
 		return r;
 	/* the DRM driver's name in fdinfo is the PCI driver's ("bochs-drm" for bochs) */
@@ -305,9 +312,10 @@ static int add_driver(struct target_set *ts, struct kmod_ctx *k, const char *roo
 
 static int add_device(struct target_set *ts, const char *root, const char *arg)
 {
-	char full[4096];
+	char full[4096], mod[HOLD_MOD_LEN];
 	struct stat st;
 	uint32_t kdev;
+	int r;
 
 	if (arg[0] != '/' && arg[0] != '.') {
 		if (parse_majmin(arg, &kdev))
@@ -321,7 +329,58 @@ static int add_device(struct target_set *ts, const char *root, const char *arg)
 		return -ENOTTY;
 	kdev = KDEV(major(st.st_rdev), minor(st.st_rdev));
 	targets_add_node(&ts->scan, st.st_dev, st.st_ino);
-	return add_node(ts, kdev, false, arg, "--device");
+	if ((r = add_node(ts, kdev, false, arg, "--device")))
+		return r;
+	/* the driver of the device behind the node, where sysfs says */
+	snprintf(full, sizeof(full), "/sys/dev/char/%u:%u/device/driver/module", major(st.st_rdev),
+		 minor(st.st_rdev));
+	if (!read_link_base_at(root, full, mod, sizeof(mod)))
+		return targets_set_dev_mod(&ts->scan, kdev, mod);
+	return 0;
+}
+
+/*
+ * The one DRM driver a PRIME dma-buf can come from: a buffer pins the
+ * module that exported it, so that is among DRM's dependents that are in
+ * use and that nothing depends on (drivers, not helpers like ttm). When
+ * exactly one such module exists and it is a target, it is the answer;
+ * "" otherwise.
+ */
+static void find_prime_mod(struct target_set *ts, const char *root)
+{
+	char path[4096], leaf[HOLD_MOD_LEN] = "", buf[32];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/sys/module/drm/holders", root);
+	if (!(d = opendir(path)))
+		return;
+	while ((de = readdir(d))) {
+		bool has_deps = false;
+		struct dirent *he;
+		DIR *h;
+
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(leaf))
+			continue;
+		snprintf(path, sizeof(path), "/sys/module/%s/refcnt", de->d_name);
+		if (read_line_at(root, path, buf, sizeof(buf)) || atoi(buf) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/sys/module/%s/holders", root, de->d_name);
+		if ((h = opendir(path))) {
+			while ((he = readdir(h)))
+				has_deps |= he->d_name[0] != '.';
+			closedir(h);
+		}
+		if (!has_deps && n++ == 0)
+			strcpy(leaf, de->d_name);
+	}
+	closedir(d);
+	if (n != 1)
+		return;
+	for (size_t i = 0; i < ts->scan.n_mods; i++)
+		if (!strcmp(ts->scan.mods[i], leaf))
+			memcpy(ts->scan.prime_mod, ts->scan.mods[i], HOLD_MOD_LEN);
 }
 
 int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
@@ -384,6 +443,7 @@ int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
 		log_error("resolving the GPU: %s", strerror(-r));
 		goto fail;
 	}
+	find_prime_mod(ts, root);
 	ts->kmod = k;
 	return EXIT_OK;
 usage:

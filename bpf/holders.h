@@ -51,7 +51,7 @@ struct hold_rec {
 	__u32 pad;
 	char comm[HOLD_COMM_LEN];
 	char module[HOLD_MOD_LEN]; /* the owner or exporter that matched */
-	char exporter[32];	   /* dma-buf exp_name */
+	char exporter[HOLD_MOD_LEN]; /* dma-buf: exp_name; once matched, the exporting module */
 };
 
 #endif

@@ -72,10 +72,25 @@ int targets_add_dev(struct scan_targets *t, uint32_t kdev)
 			return 0;
 	if (t->n_devs >= HOLD_MAX_DEVS)
 		return -E2BIG;
-	if (GROW(t->devs, t->n_devs))
+	if (GROW(t->devs, t->n_devs) || GROW(t->dev_mods, t->n_devs))
 		return -ENOMEM;
+	memset(t->dev_mods[t->n_devs], 0, HOLD_MOD_LEN);
 	t->devs[t->n_devs++] = kdev;
 	return 0;
+}
+
+static void mod_name_norm(char out[HOLD_MOD_LEN], const char *name);
+
+int targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *module)
+{
+	if (strlen(module) >= HOLD_MOD_LEN)
+		return -EINVAL;
+	for (size_t i = 0; i < t->n_devs; i++)
+		if (t->devs[i] == kdev) {
+			mod_name_norm(t->dev_mods[i], module);
+			return 0;
+		}
+	return -ENOENT;
 }
 
 int targets_add_major(struct scan_targets *t, uint32_t major)
@@ -161,11 +176,20 @@ bool targets_empty(const struct scan_targets *t)
 void targets_free(struct scan_targets *t)
 {
 	free(t->devs);
+	free(t->dev_mods);
 	free(t->majors);
 	free(t->mods);
 	free(t->drm_drivers);
 	free(t->nodes);
 	memset(t, 0, sizeof(*t));
+}
+
+static const char *dev_mod(const struct scan_targets *t, uint32_t kdev)
+{
+	for (size_t i = 0; i < t->n_devs; i++)
+		if (t->devs[i] == kdev)
+			return t->dev_mods[i];
+	return "";
 }
 
 static bool dev_is_target(const struct scan_targets *t, uint32_t kdev)
@@ -200,6 +224,17 @@ bool hold_match(const struct scan_targets *t, struct hold_rec *r, bool is_chr,
 				memcpy(r->module, t->drm_drivers[i][1], HOLD_MOD_LEN);
 			}
 	}
+	if ((r->why & WHY_DEV) && !r->module[0] && dev_mod(t, r->rdev)[0]) {
+		/*
+		 * The file does not name a module (/proc cannot read f_op->owner;
+		 * fbmem's own files have none) but its node is a target device's:
+		 * opening it pins that device's driver (DRM's fbdev emulation
+		 * takes the driver on every open of /dev/fbN).
+		 */
+		memcpy(r->module, dev_mod(t, r->rdev), HOLD_MOD_LEN);
+		if (mod_index(t, r->module) >= 0)
+			r->why |= WHY_OWNER;
+	}
 	if (is_dmabuf) {
 		if (r->module[0]) {
 			/* dma_buf->owner */
@@ -208,10 +243,18 @@ bool hold_match(const struct scan_targets *t, struct hold_rec *r, bool is_chr,
 				r->why |= WHY_EXPORTER;
 		}
 		mod_name_norm(norm, r->exporter);
-		if (r->exporter[0] && mod_index(t, norm) >= 0) {
+		if (!(r->why & WHY_EXPORTER) && r->exporter[0] && mod_index(t, norm) >= 0) {
 			r->why |= WHY_EXPORTER;
 			memcpy(r->module, norm, HOLD_MOD_LEN);
+		} else if (!(r->why & WHY_EXPORTER) && !strcmp(r->exporter, "drm") &&
+			   t->prime_mod[0]) {
+			/* a PRIME export: exp_name is DRM core's; only one driver could have made it */
+			r->why |= WHY_EXPORTER;
+			memcpy(r->module, t->prime_mod, HOLD_MOD_LEN);
 		}
+		/* the exporting driver, not the helper that named the buffer */
+		if (r->why & WHY_EXPORTER)
+			memcpy(r->exporter, r->module, HOLD_MOD_LEN);
 	}
 	if (r->why & WHY_EXPORTER)
 		r->kind = HOLD_DMABUF;

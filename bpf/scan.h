@@ -30,6 +30,7 @@ struct scan_node {
 
 struct scan_targets {
 	uint32_t *devs; /* KDEV */
+	char (*dev_mods)[HOLD_MOD_LEN]; /* per devs[i]: its device's driver module, or "" */
 	size_t n_devs;
 	uint32_t *majors; /* every minor of these */
 	size_t n_majors;
@@ -40,6 +41,12 @@ struct scan_targets {
 	size_t n_drm_drivers;
 	struct scan_node *nodes;
 	size_t n_nodes;
+	/*
+	 * The module a DRM PRIME dma-buf (exp_name "drm", which does not say
+	 * whose) must come from: set only when one DRM driver is loaded and it is
+	 * a target. The /proc backend's answer; BPF reads dma_buf->owner.
+	 */
+	char prime_mod[HOLD_MOD_LEN];
 };
 
 enum scan_backend { SCAN_AUTO, SCAN_BPF, SCAN_PROC };
@@ -56,6 +63,8 @@ void hold_vec_normalize(struct hold_vec *h);
 
 /* targets: add, deduplicated */
 int targets_add_dev(struct scan_targets *t, uint32_t kdev);
+/* the driver module behind a target device node; the files on it pin that */
+int targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *module);
 int targets_add_major(struct scan_targets *t, uint32_t major);
 int targets_add_mod(struct scan_targets *t, const char *name);
 int targets_add_drm_driver(struct scan_targets *t, const char *driver, const char *module);
@@ -66,7 +75,9 @@ void targets_free(struct scan_targets *t);
 /*
  * The user-space half of the match, for the /proc backend and to re-check
  * BPF records: a char device number, a DRM driver name (fdinfo), a dma-buf
- * exporter. Sets r->why and r->module; true when the file is the GPU's.
+ * exporter. Sets r->why and r->module (the module the file pins: the
+ * file's own owner, else its device node's driver), and for a dma-buf
+ * r->exporter to the exporting module; true when the file is the GPU's.
  */
 bool hold_match(const struct scan_targets *t, struct hold_rec *r, bool is_chr,
 		const char *drm_driver, bool is_dmabuf);

@@ -13,6 +13,9 @@
  *   holder threads PATH N      one fd, N threads
  *   holder mntns PATH DIR      its own mount namespace, the node on a tmpfs at DIR
  *   holder churn PATH          children that open PATH and exit, without end
+ *   holder dumb PATH           a DRM dumb buffer mapped, then the fd closed
+ *   holder prime PATH          a DRM dumb buffer exported as a dma-buf and passed
+ *                              over SCM_RIGHTS; the exporter closes all and exits
  *   holder scene N FDS HOLD PATH
  *                              N processes with FDS fds each; HOLD of them hold PATH
  */
@@ -24,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -33,6 +37,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <drm.h>
+#include <drm_mode.h>
 
 static void die(const char *what)
 {
@@ -105,6 +112,66 @@ static int recv_fd(int sock)
 	if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1 || !(c = CMSG_FIRSTHDR(&m)))
 		die("recvmsg");
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+/* a 64x64 32-bit dumb buffer on the DRM device at fd: its GEM handle */
+static uint32_t dumb_create(int fd, uint64_t *size)
+{
+	struct drm_mode_create_dumb c = { .width = 64, .height = 64, .bpp = 32 };
+
+	if (ioctl(fd, DRM_IOCTL_MODE_CREATE_DUMB, &c))
+		die("DRM_IOCTL_MODE_CREATE_DUMB");
+	*size = c.size;
+	return c.handle;
+}
+
+static void dumb_map(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	struct drm_mode_map_dumb m = { 0 };
+	uint64_t size;
+	void *p;
+
+	if (fd < 0)
+		die(path);
+	m.handle = dumb_create(fd, &size);
+	if (ioctl(fd, DRM_IOCTL_MODE_MAP_DUMB, &m))
+		die("DRM_IOCTL_MODE_MAP_DUMB");
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)m.offset);
+	if (p == MAP_FAILED)
+		die("mmap of the dumb buffer");
+	memset(p, 0xa5, size);
+	close(fd);
+}
+
+/* the exporter: a child that sends a dma-buf of a dumb buffer and exits */
+static int prime_receive(const char *path)
+{
+	int sv[2], fd;
+	pid_t exporter;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		die("socketpair");
+	exporter = child();
+	if (exporter == 0) {
+		struct drm_prime_handle ph = { .flags = DRM_CLOEXEC | DRM_RDWR };
+		int dev = open(path, O_RDWR | O_CLOEXEC);
+		uint64_t size;
+
+		if (dev < 0)
+			die(path);
+		ph.handle = dumb_create(dev, &size);
+		if (ioctl(dev, DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph))
+			die("DRM_IOCTL_PRIME_HANDLE_TO_FD");
+		close(dev);
+		send_fd(sv[0], ph.fd);
+		_exit(0);
+	}
+	fd = recv_fd(sv[1]);
+	waitpid(exporter, NULL, 0); /* the device's only opener is gone */
+	close(sv[0]);
+	close(sv[1]);
 	return fd;
 }
 
@@ -191,6 +258,11 @@ int main(int argc, char **argv)
 			die("mmap");
 		close(fd);
 		printf("%d mmap -\n", getpid());
+	} else if (!strcmp(mode, "dumb")) {
+		dumb_map(path);
+		printf("%d mmap -\n", getpid());
+	} else if (!strcmp(mode, "prime")) {
+		printf("%d dmabuf %d\n", getpid(), prime_receive(path));
 	} else if (!strcmp(mode, "threads")) {
 		int n = argc > 3 ? atoi(argv[3]) : 8;
 		pthread_t t;
@@ -234,7 +306,8 @@ int main(int argc, char **argv)
 		prctl(PR_SET_NAME, "va-scene");
 		scene(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5]);
 	} else {
-		fprintf(stderr, "usage: holder open|fork|scm|mmap|threads|mntns|churn PATH [ARG] | "
+		fprintf(stderr, "usage: holder open|fork|scm|mmap|dumb|prime|threads|mntns|churn PATH "
+				"[ARG] | "
 				"scene N FDS HOLD PATH\n");
 		return 2;
 	}
