@@ -705,7 +705,8 @@ int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const s
 		if ((r = steps[i](&h)) < 0) {
 			char uerr[320];
 
-			log_info("prepare %s failed: %s; rolling back", c->vm, h.err);
+			log_info("prepare %s: rolling back %zu step%s", c->vm, h.n_done,
+				 h.n_done == 1 ? "" : "s");
 			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0)
 				snprintf(err, errlen, "%s; the rollback did not finish: %s (%s keeps "
 					 "what is left)", h.err, uerr, jpath);

@@ -1,0 +1,74 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# vm: --systemd
+#
+# The handoff's units under the host's systemd as PID 1, over D-Bus: a
+# display-manager stand-in named in stop-units is stopped before bochs is
+# unloaded and started again on release. A service that holds the GPU and
+# is not in stop-units makes prepare refuse (on-holders = fail), named in
+# the error, and the rollback starts the stopped unit again.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+check "systemd is PID 1" [ "$(cat /proc/1/comm)" = systemd ]
+modprobe bochs || { not_ok "modprobe bochs" "failed"; finish; }
+bdf=$(bochs_bdf)
+card=$(card_of "$bdf")
+driver_of() { basename "$(readlink -f "/sys/bus/pci/devices/$1/driver")" 2>/dev/null; }
+J=/run/vfio-agent/vmtest.journal
+for u in va-display va-other; do
+	cat >"/run/systemd/system/$u.service" <<-EOU
+	[Unit]
+	Description=vfio-agent VM tier: holds $card
+	[Service]
+	ExecStart=$HOLDER open $card
+	EOU
+done
+systemctl daemon-reload
+cat >"$TMP/conf" <<EOC
+[vfio]
+vm = vmtest
+pcis = pci_${bdf//[:.]/_}
+passthrough = true
+stop-units = va-display.service
+on-holders = fail
+holder-timeout = 2
+EOC
+active() { [ "$(systemctl is-active "$1")" = active ]; }
+# wait_held UNIT: its main process has the card open
+wait_held() {
+	local pid
+	for _ in $(seq 50); do
+		pid=$(systemctl show -P MainPID "$1")
+		[ "${pid:-0}" != 0 ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$card" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---- the unit in stop-units: stopped, the GPU handed over, started again ----
+systemctl start va-display.service
+check "va-display.service holds $card" wait_held va-display.service
+"$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "prepare exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
+check "prepare: va-display.service is stopped" [ "$(systemctl is-active va-display.service)" = inactive ]
+check "prepare: $bdf is on vfio-pci, bochs unloaded" eval '[ "$(driver_of "$bdf")" = vfio-pci ] && ! loaded bochs'
+check "prepare: the journal names the unit" grep -qx "unit va-display.service" "$J"
+"$VFIO_AGENT" --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "release exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
+check "release: bochs drives $bdf again" [ "$(driver_of "$bdf")" = bochs-drm ]
+check "release: va-display.service runs again and holds the new $card" wait_held va-display.service
+
+# ---- a unit not in stop-units holds the GPU: refused, rolled back ----
+systemctl start va-other.service
+check "va-other.service holds $card" wait_held va-other.service
+"$VFIO_AGENT" -q --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+judge "held by va-other.service: prepare refuses and names the unit" 1 \
+	"held by holder \(pid [0-9]+, va-other.service\); on-holders = fail.*rolled back" $?
+check "refused: va-display.service was started again by the rollback" wait_held va-display.service
+check "refused: va-other.service still runs" active va-other.service
+check "refused: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
+systemctl stop va-other.service va-display.service
+finish
