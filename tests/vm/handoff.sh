@@ -53,7 +53,7 @@ check "held: the holder lives" [ -d "/proc/$pid" ]
 conf kill
 handoff prepare
 rc=$?
-check "kill: prepare exits 0 ($(cat "$TMP/err"))" [ $rc -eq 0 ]
+check "kill: prepare exits 0 ($(tr "\n" " " <"$TMP/err"))" [ $rc -eq 0 ]
 for _ in $(seq 20); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
 check "kill: the holder is gone" [ ! -d "/proc/$pid" ]
 check "kill: $bdf is on vfio-pci" [ "$(driver_of "$bdf")" = vfio-pci ]
@@ -67,7 +67,7 @@ check "kill: the journal names each step" \
 # ---- release: back as it was ----
 handoff release
 rc=$?
-check "release exits 0 ($(cat "$TMP/err"))" [ $rc -eq 0 ]
+check "release exits 0 ($(tr "\n" " " <"$TMP/err"))" [ $rc -eq 0 ]
 for _ in $(seq 30); do [ -c "$card" ] && break; sleep 0.1; done
 check "release: the host is as it was (bochs drives $bdf, $card back, fbcon bound, no journal)" as_at_start
 handoff release
