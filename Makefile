@@ -21,10 +21,10 @@ O ?= build
 SAN_FLAGS :=
 endif
 
-# linked today; libvirt (the daemon's) and libdrm (the test helper's
-# headers) are checked with pkg-config so that `make deps` is proven complete
-PKGS := libnftnl libmnl inih json-c libbpf libkmod libxml-2.0 libsystemd
-PKGS_STACK := libvirt libdrm
+# linked; libdrm (the test helper's headers) is checked with pkg-config
+# so that `make deps` is proven complete
+PKGS := libnftnl libmnl inih json-c libbpf libkmod libxml-2.0 libsystemd libvirt
+PKGS_STACK := libdrm
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # the test helper's DRM ioctls: the uapi headers only, nothing linked

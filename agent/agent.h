@@ -39,5 +39,6 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
 int watch_main(struct agent_ctx *ctx, int argc, char **argv);
 int hook_main(struct agent_ctx *ctx, int argc, char **argv);
 int handoff_main(struct agent_ctx *ctx, int argc, char **argv);
+int daemon_main(struct agent_ctx *ctx, int argc, char **argv);
 
 #endif

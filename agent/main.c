@@ -35,6 +35,7 @@ static const struct verb verbs[] = {
 	{ "hook", hook_main, "DOMAIN OP SUBOP [EXTRA]               libvirt's qemu hook (domain XML on stdin)" },
 	{ "handoff", handoff_main, "prepare|release [--vm NAME] [--dry-run]\n"
 	  "                                               hand the GPU to vfio-pci, or take it back" },
+	{ "daemon", daemon_main, "[--foreground]                         keep the forward true while the VM runs" },
 	{ "version", version_main, "                                      print the version" },
 };
 

@@ -91,6 +91,8 @@ struct nf_sock;
 
 int nf_sock_open(struct nf_sock **out);
 void nf_sock_close(struct nf_sock *s);
+/* the socket's netlink port: the nftables monitor reports our changes with it */
+uint32_t nf_sock_portid(const struct nf_sock *s);
 
 enum nf_up_result { NF_UP_CHANGED, NF_UP_UNCHANGED };
 

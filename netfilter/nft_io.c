@@ -77,6 +77,11 @@ err_free:
 	return r;
 }
 
+uint32_t nf_sock_portid(const struct nf_sock *s)
+{
+	return s->portid;
+}
+
 void nf_sock_close(struct nf_sock *s)
 {
 	if (!s)

@@ -42,7 +42,7 @@ need_root() {
 }
 
 # Namespaces made here carry this run's prefix and go away on exit.
-NS_PREFIX="va$$"
+NS_PREFIX="${NS_PREFIX:-va$$}"
 NS_LIST=()
 TMP=$(mktemp -d)
 cleanup() {

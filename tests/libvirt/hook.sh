@@ -12,48 +12,12 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../fixture/root.sh"
 need_root libvirt
-
-for b in libvirtd virtlogd virsh qemu-system-x86_64 unshare; do
-	if ! command -v "$b" >/dev/null; then
-		not_ok "libvirt tier" "$b is not installed (make deps installs it)"
-		finish
-	fi
-done
-
-if [ -z "${VFIO_LIBVIRT_INNER:-}" ]; then
-	mkns host || { not_ok setup "cannot make a network namespace"; finish; }
-	# the inner run owns the mount namespace; its daemons die with it
-	VFIO_LIBVIRT_INNER=1 TMP=$TMP in_ns host unshare --mount --propagation private \
-		bash "$0"
-	exit $?
-fi
+. "$(dirname "$0")/env.sh"
+libvirt_enter host
 
 # ---- inside: our own namespaces ----
-for d in /run /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do
-	mkdir -p "$d" && mount -t tmpfs tmpfs "$d" || { not_ok setup "cannot mount a tmpfs on $d"; exit 1; }
-done
-# Debian's libvirt looks up its qemu user and groups even when qemu.conf
-# says root; its -system package's scripts would make them. They are made
-# here in this mount namespace's own copy of passwd and group.
-cp /etc/passwd /etc/group "$TMP/"
-gid=64050
-for g in kvm libvirt libvirt-qemu; do
-	getent group "$g" >/dev/null || echo "$g:x:$((gid += 1)):" >>"$TMP/group"
-done
-getent passwd libvirt-qemu >/dev/null ||
-	echo "libvirt-qemu:x:64055:$(grep ^kvm: "$TMP/group" | cut -d: -f3)::/var/lib/libvirt:/usr/sbin/nologin" \
-		>>"$TMP/passwd"
-for f in passwd group; do
-	mount --bind "$TMP/$f" "/etc/$f" || { not_ok setup "cannot bind a private /etc/$f"; exit 1; }
-done
-daemons() {
-	local p
-	for p in /run/libvirtd.pid /run/virtlogd.pid; do
-		[ -s "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
-	done
-	pkill -9 -f "qemu-system-x86_64 -name guest=win11" 2>/dev/null
-}
-trap 'daemons; cleanup_holders; rm -rf "$TMP"' EXIT
+libvirt_setup
+trap 'libvirt_daemons_kill; cleanup_holders; rm -rf "$TMP"' EXIT
 
 ip link add lan0 type veth peer name lan1 && ip link set lan1 up && ip addr add 192.0.2.1/24 dev lan0 && ip link set lan0 up
 ROOT=$TMP/root
@@ -78,15 +42,6 @@ EOC
 : >"$TMP/script"
 : >"$TMP/fail"
 
-mkdir -p /etc/libvirt/hooks /var/lib/libvirt/qemu /var/cache/libvirt/qemu
-cat >/etc/libvirt/qemu.conf <<'EOC'
-user = "root"
-group = "root"
-security_driver = "none"
-dynamic_ownership = 0
-EOC
-: >/etc/libvirt/libvirtd.conf
-: >/etc/libvirt/virtlogd.conf
 # the hook: the agent on the fixture host; what it writes to stdout is kept
 cat >/etc/libvirt/hooks/qemu <<EOH
 #!/bin/sh
@@ -105,24 +60,10 @@ EOH
 chmod +x /etc/libvirt/hooks/qemu
 : >"$TMP/hook.stdout"
 
-virtlogd -d || { not_ok setup "virtlogd did not start"; exit 1; }
-libvirtd -d || { not_ok setup "libvirtd did not start"; exit 1; }
-for _ in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
-V() { virsh -q -c qemu:///system "$@"; }
+libvirt_start
 check "libvirtd answers" sh -c "virsh -q -c qemu:///system version >/dev/null"
 
-cat >"$TMP/win11.xml" <<'EOX'
-<domain type='qemu'>
-  <name>win11</name>
-  <memory unit='MiB'>64</memory>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <graphics type='vnc' port='5900' listen='127.0.0.1'/>
-    <video><model type='none'/></video>
-  </devices>
-</domain>
-EOX
+domain_xml win11 >"$TMP/win11.xml"
 check "the domain is defined" V define "$TMP/win11.xml"
 
 rules() { nft list table inet vfio_agent 2>/dev/null; }

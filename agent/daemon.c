@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vfio-agent daemon: keeps the forward of the configured VM true to the
+ * config while the VM runs. One event loop (libvirt's default one, with our
+ * sockets added to it) waits on libvirt's domain and network events,
+ * rtnetlink, the nftables monitor and a signalfd; every relevant event
+ * runs one reconcile, which changes the ruleset in one transaction only
+ * when it differs. No polling: timers exist only for retries, reconnects
+ * and the watchdog.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <systemd/sd-daemon.h>
+
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/domain.h"
+#include "agent/forward.h"
+#include "agent/log.h"
+#include "agent/macro.h"
+#include "netfilter/monitor.h"
+#include "netfilter/nft.h"
+#include "netfilter/rtnl.h"
+
+static const char daemon_usage[] =
+	"Usage: vfio-agent daemon [--foreground]\n"
+	"\n"
+	"Keep the configured VM's forward in place while it runs: follow the host's\n"
+	"and the guest's addresses, repair the rules when another program flushes\n"
+	"them, re-add the exemption when libvirt rewrites its chains, reconnect\n"
+	"when libvirtd restarts. SIGHUP reloads the config; SIGTERM and SIGINT\n"
+	"remove the forward and exit 0.\n"
+	"\n"
+	"  --foreground   stay attached, log to stderr (systemd: Type=notify)\n"
+	"\n"
+	"LIBVIRT_DEFAULT_URI names the libvirt connection (default qemu:///system).\n";
+
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 30000
+#define DESC_LEN 256
+
+struct daemon {
+	const struct agent_ctx *ctx;
+	struct config *c;
+	const char *uri;
+
+	virConnectPtr conn;
+	int dom_cb, net_cb;
+	int reconnect_timer, reconnect_ms;
+	bool conn_lost;
+
+	struct nl_monitor *rtnl, *mon;
+	struct nf_sock *nf;
+	int sfd;
+	int retry_timer, retry_ms;
+	int watchdog_timer;
+
+	char want[DESC_LEN]; /* the forward in place, as one line; "" when none */
+	char why[160];	     /* what the next reconcile answers */
+	char last_err[512];
+	bool quit, ready;
+	int exit_code;
+};
+
+static void reconcile(struct daemon *d, const char *why);
+
+/* ---- the desired state ---- */
+
+static bool domain_running(struct daemon *d, virDomainPtr *dom)
+{
+	*dom = d->conn ? virDomainLookupByName(d->conn, d->c->vm) : NULL;
+	if (!*dom)
+		return false;
+	if (virDomainIsActive(*dom) == 1)
+		return true;
+	virDomainFree(*dom);
+	*dom = NULL;
+	return false;
+}
+
+static bool addr_from_str(const char *s, int type, struct nf_addr *out)
+{
+	if (type != VIR_IP_ADDR_TYPE_IPV4 && type != VIR_IP_ADDR_TYPE_IPV6)
+		return false;
+	return parse_addr(s, out);
+}
+
+/* libvirt's lease, then its ARP view, then the host's neighbour table by MAC */
+static bool guest_addr(struct daemon *d, virDomainPtr dom, struct nf_addr *out, char *src,
+		       size_t srclen)
+{
+	static const struct {
+		unsigned int source;
+		const char *name;
+	} sources[] = {
+		{ VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, "DHCP lease" },
+		{ VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP, "libvirt's ARP table" },
+	};
+	struct domain parsed = { 0 };
+	char err[256], *xml;
+	bool found = false;
+
+	for (size_t s = 0; s < ARRAY_SIZE(sources) && !found; s++) {
+		virDomainInterfacePtr *ifs = NULL;
+		int n = virDomainInterfaceAddresses(dom, &ifs, sources[s].source, 0);
+
+		for (int i = 0; i < n; i++) {
+			for (unsigned int j = 0; j < ifs[i]->naddrs && !found; j++)
+				if (ifs[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 &&
+				    addr_from_str(ifs[i]->addrs[j].addr, ifs[i]->addrs[j].type, out)) {
+					found = true;
+					snprintf(src, srclen, "%s", sources[s].name);
+				}
+			virDomainInterfaceFree(ifs[i]);
+		}
+		free(ifs);
+	}
+	if (found)
+		return true;
+	xml = virDomainGetXMLDesc(dom, 0);
+	if (xml && domain_parse(xml, strlen(xml), &parsed, err, sizeof(err)) == 0)
+		for (size_t i = 0; i < parsed.n_ifaces && !found; i++)
+			if (rtnl_neigh_by_mac(parsed.ifaces[i].mac, AF_INET, out, 1) > 0) {
+				found = true;
+				snprintf(src, srclen, "neighbour table");
+			}
+	domain_free(&parsed);
+	free(xml);
+	return found;
+}
+
+static void describe(const struct fwd_spec *fs, char *buf, size_t len)
+{
+	char h[64], g[64];
+	size_t l = 0;
+
+	buf[0] = '\0';
+	for (int fam = 0; fam < NF_NFAM && l < len; fam++) {
+		const struct nf_family *f = &fs->spec.fam[fam];
+
+		if (!f->enabled)
+			continue;
+		for (size_t i = 0; i < fs->spec.n_ports && l < len; i++)
+			l += (size_t)snprintf(buf + l, len - l, "%s%s %s:%u -> %s:%u", l ? ", " : "",
+					      nf_proto_name(fs->spec.ports[i].proto),
+					      nf_addr_str(&f->host, h, sizeof(h)),
+					      fs->spec.ports[i].host_port,
+					      nf_addr_str(&f->guest, g, sizeof(g)),
+					      fs->spec.ports[i].guest_port);
+	}
+	if (l < len)
+		snprintf(buf + l, len - l, " on %s", fs->spec.ifname);
+}
+
+/* one writer at a time with the hook; never block the loop on it */
+static int try_lock(struct daemon *d)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/run/vfio-agent", d->ctx->root);
+	mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/run/vfio-agent/lock", d->ctx->root);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void notify_status(struct daemon *d)
+{
+	sd_notifyf(0, "STATUS=%s%s%s", d->want[0] ? d->c->vm : "", d->want[0] ? ": " : "",
+		   d->want[0] ? d->want : "no forward (the VM is not running or has no address)");
+}
+
+static void retry_later(struct daemon *d)
+{
+	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
+	if (d->retry_ms > RETRY_MAX_MS)
+		d->retry_ms = RETRY_MAX_MS;
+	virEventUpdateTimeout(d->retry_timer, d->retry_ms);
+}
+
+/* log an error once until it changes or clears */
+static void fail_once(struct daemon *d, const char *msg)
+{
+	if (strcmp(d->last_err, msg)) {
+		log_error("%s", msg);
+		snprintf(d->last_err, sizeof(d->last_err), "%s", msg);
+	}
+}
+
+static void reconcile(struct daemon *d, const char *why)
+{
+	struct fwd_spec fs = { 0 };
+	struct config want = *d->c;
+	struct nf_err e = { 0 };
+	char desc[DESC_LEN] = "", src[64] = "", err[512];
+	virDomainPtr dom = NULL;
+	bool running, removed;
+	int lock, r;
+
+	if (!d->conn) {
+		/* libvirtd is away: what is in place stays in place */
+		log_debug("%s: libvirt is not connected; the rules stay as they are", why);
+		return;
+	}
+	running = domain_running(d, &dom) && d->c->vnc.enable;
+	if (running && want.vnc.guest_auto) {
+		struct nf_addr ip;
+
+		if (!guest_addr(d, dom, &ip, src, sizeof(src))) {
+			running = false;
+			snprintf(desc, sizeof(desc), "-");
+		} else {
+			want.vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
+			want.vnc.guest_auto = false;
+		}
+	}
+	if (dom)
+		virDomainFree(dom);
+	if (running && fwd_spec_resolve(&want, &fs, err, sizeof(err)) != EXIT_OK) {
+		fail_once(d, err);
+		fwd_spec_free(&fs);
+		return; /* the next address or link event tries again */
+	}
+	if (running)
+		describe(&fs, desc, sizeof(desc));
+
+	if ((lock = try_lock(d)) < 0) {
+		if (lock == -EWOULDBLOCK) {
+			log_debug("%s: the hook holds the lock; again shortly", why);
+			snprintf(d->why, sizeof(d->why), "%s", why);
+			retry_later(d);
+		} else {
+			snprintf(err, sizeof(err), "cannot take the lock: %s", strerror(-lock));
+			fail_once(d, err);
+		}
+		fwd_spec_free(&fs);
+		return;
+	}
+	if (running)
+		r = nf_forward_up(d->nf, &fs.spec, &e);
+	else
+		r = nf_forward_down(d->nf, &removed, &e);
+	close(lock);
+	fwd_spec_free(&fs);
+	if (r < 0) {
+		snprintf(err, sizeof(err), "%s: forward %s %s failed: %s%s%s; retrying", why,
+			 d->c->vm, running ? "up" : "down", strerror(-r), e.msg[0] ? ": " : "",
+			 e.msg);
+		fail_once(d, err);
+		snprintf(d->why, sizeof(d->why), "%s", why);
+		retry_later(d);
+		return;
+	}
+	d->last_err[0] = '\0';
+	d->retry_ms = 0;
+	virEventUpdateTimeout(d->retry_timer, -1);
+	if (running && (r == NF_UP_CHANGED || strcmp(d->want, desc))) {
+		if (!strcmp(d->want, desc))
+			log_info("%s: forward %s repaired: %s", why, d->c->vm, desc);
+		else if (d->want[0])
+			log_info("%s: forward %s updated: %s (was %s)", why, d->c->vm, desc, d->want);
+		else
+			log_info("%s: forward %s up: %s%s%s%s", why, d->c->vm, desc,
+				 src[0] ? " (guest address from the " : "", src, src[0] ? ")" : "");
+	} else if (!running && (removed || d->want[0])) {
+		log_info("%s: forward %s removed%s", why, d->c->vm,
+			 !strcmp(desc, "-") ? " until the guest has an address" : "");
+	}
+	snprintf(d->want, sizeof(d->want), "%s", running ? desc : "");
+	notify_status(d);
+}
+
+/* ---- libvirt ---- */
+
+static const char *const lifecycle_names[] = {
+	"defined", "undefined", "started", "suspended", "resumed", "stopped", "shut down",
+	"pmsuspended", "crashed",
+};
+
+static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+	struct daemon *d = opaque;
+	char why[160];
+
+	if (strcmp(virDomainGetName(dom), d->c->vm))
+		return 0;
+	snprintf(why, sizeof(why), "domain %s %s", d->c->vm,
+		 event >= 0 && (size_t)event < ARRAY_SIZE(lifecycle_names) ? lifecycle_names[event]
+									     : "changed");
+	reconcile(d, why);
+	return 0;
+}
+
+static int on_network(virConnectPtr conn, virNetworkPtr net, int event, int detail, void *opaque)
+{
+	struct daemon *d = opaque;
+	char why[160];
+
+	/* libvirt rewrites its chains when a network starts: our exemption goes */
+	snprintf(why, sizeof(why), "network %s %s", virNetworkGetName(net),
+		 event == VIR_NETWORK_EVENT_STARTED ? "started"
+		 : event == VIR_NETWORK_EVENT_STOPPED ? "stopped"
+						       : "changed");
+	reconcile(d, why);
+	return 0;
+}
+
+static void disconnect(struct daemon *d)
+{
+	if (!d->conn)
+		return;
+	if (d->dom_cb >= 0)
+		virConnectDomainEventDeregisterAny(d->conn, d->dom_cb);
+	if (d->net_cb >= 0)
+		virConnectNetworkEventDeregisterAny(d->conn, d->net_cb);
+	d->dom_cb = d->net_cb = -1;
+	virConnectUnregisterCloseCallback(d->conn, NULL);
+	virConnectClose(d->conn);
+	d->conn = NULL;
+}
+
+static void on_close(virConnectPtr conn, int reason, void *opaque)
+{
+	struct daemon *d = opaque;
+
+	/* not here: libvirt is inside its own call; the reconnect timer tidies up */
+	d->conn_lost = true;
+	virEventUpdateTimeout(d->reconnect_timer, 0);
+}
+
+static int connect_libvirt(struct daemon *d)
+{
+	virErrorPtr err;
+
+	d->conn = virConnectOpen(d->uri);
+	if (!d->conn) {
+		err = virGetLastError();
+		snprintf(d->last_err, sizeof(d->last_err), "cannot connect to %s: %s",
+			 d->uri ? d->uri : "libvirt", err && err->message ? err->message : "?");
+		return -1;
+	}
+	virConnectSetKeepAlive(d->conn, 5, 3);
+	virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
+	d->dom_cb = virConnectDomainEventRegisterAny(d->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+						     VIR_DOMAIN_EVENT_CALLBACK(on_domain), d, NULL);
+	d->net_cb = virConnectNetworkEventRegisterAny(d->conn, NULL,
+						      VIR_NETWORK_EVENT_ID_LIFECYCLE,
+						      VIR_NETWORK_EVENT_CALLBACK(on_network), d, NULL);
+	if (d->dom_cb < 0 || d->net_cb < 0) {
+		err = virGetLastError();
+		snprintf(d->last_err, sizeof(d->last_err), "cannot subscribe to libvirt's events: %s",
+			 err && err->message ? err->message : "?");
+		disconnect(d);
+		return -1;
+	}
+	return 0;
+}
+
+static void on_reconnect_timer(int timer, void *opaque)
+{
+	struct daemon *d = opaque;
+
+	if (d->conn_lost) {
+		d->conn_lost = false;
+		log_warn("libvirt connection lost; the rules stay as they are, reconnecting");
+		disconnect(d);
+		d->reconnect_ms = 0;
+	}
+	if (d->conn) {
+		virEventUpdateTimeout(timer, -1);
+		return;
+	}
+	if (connect_libvirt(d) == 0) {
+		log_info("connected to libvirt");
+		d->reconnect_ms = 0;
+		virEventUpdateTimeout(timer, -1);
+		reconcile(d, "libvirt connected");
+		return;
+	}
+	d->reconnect_ms = d->reconnect_ms ? d->reconnect_ms * 2 : 250;
+	if (d->reconnect_ms > RETRY_MAX_MS)
+		d->reconnect_ms = RETRY_MAX_MS;
+	log_debug("%s; again in %d ms", d->last_err, d->reconnect_ms);
+	virEventUpdateTimeout(timer, d->reconnect_ms);
+}
+
+/* ---- netlink ---- */
+
+struct batch {
+	struct daemon *d;
+	int ifindex; /* the forward's interface */
+	char why[160];
+	uint32_t own;
+};
+
+static void on_rtnl_event(const struct nl_event *ev, void *data)
+{
+	struct batch *b = data;
+	char a[64];
+
+	if (b->why[0])
+		return;
+	if (ev->type == NL_EV_LINK && (ev->ifindex == b->ifindex ||
+				       !strcmp(ev->ifname, b->d->c->vnc.interface)))
+		snprintf(b->why, sizeof(b->why), "interface %s %s", b->d->c->vnc.interface,
+			 ev->removed ? "went away" : ev->up ? "is up" : "is down");
+	else if (ev->type == NL_EV_ADDR && ev->ifindex == b->ifindex)
+		snprintf(b->why, sizeof(b->why), "host address %s %s %s",
+			 nf_addr_str(&ev->addr, a, sizeof(a)), ev->removed ? "left" : "came to",
+			 b->d->c->vnc.interface);
+	else if (ev->type == NL_EV_NEIGH && b->d->c->vnc.guest_auto && !ev->removed &&
+		 ev->addr.family == AF_INET && b->d->want[0] == '\0')
+		snprintf(b->why, sizeof(b->why), "neighbour %s appeared",
+			 nf_addr_str(&ev->addr, a, sizeof(a)));
+	else if (ev->type == NL_EV_NEIGH && b->d->c->vnc.guest_auto && ev->addr.family == AF_INET &&
+		 b->d->want[0] && strstr(b->d->want, nf_addr_str(&ev->addr, a, sizeof(a))) &&
+		 ev->removed)
+		snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
+}
+
+static void on_rtnl(int watch, int fd, int events, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct batch b = { d, rtnl_link_index(d->c->vnc.interface), "", 0 };
+	int n = nl_monitor_read(d->rtnl, on_rtnl_event, &b);
+
+	if (n == -ENOBUFS)
+		reconcile(d, "rtnetlink events were lost: full resync");
+	else if (b.why[0])
+		reconcile(d, b.why);
+}
+
+static void on_nft_event(const struct nl_event *ev, void *data)
+{
+	struct batch *b = data;
+
+	/* our own changes come back with our port */
+	if (ev->portid == b->own || b->why[0])
+		return;
+	snprintf(b->why, sizeof(b->why), "the ruleset was changed by another program");
+}
+
+static void on_nft(int watch, int fd, int events, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct batch b = { d, 0, "", nf_sock_portid(d->nf) };
+	int n = nl_monitor_read(d->mon, on_nft_event, &b);
+
+	if (n == -ENOBUFS)
+		reconcile(d, "nftables monitor overflowed: full resync");
+	else if (b.why[0])
+		reconcile(d, b.why);
+}
+
+/* ---- signals, timers ---- */
+
+static void reload(struct daemon *d)
+{
+	struct config *c = NULL;
+	char err[512];
+	int r = config_load(d->ctx->config_path, &c, err, sizeof(err));
+
+	if (r < 0) {
+		log_error("SIGHUP: %s; the old config and its forward stay in force", err);
+		return;
+	}
+	config_free(d->c);
+	d->c = c;
+	log_info("SIGHUP: config %s reloaded", c->path);
+	reconcile(d, "config reloaded");
+}
+
+static void on_signal(int watch, int fd, int events, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+		} else {
+			log_info("%s: stopping", strsignal((int)si.ssi_signo));
+			d->quit = true;
+		}
+	}
+}
+
+static void on_retry(int timer, void *opaque)
+{
+	struct daemon *d = opaque;
+	char why[sizeof(d->why) + 16];
+
+	virEventUpdateTimeout(timer, -1);
+	snprintf(why, sizeof(why), "%s (retry)", d->why[0] ? d->why : "retry");
+	reconcile(d, why);
+}
+
+static void on_watchdog(int timer, void *opaque)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---- setup and the loop ---- */
+
+/* without --foreground: detach, and return in the parent once the child is ready */
+static int detach(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(p[1]);
+		_exit(read(p[0], &c, 1) == 1 ? EXIT_OK : EXIT_FAILED);
+	}
+	close(p[0]);
+	setsid();
+	if (chdir("/") < 0)
+		return -errno;
+	*ready_fd = p[1];
+	return 0;
+}
+
+static int setup(struct daemon *d)
+{
+	sigset_t set;
+	int r;
+	uint64_t wd_usec;
+
+	if ((r = nl_monitor_open(NL_MON_RTNL, &d->rtnl)) < 0 ||
+	    (r = nl_monitor_open(NL_MON_NFT, &d->mon)) < 0) {
+		log_error("cannot open the netlink event sockets: %s%s", strerror(-r),
+			  r == -EPERM ? " (CAP_NET_ADMIN is needed)" : "");
+		return -1;
+	}
+	if ((r = nf_sock_open(&d->nf)) < 0) {
+		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
+		return -1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	d->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	if (virEventAddHandle(nl_monitor_fd(d->rtnl), VIR_EVENT_HANDLE_READABLE, on_rtnl, d, NULL) < 0 ||
+	    virEventAddHandle(nl_monitor_fd(d->mon), VIR_EVENT_HANDLE_READABLE, on_nft, d, NULL) < 0 ||
+	    virEventAddHandle(d->sfd, VIR_EVENT_HANDLE_READABLE, on_signal, d, NULL) < 0 ||
+	    (d->retry_timer = virEventAddTimeout(-1, on_retry, d, NULL)) < 0 ||
+	    (d->reconnect_timer = virEventAddTimeout(-1, on_reconnect_timer, d, NULL)) < 0) {
+		log_error("cannot register with libvirt's event loop");
+		return -1;
+	}
+	if (sd_watchdog_enabled(0, &wd_usec) > 0)
+		d->watchdog_timer = virEventAddTimeout((int)(wd_usec / 2000), on_watchdog, d, NULL);
+	return 0;
+}
+
+static void libvirt_quiet(void *opaque, virErrorPtr err)
+{
+	/* the daemon says what matters itself; libvirt's own words go to debug */
+	if (err && err->message)
+		log_debug("libvirt: %s", err->message);
+}
+
+int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct daemon d = { .ctx = ctx, .dom_cb = -1, .net_cb = -1, .sfd = -1 };
+	bool foreground = false;
+	int opt, ready_fd = -1, ret = EXIT_FAILED;
+	bool removed;
+	struct nf_err e = { 0 };
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			foreground = true;
+			break;
+		case 'h':
+			fputs(daemon_usage, stdout);
+			return EXIT_OK;
+		default:
+			return agent_bad_option("daemon", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		log_error("daemon: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((ret = agent_load_config(ctx, true, &d.c)) != EXIT_OK)
+		return ret;
+	if (!d.c->vnc.enable)
+		log_warn("[vnc] enable = false in %s: the daemon keeps no forward until it is set",
+			 d.c->path);
+	d.uri = getenv("LIBVIRT_DEFAULT_URI") ? NULL : "qemu:///system";
+	if (!foreground) {
+		log_setup(LOG_TO_SYSLOG, ctx->verbosity);
+		if (detach(&ready_fd) < 0) {
+			log_error("cannot detach: %s", strerror(errno));
+			goto out;
+		}
+	}
+	virSetErrorFunc(NULL, libvirt_quiet);
+	if (virEventRegisterDefaultImpl() < 0) {
+		log_error("cannot set up libvirt's event loop");
+		goto out;
+	}
+	ret = EXIT_FAILED;
+	if (setup(&d) < 0)
+		goto out;
+	if (connect_libvirt(&d) < 0) {
+		log_warn("%s; the rules stay as they are, reconnecting", d.last_err);
+		virEventUpdateTimeout(d.reconnect_timer, 250);
+	} else {
+		reconcile(&d, "started");
+	}
+	sd_notify(0, "READY=1");
+	notify_status(&d);
+	if (ready_fd >= 0) {
+		if (write(ready_fd, "r", 1) != 1)
+			log_debug("the parent is gone");
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	log_info("daemon ready: following %s%s", d.c->vm, d.conn ? "" : " (libvirt not connected yet)");
+
+	while (!d.quit)
+		if (virEventRunDefaultImpl() < 0) {
+			log_error("libvirt's event loop failed");
+			goto out;
+		}
+
+	sd_notify(0, "STOPPING=1");
+	ret = EXIT_OK;
+	if ((opt = nf_forward_down(d.nf, &removed, &e)) < 0) {
+		ret = fwd_report_error("removing the forward", opt, &e);
+	} else if (removed) {
+		log_info("forward %s removed: the daemon stops", d.c->vm);
+	}
+out:
+	disconnect(&d);
+	nl_monitor_close(d.rtnl);
+	nl_monitor_close(d.mon);
+	nf_sock_close(d.nf);
+	if (d.sfd >= 0)
+		close(d.sfd);
+	config_free(d.c);
+	return ret;
+}

@@ -1,0 +1,214 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The daemon against a real libvirtd (its own, in namespaces it made), a
+# real NAT network with libvirt's dnsmasq, and a real QEMU (TCG) domain.
+# The guest's network side is a namespace on libvirt's bridge with the
+# domain's MAC: it takes its address from libvirt's DHCP and serves TCP on
+# 5900. A LAN client namespace reaches it through the forward while the
+# test moves the host's address, tampers with the ruleset, restarts
+# libvirt's network and libvirtd, stops the domain and the daemon.
+set -u
+. "$(dirname "$0")/../lib.sh"
+need_root libvirt
+. "$(dirname "$0")/env.sh"
+libvirt_enter host lan gst
+
+# ---- inside: our own namespaces ----
+libvirt_setup lan gst
+DPID=
+stop_daemon() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; DPID=; }
+trap 'stop_daemon; libvirt_daemons_kill; umount "$NSDIR"/*; rm -rf "$TMP"' EXIT
+
+MAC=52:54:00:00:00:10
+# the LAN: host lan0 192.0.2.1, client 192.0.2.2
+ip link add lan0 type veth peer name eth0 netns "$NSDIR/lan"
+ip addr add 192.0.2.1/24 dev lan0 && ip link set lan0 up
+in_net lan ip addr add 192.0.2.2/24 dev eth0
+in_net lan ip link set eth0 up
+# the guest's wire: vg0 joins libvirt's bridge once the network runs
+ip link add vg0 type veth peer name eth0 netns "$NSDIR/gst"
+in_net gst ip link set eth0 address "$MAC"
+in_net gst ip link set eth0 up
+in_net gst ip link set lo up
+ip link set vg0 up
+
+libvirt_start
+cat >"$TMP/net.xml" <<'EOX'
+<network>
+  <name>vanet</name>
+  <forward mode='nat'/>
+  <bridge name='virbr-va' stp='off'/>
+  <ip address='198.51.100.1' netmask='255.255.255.0'>
+    <dhcp><range start='198.51.100.100' end='198.51.100.200'/></dhcp>
+  </ip>
+</network>
+EOX
+V net-define "$TMP/net.xml" >/dev/null && V net-start vanet >/dev/null
+check "libvirt's NAT network vanet runs" sh -c "virsh -q -c qemu:///system net-list | grep -q vanet"
+ip link set vg0 master virbr-va
+domain_xml win11 "<interface type='network'><source network='vanet'/><mac address='$MAC'/><model type='e1000'/><rom bar='off'/></interface>" >"$TMP/win11.xml"
+V define "$TMP/win11.xml" >/dev/null
+check "the domain is defined" sh -c "virsh -q -c qemu:///system list --all | grep -q win11"
+
+# the guest's service and its DHCP client
+in_net gst socat TCP-LISTEN:5900,fork,reuseaddr SYSTEM:'echo guest' >/dev/null 2>&1 &
+cat >"$TMP/udhcpc.sh" <<'EOS'
+#!/bin/sh
+[ "$1" = bound ] || exit 0
+ip addr flush dev "$interface"
+ip addr add "$ip/${mask:-24}" dev "$interface"
+ip route add default via "$router"
+EOS
+chmod +x "$TMP/udhcpc.sh"
+guest_dhcp() { in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s "$TMP/udhcpc.sh" >/dev/null 2>&1; }
+guest_ip() { in_net gst ip -4 -o addr show dev eth0 | awk '{ print $4 }' | cut -d/ -f1; }
+# client HOST: what the LAN client reads from HOST:5900 ("guest" through the forward)
+client() { in_net lan socat -T 2 - "TCP:$1:5900,connect-timeout=2" </dev/null 2>/dev/null; }
+reaches() { [ "$(client "$1")" = guest ]; }
+# until SECS CMD...: CMD succeeds within SECS seconds
+until_ok() {
+	local end=$((SECONDS + $1)); shift
+	while ! "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.05; done
+}
+table() { nft list table inet vfio_agent 2>/dev/null; }
+has_table() { nft list table inet vfio_agent >/dev/null 2>&1; }
+
+cat >"$TMP/conf" <<EOC
+[vfio]
+vm = win11
+
+[vnc]
+enable = true
+interface = lan0
+host.ip = auto
+host.port = 5900
+guest.ip = auto
+guest.port = 5900
+EOC
+start_daemon() {
+	"$VFIO_AGENT" --config "$TMP/conf" daemon --foreground "$@" >>"$TMP/daemon.log" 2>&1 &
+	DPID=$!
+	disown "$DPID"
+	until_ok 5 grep -q "daemon ready" "$TMP/daemon.log"
+}
+# wait_exit PID: it exited 0 within 5 s (it is not our child: poll)
+wait_exit() {
+	until_ok 5 eval "[ ! -d /proc/$1 ]" || return 1
+	grep -q "forward win11 removed: the daemon stops" "$TMP/daemon.log"
+}
+log_has() { until_ok "${2:-3}" grep -q -- "$1" "$TMP/daemon.log"; }
+
+nft -s list ruleset >"$TMP/ruleset.before" 2>/dev/null
+check "the daemon starts and says it is ready" start_daemon
+check "no forward while win11 is not running" sh -c "! nft list table inet vfio_agent >/dev/null 2>&1"
+
+# ---- start: the forward within 2 s of the guest's address ----
+V start win11 >/dev/null
+guest_dhcp
+# a guest that has its address talks: the gateway learns its MAC
+in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
+t0=$(date +%s%N)
+gip=$(guest_ip)
+if until_ok 2 reaches 192.0.2.1; then
+	ok "start: the LAN client reaches the guest ($gip) through 192.0.2.1:5900, $((($(date +%s%N) - t0) / 1000000)) ms after its address"
+else
+	not_ok "start: the client through the forward" "guest ip '$gip'; $(tail -n 5 "$TMP/daemon.log")"
+fi
+check "start: the daemon said why, once" eval "[ \$(grep -c 'forward win11 up' $TMP/daemon.log) -eq 1 ]"
+
+# ---- the host's address moves ----
+ip addr del 192.0.2.1/24 dev lan0
+ip addr add 192.0.2.5/24 dev lan0
+if until_ok 2 reaches 192.0.2.5; then
+	ok "address change: the client reaches the guest at the host's new address 192.0.2.5"
+else
+	not_ok "address change" "$(tail -n 3 "$TMP/daemon.log"; table)"
+fi
+check "address change: logged with the old and new forward" \
+	log_has "host address 192.0.2.[15] .* lan0: forward win11 updated: tcp 192.0.2.5:5900 -> .* (was tcp 192.0.2.1:5900"
+
+exempt_line() { iptables-nft -S LIBVIRT_FWI 2>/dev/null | grep -n vfio-agent | cut -d: -f1; }
+has_exempt() { [ -n "$(exempt_line)" ]; }
+check "the exemption heads libvirt's LIBVIRT_FWI" eval '[ "$(exempt_line)" = 2 ]'
+
+# ---- libvirt restarts its network, then libvirtd itself ----
+V net-destroy vanet >/dev/null
+V net-start vanet >/dev/null
+ip link set vg0 master virbr-va
+check "network restart: libvirt rewrote its chains" sh -c "nft list chain ip filter LIBVIRT_FWI >/dev/null 2>&1"
+check "network restart: the exemption is back" until_ok 2 has_exempt
+check "network restart: the forward works" until_ok 2 reaches 192.0.2.5
+kill -9 "$(cat /run/libvirtd.pid)"
+check "libvirtd killed: the rules stay" has_table
+check "libvirtd killed: the daemon says it lost the connection" log_has "libvirt connection lost"
+libvirtd -d
+check "libvirtd back: the daemon reconnects" log_has "connected to libvirt" 10
+check "libvirtd back: the forward still works" until_ok 2 reaches 192.0.2.5
+
+# ---- tampering: the exemption, our table, the whole ruleset ----
+iptables-nft -D LIBVIRT_FWI "$(($(exempt_line) - 1))"
+check "tamper: a deleted exemption is put back" until_ok 2 has_exempt
+nft delete table inet vfio_agent
+check "tamper: a deleted table is put back" until_ok 2 has_table
+check "tamper: ... and the forward works" until_ok 2 reaches 192.0.2.5
+nft flush ruleset
+check "tamper: after nft flush ruleset the table is back" until_ok 2 has_table
+check "tamper: ... and the forward works" until_ok 2 reaches 192.0.2.5
+check "tamper: each repair said why" log_has "the ruleset was changed by another program: forward win11 repaired"
+# libvirt rebuilds its own chains only when libvirtd starts
+kill -9 "$(cat /run/libvirtd.pid)"
+libvirtd -d
+check "libvirtd restarted after the flush: the exemption joins its new chains" until_ok 10 has_exempt
+
+# ---- a bad config at SIGHUP: logged, the old one stays ----
+cp "$TMP/conf" "$TMP/conf.good"
+echo "bogus line" >>"$TMP/conf"
+kill -HUP "$DPID"
+check "SIGHUP with a bad config: one error line" log_has "SIGHUP: .*the old config and its forward stay in force"
+check "SIGHUP with a bad config: the forward stays" reaches 192.0.2.5
+ip addr del 192.0.2.5/24 dev lan0
+ip addr add 192.0.2.6/24 dev lan0
+check "SIGHUP with a bad config: the old config still follows the host" until_ok 2 reaches 192.0.2.6
+cp "$TMP/conf.good" "$TMP/conf"
+kill -HUP "$DPID"
+check "SIGHUP with a good config: reloaded" log_has "config .* reloaded"
+
+# ---- the domain stops: the forward goes ----
+V destroy win11 >/dev/null
+check "stop: the forward is gone with the domain" until_ok 2 eval '! has_table'
+check "stop: logged" log_has "domain win11 \(stopped\|shut down\): forward win11 removed"
+
+# ---- SIGTERM: the ruleset as it was before the daemon ----
+stop_daemon
+V start win11 >/dev/null
+nft -s list ruleset >"$TMP/ruleset.before" 2>/dev/null
+start_daemon
+in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
+check "restarted: the forward is up" until_ok 3 reaches 192.0.2.6
+kill -TERM "$DPID"
+check "SIGTERM: the daemon exits 0" eval 'wait_exit "$DPID"'
+nft -s list ruleset >"$TMP/ruleset.after" 2>/dev/null
+if diff -u "$TMP/ruleset.before" "$TMP/ruleset.after" >"$TMP/ruleset.diff"; then
+	ok "SIGTERM: the ruleset is byte-identical to before the daemon started"
+else
+	not_ok "SIGTERM: the ruleset" "$(head -n 30 "$TMP/ruleset.diff")"
+fi
+
+# ---- kill -9, restart: the same rules, no duplicates ----
+start_daemon
+check "kill -9: the forward is up" until_ok 3 reaches 192.0.2.6
+nft -s list ruleset >"$TMP/ruleset.up" 2>/dev/null
+stop_daemon
+start_daemon
+until_ok 3 log_has "daemon ready" >/dev/null
+sleep 0.3
+nft -s list ruleset >"$TMP/ruleset.again" 2>/dev/null
+if diff -u "$TMP/ruleset.up" "$TMP/ruleset.again" >"$TMP/ruleset.diff"; then
+	ok "kill -9 and a restart: the same ruleset, no duplicate rule ($(grep -c vfio-agent "$TMP/ruleset.again") tagged exemption)"
+else
+	not_ok "kill -9 and a restart" "$(head -n 30 "$TMP/ruleset.diff")"
+fi
+
+
+finish

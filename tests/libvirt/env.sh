@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# A libvirtd of the test's own, for the libvirt tier: the calling script
+# re-runs itself inside a network namespace it made and a private mount
+# namespace (tmpfs /run, /etc/libvirt, /var/lib/libvirt, /var/log/libvirt,
+# /var/cache/libvirt), where virtlogd and libvirtd run as root with QEMU
+# under TCG. The host's own libvirt is never touched.
+
+for b in libvirtd virtlogd virsh qemu-system-x86_64 unshare nsenter; do
+	if ! command -v "$b" >/dev/null; then
+		not_ok "libvirt tier" "$b is not installed (make deps installs it)"
+		finish
+	fi
+done
+
+# libvirt_enter NS...: in the outer run, make the namespaces (the first is
+# where libvirtd runs) and re-run the script inside; returns only there.
+libvirt_enter() {
+	local ns
+	[ -n "${VFIO_LIBVIRT_INNER:-}" ] && return 0
+	for ns in "$@"; do
+		mkns "$ns" || { not_ok setup "cannot make network namespace $ns"; finish; }
+	done
+	# the inner run owns the mount namespace; its daemons die with it
+	VFIO_LIBVIRT_INNER=1 TMP=$TMP NS_PREFIX=$NS_PREFIX in_ns "$1" \
+		unshare --mount --propagation private bash "$0"
+	exit $?
+}
+
+# in the inner run: the other namespaces by file, since /run/netns is about to go
+NSDIR=$TMP/netns
+in_net() { local ns=$1; shift; nsenter --net="$NSDIR/$ns" "$@"; }
+
+libvirt_daemons_kill() {
+	local p
+	for p in /run/libvirtd.pid /run/virtlogd.pid; do
+		[ -s "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
+	done
+	pkill -9 -f "qemu-system-x86_64 -name guest=" 2>/dev/null
+	pkill -9 -f "dnsmasq --conf-file=/var/lib/libvirt/dnsmasq/" 2>/dev/null
+}
+
+# libvirt_setup NS...: the private mounts, users and config; libvirtd running
+libvirt_setup() {
+	local d f g gid=64050 ns
+	mkdir -p "$NSDIR"
+	for ns in "$@"; do
+		: >"$NSDIR/$ns"
+		mount --bind "/run/netns/$NS_PREFIX-$ns" "$NSDIR/$ns" ||
+			{ not_ok setup "cannot keep a handle on namespace $ns"; exit 1; }
+	done
+	for d in /run /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do
+		mkdir -p "$d" && mount -t tmpfs tmpfs "$d" ||
+			{ not_ok setup "cannot mount a tmpfs on $d"; exit 1; }
+	done
+	# Debian's libvirt looks up its qemu and dnsmasq users even when
+	# qemu.conf says root; its -system package's scripts would make them.
+	# They are made here in this mount namespace's own passwd and group.
+	cp /etc/passwd /etc/group "$TMP/"
+	for g in kvm libvirt libvirt-qemu libvirt-dnsmasq; do
+		getent group "$g" >/dev/null || echo "$g:x:$((gid += 1)):" >>"$TMP/group"
+	done
+	getent passwd libvirt-qemu >/dev/null ||
+		echo "libvirt-qemu:x:64055:$(grep ^kvm: "$TMP/group" | cut -d: -f3)::/var/lib/libvirt:/usr/sbin/nologin" \
+			>>"$TMP/passwd"
+	getent passwd libvirt-dnsmasq >/dev/null ||
+		echo "libvirt-dnsmasq:x:64056:$(grep ^libvirt-dnsmasq: "$TMP/group" | cut -d: -f3)::/var/lib/libvirt/dnsmasq:/usr/sbin/nologin" \
+			>>"$TMP/passwd"
+	for f in passwd group; do
+		mount --bind "$TMP/$f" "/etc/$f" || { not_ok setup "cannot bind a private /etc/$f"; exit 1; }
+	done
+	mkdir -p /etc/libvirt/hooks /var/lib/libvirt/qemu /var/cache/libvirt/qemu /var/lib/libvirt/dnsmasq
+	cat >/etc/libvirt/qemu.conf <<-'EOC'
+	user = "root"
+	group = "root"
+	security_driver = "none"
+	dynamic_ownership = 0
+	EOC
+	: >/etc/libvirt/libvirtd.conf
+	: >/etc/libvirt/virtlogd.conf
+	: >/etc/libvirt/network.conf
+}
+
+libvirt_start() {
+	virtlogd -d || { not_ok setup "virtlogd did not start"; exit 1; }
+	libvirtd -d || { not_ok setup "libvirtd did not start"; exit 1; }
+	for _ in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && return 0; sleep 0.1; done
+	not_ok setup "libvirtd does not answer"
+	exit 1
+}
+V() { virsh -q -c qemu:///system "$@"; }
+
+# domain_xml NAME [DEVICES]: a TCG domain with nothing to boot
+domain_xml() {
+	cat <<-EOX
+	<domain type='qemu'>
+	  <name>$1</name>
+	  <memory unit='MiB'>64</memory>
+	  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+	  <devices>
+	    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+	    <graphics type='vnc' port='5900' listen='127.0.0.1'/>
+	    <video><model type='none'/></video>
+	    ${2:-}
+	  </devices>
+	</domain>
+	EOX
+}
