@@ -188,9 +188,12 @@ static int request(struct nf_sock *s, struct nlmsghdr *nlh, obj_cb cb, void *dat
 	}
 }
 
+/* buf holds MNL_SOCKET_BUFFER_SIZE bytes */
 static struct nlmsghdr *req_hdr(struct nf_sock *s, char *buf, uint16_t type, uint16_t family,
 				uint16_t flags)
 {
+	/* what libnftnl leaves unwritten (padding) must not go to the kernel as stack garbage */
+	memset(buf, 0, MNL_SOCKET_BUFFER_SIZE);
 	/* no NLM_F_ACK: a GET answers with the object or an error, a dump ends in DONE */
 	return nftnl_nlmsg_build_hdr(buf, type, family, flags, ++s->seq);
 }
@@ -699,6 +702,8 @@ static struct nlmsghdr *batch_msg(struct batch *b, uint16_t type, uint16_t famil
 		b->buf = nb;
 		b->cap = b->cap * 2 + MSG_ROOM;
 	}
+	/* libnftnl leaves padding unwritten: no heap garbage to the kernel */
+	memset(b->buf + b->len, 0, MSG_ROOM);
 	size_t i = b->seq - b->seq_first;
 	if (i >= b->n_what) {
 		size_t n = b->n_what ? b->n_what * 2 : 64;

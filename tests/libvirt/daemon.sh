@@ -116,6 +116,8 @@ else
 	not_ok "start: the client through the forward" "guest ip '$gip'; $(tail -n 5 "$TMP/daemon.log")"
 fi
 check "start: the daemon said why, once" eval "[ \$(grep -c 'forward win11 up' $TMP/daemon.log) -eq 1 ]"
+check "start: its own changes did not wake it (the monitor skips our port)" \
+	eval "! grep -q 'changed by another program' $TMP/daemon.log"
 
 # ---- the host's address moves ----
 ip addr del 192.0.2.1/24 dev lan0
@@ -161,6 +163,18 @@ kill -9 "$(cat /run/libvirtd.pid)"
 libvirtd -d
 check "libvirtd restarted after the flush: the exemption joins its new chains" until_ok 10 has_exempt
 
+# ---- the hook holds the lock: the daemon waits its turn ----
+mkdir -p /run/vfio-agent
+flock /run/vfio-agent/lock sleep 1.5 &
+LPID=$!
+sleep 0.2
+nft delete table inet vfio_agent
+sleep 0.5
+check "lock: while the hook holds it, the daemon does not write" eval '! has_table'
+check "lock: once it is free, the daemon repairs" until_ok 3 has_table
+check "lock: the repair came from a retry" log_has "(retry): forward win11 repaired"
+wait "$LPID"
+
 # ---- a bad config at SIGHUP: logged, the old one stays ----
 cp "$TMP/conf" "$TMP/conf.good"
 echo "bogus line" >>"$TMP/conf"
@@ -183,11 +197,22 @@ check "stop: logged" log_has "domain win11 \(stopped\|shut down\): forward win11
 stop_daemon
 V start win11 >/dev/null
 nft -s list ruleset >"$TMP/ruleset.before" 2>/dev/null
-start_daemon
+rm -f "$TMP/notify.sock"
+socat -u "UNIX-RECVFROM:$TMP/notify.sock,fork" SYSTEM:'cat; echo' >"$TMP/notify.log" 2>/dev/null &
+NPID=$!
+until_ok 2 test -S "$TMP/notify.sock"
+NOTIFY_SOCKET=$TMP/notify.sock WATCHDOG_USEC=400000 start_daemon
 in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
 check "restarted: the forward is up" until_ok 3 reaches 192.0.2.6
+check "systemd: READY=1" grep -qx "READY=1" "$TMP/notify.log"
+check "systemd: STATUS names the forward" grep -q "^STATUS=win11: tcp 192.0.2.6:5900 -> 198.51.100.171:5900 on lan0" "$TMP/notify.log"
+sleep 1
+check "systemd: WATCHDOG=1 pings at half of WatchdogSec ($(grep -c WATCHDOG=1 "$TMP/notify.log") in about 1.5 s)" \
+	eval '[ "$(grep -c WATCHDOG=1 "$TMP/notify.log")" -ge 4 ]'
 kill -TERM "$DPID"
 check "SIGTERM: the daemon exits 0" eval 'wait_exit "$DPID"'
+check "systemd: STOPPING=1" until_ok 2 grep -qx "STOPPING=1" "$TMP/notify.log"
+kill "$NPID" 2>/dev/null
 nft -s list ruleset >"$TMP/ruleset.after" 2>/dev/null
 if diff -u "$TMP/ruleset.before" "$TMP/ruleset.after" >"$TMP/ruleset.diff"; then
 	ok "SIGTERM: the ruleset is byte-identical to before the daemon started"
@@ -211,4 +236,41 @@ else
 fi
 
 
+
+# ---- soak: 1,000 forced reconciles; resident memory stays put ----
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$DPID/status"; }
+cycle() {
+	nft delete table inet vfio_agent 2>/dev/null
+	until_ok 2 has_table
+}
+for _ in $(seq 50); do cycle; done
+rss0=$(rss)
+n=0
+for _ in $(seq 1000); do cycle && n=$((n + 1)); done
+rss1=$(rss)
+check "soak: 1000 deletes of the table, $n repaired" [ "$n" -eq 1000 ]
+check "soak: resident memory ${rss0} kB -> ${rss1} kB (at most 1 MiB more)" [ $((rss1 - rss0)) -le 1024 ]
+stop_daemon
+
+# ---- under valgrind: no leak, no error ----
+if command -v valgrind >/dev/null; then
+	: >"$TMP/daemon.log"
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+		--log-file="$TMP/valgrind.log" "$VFIO_AGENT" --config "$TMP/conf" daemon --foreground \
+		>>"$TMP/daemon.log" 2>&1 &
+	DPID=$!
+	until_ok 30 grep -q "daemon ready" "$TMP/daemon.log"
+	until_ok 10 has_table
+	n=0
+	for _ in $(seq 20); do nft delete table inet vfio_agent; until_ok 10 has_table && n=$((n + 1)); done
+	kill -TERM "$DPID"
+	wait "$DPID"
+	rc=$?
+	DPID=
+	check "valgrind: 20 repairs, then SIGTERM: exit $rc, no leak or error reported" \
+		eval "[ $n -eq 20 ] && [ $rc -eq 0 ] && [ ! -s $TMP/valgrind.log ]"
+	[ -s "$TMP/valgrind.log" ] && head -n 40 "$TMP/valgrind.log" | sed 's/^/# /'
+else
+	not_ok "valgrind" "not installed (make deps installs it)"
+fi
 finish
