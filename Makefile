@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR HOOKDIR CC CLANG BPFTOOL PKG_CONFIG V=1
+# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR HOOKDIR UNITDIR CC CLANG BPFTOOL PKG_CONFIG V=1
 # SANITIZE=1 O=dir
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
 HOOKDIR ?= /etc/libvirt/hooks/qemu.d
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 CLANG ?= clang
@@ -136,9 +137,12 @@ install: all
 	install -d $(DESTDIR)$(HOOKDIR)
 	sed 's|@BINDIR@|$(BINDIR)|' examples/libvirt-hook >$(DESTDIR)$(HOOKDIR)/vfio-agent
 	chmod 0755 $(DESTDIR)$(HOOKDIR)/vfio-agent
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|@BINDIR@|$(BINDIR)|' examples/vfio-agent.service >$(DESTDIR)$(UNITDIR)/vfio-agent.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/vfio-agent $(DESTDIR)$(HOOKDIR)/vfio-agent
+	rm -f $(DESTDIR)$(BINDIR)/vfio-agent $(DESTDIR)$(HOOKDIR)/vfio-agent \
+		$(DESTDIR)$(UNITDIR)/vfio-agent.service
 
 clean:
 	rm -rf build build-asan
