@@ -105,7 +105,12 @@ $(O)/tests/kshim.so: tests/helpers/kshim.c
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wno-format-truncation -shared -fPIC -o $@ $< -ldl
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so
+$(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp
 
 # Every tier that exists, then all of them again under the sanitizers;
 # tests/run prints the closing "N passed, N failed, N skipped" line.
@@ -130,6 +135,7 @@ deps:
 bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/forward.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/diagnose.sh
+	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/daemon.sh
 
 # the binary, and libvirt's hook beside any qemu hook the user already has
 install: all

@@ -161,6 +161,7 @@ static int rtnl_cb(const struct nlmsghdr *nlh, void *data)
 
 static int nft_cb(const struct nlmsghdr *nlh, void *data)
 {
+	const struct nlattr *a;
 	struct parse *p = data;
 	struct nl_event ev = { 0 };
 	uint16_t msg = NFNL_MSG_TYPE(nlh->nlmsg_type);
@@ -171,6 +172,12 @@ static int nft_cb(const struct nlmsghdr *nlh, void *data)
 	ev.type = NL_EV_NFT;
 	ev.nft_msg = msg;
 	ev.portid = nlh->nlmsg_pid;
+	/* tables, chains, rules, sets and elements all name their table first */
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == 1 && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0) {
+			strncpy(ev.table, mnl_attr_get_str(a), sizeof(ev.table) - 1);
+			break;
+		}
 	ev.removed = msg == NFT_MSG_DELTABLE || msg == NFT_MSG_DELCHAIN || msg == NFT_MSG_DELRULE ||
 		     msg == NFT_MSG_DELSET || msg == NFT_MSG_DELSETELEM || msg == NFT_MSG_DELOBJ;
 	p->cb(&ev, p->data);

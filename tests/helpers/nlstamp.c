@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * For the daemon's benchmark: prints one line per netlink event, stamped
+ * with CLOCK_MONOTONIC in microseconds, until killed:
+ *
+ *   T addr add|del IFINDEX ADDRESS
+ *   T nft MSG TABLE PORTID
+ *
+ * so a script can pair a tampering or an address change with the daemon's
+ * answer as the kernel reported both, without a poll loop's granularity.
+ */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "netfilter/monitor.h"
+
+static unsigned long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+static void print(const struct nl_event *ev, void *data)
+{
+	char a[64];
+	unsigned long long t = *(unsigned long long *)data;
+
+	if (ev->type == NL_EV_ADDR)
+		printf("%llu addr %s %d %s\n", t, ev->removed ? "del" : "add", ev->ifindex,
+		       inet_ntop(ev->addr.family, ev->addr.bytes, a, sizeof(a)) ? a : "?");
+	else if (ev->type == NL_EV_NFT)
+		printf("%llu nft %u %s %u\n", t, ev->nft_msg, ev->table[0] ? ev->table : "-",
+		       ev->portid);
+}
+
+int main(void)
+{
+	struct nl_monitor *m[2];
+	struct pollfd p[2];
+
+	if (nl_monitor_open(NL_MON_RTNL, &m[0]) < 0 || nl_monitor_open(NL_MON_NFT, &m[1]) < 0) {
+		perror("nlstamp: netlink");
+		return 1;
+	}
+	for (int i = 0; i < 2; i++)
+		p[i] = (struct pollfd){ .fd = nl_monitor_fd(m[i]), .events = POLLIN };
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		for (int i = 0; i < 2; i++)
+			if (p[i].revents & POLLIN) {
+				unsigned long long t = now_us();
+
+				nl_monitor_read(m[i], print, &t);
+			}
+		fflush(stdout);
+	}
+}
