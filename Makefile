@@ -1,12 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR HOOKDIR UNITDIR CC CLANG BPFTOOL PKG_CONFIG V=1
+# vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR SYSCONFDIR HOOKDIR UNITDIR MANDIR
+# BASHCOMPDIR ZSHCOMPDIR QEMU_D=yes|no CC CLANG BPFTOOL PKG_CONFIG V=1
 # SANITIZE=1 O=dir
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
-HOOKDIR ?= /etc/libvirt/hooks/qemu.d
+SYSCONFDIR ?= /etc
+HOOKDIR ?= $(SYSCONFDIR)/libvirt/hooks/qemu.d
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+# libvirt runs qemu.d/ hooks itself since 6.5; older ones want hooks/qemu
+QEMU_D ?= $(shell $(PKG_CONFIG) --atleast-version=6.5.0 libvirt 2>/dev/null && echo yes || echo no)
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 CLANG ?= clang
@@ -57,7 +64,15 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 .DELETE_ON_ERROR:
 .PHONY: pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build
 
-all: pkgs $(O)/vfio-agent
+all: pkgs $(O)/vfio-agent $(O)/man.lint
+
+# the man pages, checked whenever they change
+MANPAGES := man/vfio-agent.8 man/vfio-agent.conf.5
+$(O)/man.lint: $(MANPAGES)
+	@mkdir -p $(@D)
+	@echo "  LINT    $^"
+	$(Q)mandoc -Tlint -W warning $^
+	@touch $@
 
 pkgs:
 	@$(PKG_CONFIG) --exists --print-errors $(PKGS) $(PKGS_STACK) || \
@@ -137,18 +152,43 @@ bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/diagnose.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/daemon.sh
 
-# the binary, and libvirt's hook beside any qemu hook the user already has
+# The hook: qemu.d/vfio-agent, or hooks/qemu where libvirt has no qemu.d;
+# a file there that is not ours is never overwritten, nor removed.
+HOOK_MARK := vfio-agent as one of libvirt's qemu hooks
+HOOK_DEST = $(DESTDIR)$(if $(filter yes,$(QEMU_D)),$(HOOKDIR)/vfio-agent,$(dir $(HOOKDIR))qemu)
+INSTALLED = $(BINDIR)/vfio-agent $(UNITDIR)/vfio-agent.service \
+	$(SYSCONFDIR)/vfio-agent/vfio-agent.conf.example $(MANDIR)/man8/vfio-agent.8 \
+	$(MANDIR)/man5/vfio-agent.conf.5 $(BASHCOMPDIR)/vfio-agent $(ZSHCOMPDIR)/_vfio-agent
+
 install: all
 	install -D -m 0755 $(O)/vfio-agent $(DESTDIR)$(BINDIR)/vfio-agent
-	install -d $(DESTDIR)$(HOOKDIR)
-	sed 's|@BINDIR@|$(BINDIR)|' examples/libvirt-hook >$(DESTDIR)$(HOOKDIR)/vfio-agent
-	chmod 0755 $(DESTDIR)$(HOOKDIR)/vfio-agent
-	install -d $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/vfio-agent
 	sed 's|@BINDIR@|$(BINDIR)|' examples/vfio-agent.service >$(DESTDIR)$(UNITDIR)/vfio-agent.service
+	install -m 0644 examples/vfio-agent.conf $(DESTDIR)$(SYSCONFDIR)/vfio-agent/vfio-agent.conf.example
+	install -D -m 0644 man/vfio-agent.8 $(DESTDIR)$(MANDIR)/man8/vfio-agent.8
+	install -D -m 0644 man/vfio-agent.conf.5 $(DESTDIR)$(MANDIR)/man5/vfio-agent.conf.5
+	install -D -m 0644 completion/vfio-agent.bash $(DESTDIR)$(BASHCOMPDIR)/vfio-agent
+	install -D -m 0644 completion/_vfio-agent $(DESTDIR)$(ZSHCOMPDIR)/_vfio-agent
+	@if [ -e "$(HOOK_DEST)" ] && ! grep -qF "$(HOOK_MARK)" "$(HOOK_DEST)"; then \
+		echo "make install: $(HOOK_DEST) is someone else's hook: left as it is;" \
+			"have it run '$(BINDIR)/vfio-agent hook \"\$$@\"' with the domain XML on stdin" >&2; \
+	else \
+		echo "install hook $(HOOK_DEST)"; \
+		install -d "$(dir $(HOOK_DEST))" && \
+		sed 's|@BINDIR@|$(BINDIR)|' examples/libvirt-hook >"$(HOOK_DEST)" && \
+		chmod 0755 "$(HOOK_DEST)"; \
+	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/vfio-agent $(DESTDIR)$(HOOKDIR)/vfio-agent \
-		$(DESTDIR)$(UNITDIR)/vfio-agent.service
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@if [ -e "$(HOOK_DEST)" ] && grep -qF "$(HOOK_MARK)" "$(HOOK_DEST)"; then \
+		echo "rm -f $(HOOK_DEST)"; rm -f "$(HOOK_DEST)"; fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/vfio-agent 2>/dev/null
+	@# a staging tree is left as it was found: the directories made for us go too
+	@if [ -n "$(DESTDIR)" ]; then \
+		cd "$(DESTDIR)" && for f in $(INSTALLED) $(patsubst $(DESTDIR)%,%,$(HOOK_DEST)); do \
+			rmdir -p --ignore-fail-on-non-empty "$$(dirname "$${f#/}")" 2>/dev/null; done; true; \
+	fi
 
 clean:
 	rm -rf build build-asan
