@@ -294,13 +294,32 @@ static void signal_holders(const struct holder_scan *hs, int sig)
 	}
 }
 
+/* "waiting for lactd.service (pid 812) to release /dev/dri/renderD128 — 4 s of 10" */
+static void progress_line(const struct handoff *h, const struct holder_scan *hs, uint64_t waited)
+{
+	const struct holder *first = &hs->holders[0];
+	char path[4096], more[48] = "";
+
+	hold_rec_path(h->root, &first->recs[0], path, sizeof(path));
+	/* gone already (a SIGTERM just went out): the node it held, by number */
+	for (size_t i = 0; !path[0] && i < h->ts.n_nodes; i++)
+		if (h->ts.nodes[i].kdev == first->recs[0].rdev && h->ts.nodes[i].path[0])
+			snprintf(path, sizeof(path), "%s", h->ts.nodes[i].path);
+	if (hs->n_holders > 1)
+		snprintf(more, sizeof(more), " (and %zu more)", hs->n_holders - 1);
+	log_progress("waiting for %s (pid %u)%s to release %s — %llu s of %u",
+		     first->pi.unit[0] ? first->pi.unit : first->pi.comm, first->pi.pid, more,
+		     path[0] ? path : "the GPU", (unsigned long long)(waited / 1000000),
+		     h->c->holder_timeout);
+}
+
 /* 4. processes that still have the GPU open: wait, end them, or fail (on-holders) */
 static int step_holders(struct handoff *h)
 {
 	static const char *const modes[] = { "wait", "kill", "fail" };
 	uint64_t start = now_us(), deadline = start + h->c->holder_timeout * 1000000ull;
 	bool termed = false, killed = false, told = false;
-	uint64_t kill_deadline = 0;
+	uint64_t kill_deadline = 0, next_tell = 0;
 	char who[400], err[320];
 
 	for (;;) {
@@ -312,6 +331,7 @@ static int step_holders(struct handoff *h)
 			return fail(h, r, "holders: the scan failed: %s", err);
 		if (!hs.n_holders) {
 			holder_scan_free(&hs);
+			log_progress_end();
 			if (h->dry)
 				plan(h, "holders: none now (on-holders = %s)", modes[h->c->on_holders]);
 			return 0;
@@ -341,9 +361,10 @@ static int step_holders(struct handoff *h)
 			return fail(h, -EBUSY, "holders: still held after %llu s by %s",
 				    (unsigned long long)((now - start) / 1000000), who);
 		}
-		if (!told) {
-			log_info("waiting up to %u s for the GPU's holders: %s", h->c->holder_timeout,
-				 who);
+		if (!told || now >= next_tell) {
+			progress_line(h, &hs, now - start);
+			/* a terminal's line is rewritten each second; a log gets one every 5 s */
+			next_tell = now + (isatty(STDERR_FILENO) ? 1000000ull : 5000000ull);
 			told = true;
 		}
 		holder_scan_free(&hs);

@@ -177,6 +177,16 @@ static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const 
 	return forward_up(c);
 }
 
+static const char hook_usage[] =
+	"Usage: vfio-agent hook DOMAIN OP SUBOP [EXTRA]   (the domain XML on stdin)\n"
+	"\n"
+	"libvirt's qemu hook, installed as /etc/libvirt/hooks/qemu.d/vfio-agent. For\n"
+	"the config's VM: prepare begin hands the GPU over (passthrough = true),\n"
+	"started begin sets up the forward, stopped end removes it, release end\n"
+	"takes the GPU back, reconnect begin repairs the forward. Anything else:\n"
+	"nothing, exit 0. Logs to syslog; errors also to stderr, which libvirt\n"
+	"shows in the error of virsh start. Never writes to stdout.\n";
+
 int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_free_ char *xml = NULL;
@@ -188,11 +198,15 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	char err[768];
 	int ret, lock = -1;
 
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(hook_usage, stdout);
+		return EXIT_OK;
+	}
 	log_setup(LOG_TO_HOOK, ctx->verbosity);
 	xml = drain_stdin(&len);
 	if (argc < 4 || argc > 5) {
 		log_error("hook: expected DOMAIN OP SUBOP [EXTRA], as libvirt calls it "
-			  "(installed as /etc/libvirt/hooks/qemu)");
+			  "(installed as /etc/libvirt/hooks/qemu.d/vfio-agent)");
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(hook_ops); i++)

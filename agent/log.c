@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <bpf/libbpf.h>
 
@@ -10,6 +11,16 @@
 
 static enum log_target target = LOG_TO_STDERR;
 static int verbosity = 1; /* 0 -q: errors only; 1 default; 2 -v: debug */
+static bool progress_open; /* a progress line on the terminal, not yet ended */
+
+/* the next message starts on its own line */
+static void progress_close(void)
+{
+	if (progress_open) {
+		fputc('\n', stderr);
+		progress_open = false;
+	}
+}
 
 /* libbpf's own messages: its warnings at -v, its debug chatter never */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -37,6 +48,7 @@ static void emit(int prio, int min, const char *fmt, va_list ap)
 {
 	if (verbosity < min)
 		return;
+	progress_close();
 	if (target != LOG_TO_STDERR) {
 		va_list copy;
 
@@ -67,3 +79,28 @@ LOGFN(log_error, LOG_ERR, 0)
 LOGFN(log_warn, LOG_WARNING, 1)
 LOGFN(log_info, LOG_INFO, 1)
 LOGFN(log_debug, LOG_DEBUG, 2)
+
+void log_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	if (target == LOG_TO_STDERR && isatty(STDERR_FILENO)) {
+		/* one line, rewritten in place */
+		fputs("\rvfio-agent: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputs("\033[K", stderr);
+		fflush(stderr);
+		progress_open = true;
+	} else {
+		emit(LOG_INFO, 1, fmt, ap);
+	}
+	va_end(ap);
+}
+
+void log_progress_end(void)
+{
+	progress_close();
+}

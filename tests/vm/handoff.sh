@@ -56,6 +56,8 @@ rc=$?
 check "kill: prepare exits 0 ($(tr "\n" " " <"$TMP/err"))" [ $rc -eq 0 ]
 for _ in $(seq 20); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
 check "kill: the holder is gone" [ ! -d "/proc/$pid" ]
+check "kill: a progress line named the holder and the file" \
+	grep -q "waiting for holder (pid $pid) to release $card — [0-9] s of 2" "$TMP/err"
 check "kill: $bdf is on vfio-pci" [ "$(driver_of "$bdf")" = vfio-pci ]
 check "kill: /dev/vfio/$group exists" [ -c "/dev/vfio/$group" ]
 check "kill: bochs is unloaded, $card is gone" eval '! loaded bochs && [ ! -e "$card" ]'
