@@ -62,7 +62,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build
+.PHONY: pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build demo
 
 all: pkgs $(O)/vfio-agent $(O)/man.lint
 
@@ -146,6 +146,12 @@ deps:
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 		$$(grep -v '^#' deps/debian.txt)
+
+# The README's first command: everything installed and built, then the
+# demo (examples/demo.sh) in namespaces of its own. SKIP_DEPS=1: no apt-get.
+demo: $(if $(SKIP_DEPS),,deps)
+	$(Q)$(MAKE) --no-print-directory all tests
+	$(Q)VFIO_AGENT=$(or $(VFIO_AGENT),$(abspath $(O)/vfio-agent)) UNIT_DIR=$(abspath $(O)/tests) examples/demo.sh
 
 bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/forward.sh

@@ -26,8 +26,8 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
-#include "agent/domain.h"
 #include "agent/forward.h"
+#include "agent/guest.h"
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "netfilter/monitor.h"
@@ -88,57 +88,6 @@ static bool domain_running(struct daemon *d, virDomainPtr *dom)
 	virDomainFree(*dom);
 	*dom = NULL;
 	return false;
-}
-
-static bool addr_from_str(const char *s, int type, struct nf_addr *out)
-{
-	if (type != VIR_IP_ADDR_TYPE_IPV4 && type != VIR_IP_ADDR_TYPE_IPV6)
-		return false;
-	return parse_addr(s, out);
-}
-
-/* libvirt's lease, then its ARP view, then the host's neighbour table by MAC */
-static bool guest_addr(struct daemon *d, virDomainPtr dom, struct nf_addr *out, char *src,
-		       size_t srclen)
-{
-	static const struct {
-		unsigned int source;
-		const char *name;
-	} sources[] = {
-		{ VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE, "DHCP lease" },
-		{ VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP, "libvirt's ARP table" },
-	};
-	struct domain parsed = { 0 };
-	char err[256], *xml;
-	bool found = false;
-
-	for (size_t s = 0; s < ARRAY_SIZE(sources) && !found; s++) {
-		virDomainInterfacePtr *ifs = NULL;
-		int n = virDomainInterfaceAddresses(dom, &ifs, sources[s].source, 0);
-
-		for (int i = 0; i < n; i++) {
-			for (unsigned int j = 0; j < ifs[i]->naddrs && !found; j++)
-				if (ifs[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 &&
-				    addr_from_str(ifs[i]->addrs[j].addr, ifs[i]->addrs[j].type, out)) {
-					found = true;
-					snprintf(src, srclen, "%s", sources[s].name);
-				}
-			virDomainInterfaceFree(ifs[i]);
-		}
-		free(ifs);
-	}
-	if (found)
-		return true;
-	xml = virDomainGetXMLDesc(dom, 0);
-	if (xml && domain_parse(xml, strlen(xml), &parsed, err, sizeof(err)) == 0)
-		for (size_t i = 0; i < parsed.n_ifaces && !found; i++)
-			if (rtnl_neigh_by_mac(parsed.ifaces[i].mac, AF_INET, out, 1) > 0) {
-				found = true;
-				snprintf(src, srclen, "neighbour table");
-			}
-	domain_free(&parsed);
-	free(xml);
-	return found;
 }
 
 static void describe(const struct fwd_spec *fs, char *buf, size_t len)
@@ -227,7 +176,7 @@ static void reconcile(struct daemon *d, const char *why)
 	if (running && want.vnc.guest_auto) {
 		struct nf_addr ip;
 
-		if (!guest_addr(d, dom, &ip, src, sizeof(src))) {
+		if (!guest_addr_find(dom, &ip, src, sizeof(src))) {
 			running = false;
 			snprintf(desc, sizeof(desc), "-");
 		} else {

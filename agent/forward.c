@@ -13,6 +13,7 @@
 #include "agent/agent.h"
 #include "agent/config.h"
 #include "agent/forward.h"
+#include "agent/guest.h"
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "netfilter/rtnl.h"
@@ -79,8 +80,7 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 		n = MAX_IF_ADDRS;
 
 	if (v->guest_auto) {
-		snprintf(err, errlen, "guest.ip = auto is learned from the running domain by the hook or the daemon; "
-			  "give [vnc] guest.ip to run forward up by hand");
+		snprintf(err, errlen, "guest.ip = auto: the guest's address is not known");
 		return EXIT_FAILED;
 	}
 
@@ -391,6 +391,11 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
+	/* auto: the running domain's address, from libvirt (the verb may ask it; the hook may not) */
+	if (strcmp(sub, "down") && c->vnc.enable && c->vnc.guest_auto &&
+	    (ret = guest_addr_fill(c)) != EXIT_OK)
+		goto out;
+	ret = EXIT_FAILED;
 	if (!strcmp(sub, "up")) {
 		ret = forward_up(c);
 		goto out;

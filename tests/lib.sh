@@ -106,3 +106,44 @@ start_holder() {
 holds_of() {
 	jq -r '.holders[] | .pid as $p | .holds[] | "\($p) \(.kind) \(.fd // "-")"' | sort
 }
+
+# ---- cgroups as systemd would make them, for unit attribution ----
+# cgroup v2, plus the named systemd hierarchy on a hybrid host: a process
+# goes into the same path in each, as systemd itself would put it
+CG_HIER=()
+CG_CREATED=()
+cgroup_hierarchies() {
+	if [ -d /sys/fs/cgroup/unified ]; then
+		CG_HIER=(/sys/fs/cgroup/unified)
+		[ -d /sys/fs/cgroup/systemd ] && CG_HIER+=(/sys/fs/cgroup/systemd)
+	elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		CG_HIER=(/sys/fs/cgroup)
+	else
+		return 1
+	fi
+}
+# cgroup_place PID CGPATH: mkdir -p in every hierarchy, remembering what was made
+cgroup_place() {
+	local pid=$1 path=$2 h d sub
+	for h in "${CG_HIER[@]}"; do
+		d=$h
+		for sub in ${path//\// }; do
+			d=$d/$sub
+			if [ ! -d "$d" ]; then
+				mkdir "$d" || return 1
+				CG_CREATED+=("$d")
+			fi
+		done
+		echo "$pid" >"$d/cgroup.procs" || return 1
+	done
+}
+# the holders end, then the cgroups made go, deepest first
+cleanup_cgroups() {
+	local d p i
+	cleanup_holders
+	for ((i = ${#CG_CREATED[@]} - 1; i >= 0; i--)); do
+		d=${CG_CREATED[i]}
+		for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		rmdir "$d" 2>/dev/null
+	done
+}

@@ -12,53 +12,15 @@ need_root units
 DEV=$TMP/gpu
 mknod "$DEV" c 1 7 || { not_ok setup mknod; finish; }
 
-# cgroup v2, plus the named systemd hierarchy on a hybrid host: a process
-# goes into the same path in each, as systemd itself would put it
-HIER=()
-if [ -d /sys/fs/cgroup/unified ]; then
-	HIER=(/sys/fs/cgroup/unified)
-	[ -d /sys/fs/cgroup/systemd ] && HIER+=(/sys/fs/cgroup/systemd)
-elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
-	HIER=(/sys/fs/cgroup)
-else
-	not_ok setup "no cgroup hierarchy found under /sys/fs/cgroup"; finish
-fi
-
-CREATED=()
-cleanup_cgroups() {
-	local d p h
-	cleanup_holders
-	# deepest first
-	for ((i = ${#CREATED[@]} - 1; i >= 0; i--)); do
-		d=${CREATED[i]}
-		for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-		rmdir "$d" 2>/dev/null
-	done
-}
+cgroup_hierarchies || { not_ok setup "no cgroup hierarchy found under /sys/fs/cgroup"; finish; }
 trap 'cleanup_cgroups; cleanup' EXIT
-
-# place PID CGPATH: mkdir -p in every hierarchy, remembering what we made
-place() {
-	local pid=$1 path=$2 h d sub
-	for h in "${HIER[@]}"; do
-		d=$h
-		for sub in ${path//\// }; do
-			d=$d/$sub
-			if [ ! -d "$d" ]; then
-				mkdir "$d" || return 1
-				CREATED+=("$d")
-			fi
-		done
-		echo "$pid" >"$d/cgroup.procs" || return 1
-	done
-}
 
 start_holder lactd open "$DEV" && start_holder app open "$DEV" ||
 	{ not_ok setup "holders did not start"; finish; }
 read -r lactd _ <"$TMP/lactd"
 read -r app _ <"$TMP/app"
-place "$lactd" system.slice/lactd.service &&
-	place "$app" user.slice/user-1000.slice/user@1000.service/app.slice/x.service ||
+cgroup_place "$lactd" system.slice/lactd.service &&
+	cgroup_place "$app" user.slice/user-1000.slice/user@1000.service/app.slice/x.service ||
 	{ not_ok setup "cannot create cgroups in ${HIER[*]}"; finish; }
 
 for b in bpf proc; do

@@ -122,6 +122,9 @@ fi
 check "start: the daemon said why, once" eval "[ \$(grep -c 'forward win11 up' $TMP/daemon.log) -eq 1 ]"
 check "start: its own changes did not wake it (the monitor skips our port)" \
 	eval "! grep -q 'changed by another program' $TMP/daemon.log"
+"$VFIO_AGENT" --config "$TMP/conf" forward status >"$TMP/status" 2>&1
+check "forward status with guest.ip = auto asks libvirt: the forward to $gip is in place" \
+	eval "grep -q '192.0.2.1\]*:5900 -> $gip:5900  in place' $TMP/status"
 
 # ---- the host's address moves ----
 ip addr del 192.0.2.1/24 dev lan0
@@ -195,6 +198,8 @@ check "SIGHUP with a good config: reloaded" log_has "config .* reloaded"
 # ---- the domain stops: the forward goes ----
 V destroy win11 >/dev/null
 check "stop: the forward is gone with the domain" until_ok 2 eval '! has_table'
+"$VFIO_AGENT" -q --config "$TMP/conf" forward up >"$TMP/out" 2>"$TMP/err"
+judge "forward up, guest.ip = auto, domain stopped: exit 1, says why" 1 "domain win11 is not running" $?
 check "stop: logged" log_has "domain win11 \(stopped\|shut down\): forward win11 removed"
 
 # ---- SIGTERM: the ruleset as it was before the daemon ----

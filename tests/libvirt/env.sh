@@ -12,9 +12,10 @@ for b in libvirtd virtlogd virsh qemu-system-x86_64 unshare nsenter; do
 	fi
 done
 
-# libvirt_enter NS...: in the outer run, make the namespaces (the first is
-# where libvirtd runs) and re-run the script inside; returns only there.
-libvirt_enter() {
+# libvirt_run_inside NS...: in the outer run, make the namespaces (the
+# first is where libvirtd runs) and run the script again inside them; its
+# exit status. In the inner run: returns 0 at once.
+libvirt_run_inside() {
 	local ns
 	[ -n "${VFIO_LIBVIRT_INNER:-}" ] && return 0
 	for ns in "$@"; do
@@ -23,7 +24,13 @@ libvirt_enter() {
 	# the inner run owns the mount namespace; its daemons die with it
 	VFIO_LIBVIRT_INNER=1 TMP=$TMP NS_PREFIX=$NS_PREFIX in_ns "$1" \
 		unshare --mount --propagation private bash "$0"
-	exit $?
+}
+# libvirt_enter NS...: the same, and the outer run ends with the inner's status
+libvirt_enter() {
+	libvirt_run_inside "$@"
+	local rc=$?
+	[ -n "${VFIO_LIBVIRT_INNER:-}" ] && return 0
+	exit $rc
 }
 
 # in the inner run: the other namespaces by file, since /run/netns is about to go

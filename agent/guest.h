@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * guest.ip = auto outside the hook: the running domain's address, asked of
+ * libvirt (never from inside the hook, which must not call libvirt).
+ */
+#ifndef VFIO_AGENT_GUEST_H
+#define VFIO_AGENT_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libvirt/libvirt.h>
+
+#include "netfilter/nft.h"
+
+/*
+ * libvirt's DHCP lease, then libvirt's ARP view, then the host's neighbour
+ * table by the domain's MACs. true with src naming the source when found.
+ */
+bool guest_addr_find(virDomainPtr dom, struct nf_addr *out, char *src, size_t srclen);
+
+/*
+ * For the forward verb: fill c's guest address from the running domain.
+ * An exit code, with the one error line logged.
+ */
+struct config;
+int guest_addr_fill(struct config *c);
+
+#endif
