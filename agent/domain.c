@@ -145,6 +145,18 @@ static int add_iface(struct domain *d, const xmlNode *in, char *err, size_t errl
 	return 0;
 }
 
+/* <channel><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/> */
+static int agent_channel(struct domain *d, const xmlNode *ch)
+{
+	const xmlNode *t = child(ch, "target");
+	char name[64] = "", state[32] = "";
+
+	if (t && !attr(t, "name", name, sizeof(name)) && !strcmp(name, "org.qemu.guest_agent.0") &&
+	    !attr(t, "state", state, sizeof(state)))
+		d->agent_connected = !strcmp(state, "connected");
+	return 0;
+}
+
 static void xml_doc_freep(xmlDoc **doc)
 {
 	if (*doc)
@@ -214,6 +226,8 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 			r = add_hostdev(d, c, err, errlen);
 		else if (is(c, "interface"))
 			r = add_iface(d, c, err, errlen);
+		else if (is(c, "channel"))
+			r = agent_channel(d, c);
 		else
 			r = 0;
 		if (r == -ENOMEM)

@@ -4,6 +4,7 @@
 #define VFIO_AGENT_DOMAIN_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct domain {
 	size_t n_pcis;
 	struct dom_iface *ifaces;
 	size_t n_ifaces;
+	bool agent_connected; /* live XML: the guest agent's channel is connected */
 };
 
 /*

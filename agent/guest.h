@@ -14,8 +14,9 @@
 #include "netfilter/nft.h"
 
 /*
- * libvirt's DHCP lease, then libvirt's ARP view, then the host's neighbour
- * table by the domain's MACs. true with src naming the source when found.
+ * libvirt's DHCP lease, then libvirt's ARP view, then the guest agent (when
+ * its channel is connected), then the host's neighbour table by the
+ * domain's MACs. true with src naming the source when found.
  */
 bool guest_addr_find(virDomainPtr dom, struct nf_addr *out, char *src, size_t srclen);
 

@@ -85,6 +85,32 @@ static void test_example(void)
 	free(xml);
 }
 
+/* the guest agent's channel, as libvirt's live XML shows its state */
+static void test_agent(void)
+{
+	static const char *const xml[] = {
+		"<domain><name>g</name><devices><channel type='unix'><target type='virtio' "
+		"name='org.qemu.guest_agent.0' state='connected'/></channel></devices></domain>",
+		"<domain><name>g</name><devices><channel type='unix'><target type='virtio' "
+		"name='org.qemu.guest_agent.0' state='disconnected'/></channel></devices></domain>",
+		"<domain><name>g</name><devices><channel type='spicevmc'><target type='virtio' "
+		"name='com.redhat.spice.0' state='connected'/></channel></devices></domain>",
+	};
+	static const bool want[] = { true, false, false };
+	static const char *const what[] = { "connected", "disconnected", "another channel" };
+	char err[512], name[96];
+
+	for (size_t i = 0; i < 3; i++) {
+		struct domain d;
+		int r = parse(xml[i], &d, err);
+
+		snprintf(name, sizeof(name), "xml: guest agent channel %s", what[i]);
+		CHECK(name, r == 0 && d.agent_connected == want[i]);
+		if (!r)
+			domain_free(&d);
+	}
+}
+
 static void test_hostile(void)
 {
 	struct domain d;
@@ -319,6 +345,7 @@ static void test_order(void)
 int main(void)
 {
 	test_example();
+	test_agent();
 	test_hostile();
 	test_journal();
 	test_order();
