@@ -28,6 +28,10 @@ void units_disconnect(sd_bus *bus)
 static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s", e && e->message ? e->message : strerror(-r));
+	/* systemd's messages end in a full stop; ours go on after them */
+	size_t n = strlen(err);
+	if (n && err[n - 1] == '.')
+		err[n - 1] = '\0';
 	return r < 0 ? r : -EIO;
 }
 

@@ -182,6 +182,21 @@ check "lock: once it is free, the daemon repairs" until_ok 3 has_table
 check "lock: the repair came from a retry" log_has "(retry): forward win11 repaired"
 wait "$LPID"
 
+# ---- the monitor overflows while the daemon is stopped: a full resync ----
+{
+	echo "add table inet va_flood"
+	echo "add chain inet va_flood c"
+	for _ in $(seq 20000); do echo "add rule inet va_flood c counter"; done
+} >"$TMP/flood.nft"
+kill -STOP "$DPID"
+nft delete table inet vfio_agent
+nft -f "$TMP/flood.nft" && nft delete table inet va_flood
+kill -CONT "$DPID"
+check "overflow: 40,000 events while stopped; the daemon says it resyncs" \
+	log_has "nftables monitor overflowed: full resync" 5
+check "overflow: ... and the table is back" until_ok 3 has_table
+check "overflow: ... and the forward works" until_ok 2 reaches 192.0.2.5
+
 # ---- a bad config at SIGHUP: logged, the old one stays ----
 cp "$TMP/conf" "$TMP/conf.good"
 echo "bogus line" >>"$TMP/conf"

@@ -70,5 +70,25 @@ judge "held by va-other.service: prepare refuses and names the unit" 1 \
 check "refused: va-display.service was started again by the rollback" wait_held va-display.service
 check "refused: va-other.service still runs" active va-other.service
 check "refused: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
-systemctl stop va-other.service va-display.service
+systemctl stop va-other.service
+
+# ---- a unit in stop-units that refuses to stop: rolled back ----
+cat >/run/systemd/system/va-stubborn.service <<EOU
+[Unit]
+Description=vfio-agent VM tier: holds $card, refuses a manual stop
+RefuseManualStop=yes
+[Service]
+ExecStart=$HOLDER open $card
+EOU
+systemctl daemon-reload
+systemctl start va-stubborn.service
+check "va-stubborn.service holds $card" wait_held va-stubborn.service
+sed -i 's/^stop-units = .*/stop-units = va-display.service va-stubborn.service/' "$TMP/conf"
+"$VFIO_AGENT" -q --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+judge "a unit that refuses to stop: prepare fails, names it, rolls back" 1 \
+	"va-stubborn.service.*rolled back" $?
+check "refused stop: va-display.service runs again" wait_held va-display.service
+check "refused stop: va-stubborn.service still runs" active va-stubborn.service
+check "refused stop: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
+systemctl stop va-display.service
 finish
