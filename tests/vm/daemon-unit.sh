@@ -21,7 +21,11 @@ interface = lo
 host.ip = 127.0.0.1
 guest.ip = 198.51.100.10
 EOC
-sed "s|@BINDIR@|$(dirname "$VFIO_AGENT")|" examples/vfio-agent.service \
+# where make install puts it: the unit's PrivateTmp and ProtectHome would
+# hide a build under /tmp, /var/tmp or /home (this guest's writes stay in
+# its overlay)
+install -D -m 0755 "$VFIO_AGENT" /usr/local/sbin/vfio-agent
+sed "s|@BINDIR@|/usr/local/sbin|" examples/vfio-agent.service \
 	>/run/systemd/system/vfio-agent.service
 mkdir -p /run/systemd/system/vfio-agent.service.d
 # the watchdog at 2 s, so that a missed ping would show within the test
