@@ -70,11 +70,8 @@ struct daemon {
 	char want[DESC_LEN]; /* the forward in place, as one line; "" when none */
 	char why[160];	     /* what the next reconcile answers */
 	char last_err[512];
-	bool quit, ready;
-	int exit_code;
+	bool quit;
 };
-
-static void reconcile(struct daemon *d, const char *why);
 
 /* ---- the desired state ---- */
 
@@ -378,14 +375,24 @@ static void on_rtnl_event(const struct nl_event *ev, void *data)
 		snprintf(b->why, sizeof(b->why), "host address %s %s %s",
 			 nf_addr_str(&ev->addr, a, sizeof(a)), ev->removed ? "left" : "came to",
 			 b->d->c->vnc.interface);
-	else if (ev->type == NL_EV_NEIGH && b->d->c->vnc.guest_auto && !ev->removed &&
-		 ev->addr.family == AF_INET && b->d->want[0] == '\0')
-		snprintf(b->why, sizeof(b->why), "neighbour %s appeared",
-			 nf_addr_str(&ev->addr, a, sizeof(a)));
 	else if (ev->type == NL_EV_NEIGH && b->d->c->vnc.guest_auto && ev->addr.family == AF_INET &&
-		 b->d->want[0] && strstr(b->d->want, nf_addr_str(&ev->addr, a, sizeof(a))) &&
-		 ev->removed)
-		snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
+		 ev->ifindex != b->ifindex) {
+		/*
+		 * A neighbour behind a bridge (the guest's side, not the LAN):
+		 * a guest that came up or took a new lease talks from an address
+		 * the forward does not have yet; the forward's own going away.
+		 */
+		char pat[80];
+		bool ours;
+
+		snprintf(pat, sizeof(pat), "-> %s:", nf_addr_str(&ev->addr, a, sizeof(a)));
+		ours = strstr(b->d->want, pat) != NULL;
+
+		if (ev->removed && ours)
+			snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
+		else if (!ev->removed && !ours)
+			snprintf(b->why, sizeof(b->why), "neighbour %s appeared", a);
+	}
 }
 
 static void on_rtnl(int watch, int fd, int events, void *opaque)

@@ -137,6 +137,22 @@ fi
 check "address change: logged with the old and new forward" \
 	log_has "host address 192.0.2.[15] .* lan0: forward win11 updated: tcp 192.0.2.5:5900 -> .* (was tcp 192.0.2.1:5900"
 
+# ---- the guest takes a new lease: the forward follows ----
+# a reservation for its MAC, then a release and a new request, as a
+# renumbering on the DHCP server's side plays out
+V net-update vanet add ip-dhcp-host "<host mac='$MAC' ip='198.51.100.150'/>" --live >/dev/null
+in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -R -s "$TMP/udhcpc.sh" >/dev/null 2>&1
+in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s "$TMP/udhcpc.sh" >/dev/null 2>&1
+in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
+nip=$(guest_ip)
+check "new lease: the guest is now $nip" [ "$nip" = 198.51.100.150 ]
+if until_ok 2 reaches 192.0.2.5 && log_has "forward win11 updated: tcp 192.0.2.5:5900 -> 198.51.100.150:5900"; then
+	ok "new lease: the forward follows the guest to $nip, and the client reaches it"
+else
+	not_ok "new lease" "$(tail -n 3 "$TMP/daemon.log"; table | grep 198.51)"
+fi
+gip=$nip
+
 exempt_line() { iptables-nft -S LIBVIRT_FWI 2>/dev/null | grep -n vfio-agent | cut -d: -f1; }
 has_exempt() { [ -n "$(exempt_line)" ]; }
 check "the exemption heads libvirt's LIBVIRT_FWI" eval '[ "$(exempt_line)" = 2 ]'
@@ -230,7 +246,7 @@ in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
 check "restarted: the forward is up" until_ok 3 reaches 192.0.2.6
 # (socat's children may interleave their lines: match anywhere)
 check "systemd: READY=1" grep -q "READY=1" "$TMP/notify.log"
-check "systemd: STATUS names the forward" grep -q "STATUS=win11: tcp 192.0.2.6:5900 -> 198.51.100.171:5900 on lan0" "$TMP/notify.log"
+check "systemd: STATUS names the forward" grep -q "STATUS=win11: tcp 192.0.2.6:5900 -> $gip:5900 on lan0" "$TMP/notify.log"
 sleep 1
 check "systemd: WATCHDOG=1 pings at half of WatchdogSec ($(grep -c WATCHDOG=1 "$TMP/notify.log") in about 1.5 s)" \
 	eval '[ "$(grep -c WATCHDOG=1 "$TMP/notify.log")" -ge 4 ]'
