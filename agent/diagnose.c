@@ -60,14 +60,11 @@ static size_t fb_files(const struct holder_scan *hs, const char *fb, const char 
 {
 	char p[256], dev[32] = "";
 	uint32_t kdev;
-	size_t n = 0;
 
 	snprintf(p, sizeof(p), "/sys/class/graphics/%s/dev", fb);
 	if (!fb[0] || read_line_at(root, p, dev, sizeof(dev)) || parse_majmin(dev, &kdev))
 		return 0;
-	for (size_t i = 0; i < hs->recs.n; i++)
-		n += hs->recs.v[i].rdev == kdev;
-	return n;
+	return holders_count_node_files(hs, kdev);
 }
 
 static int account_modules(struct diag *d, const char *root)

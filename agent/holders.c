@@ -105,7 +105,9 @@ static bool same_file(const struct hold_rec *a, const struct hold_rec *b)
 	return a->rdev == b->rdev && a->ino == b->ino;
 }
 
-size_t holders_count_files(const struct holder_scan *hs, const char *module, uint32_t why)
+/* distinct open files among the records that pass keep() */
+static size_t count_distinct(const struct holder_scan *hs,
+			     bool (*keep)(const struct hold_rec *r, const void *arg), const void *arg)
 {
 	size_t n = 0;
 
@@ -113,14 +115,40 @@ size_t holders_count_files(const struct holder_scan *hs, const char *module, uin
 		const struct hold_rec *r = &hs->recs.v[i];
 		bool seen = false;
 
-		if (!(r->why & why) || strcmp(r->module, module))
+		if (!keep(r, arg))
 			continue;
-		for (size_t j = 0; j < i && !seen; j++) {
-			const struct hold_rec *o = &hs->recs.v[j];
-
-			seen = (o->why & why) && !strcmp(o->module, module) && same_file(r, o);
-		}
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = keep(&hs->recs.v[j], arg) && same_file(r, &hs->recs.v[j]);
 		n += !seen;
 	}
 	return n;
+}
+
+struct mod_why {
+	const char *module;
+	uint32_t why;
+};
+
+static bool by_module(const struct hold_rec *r, const void *arg)
+{
+	const struct mod_why *m = arg;
+
+	return (r->why & m->why) && !strcmp(r->module, m->module);
+}
+
+static bool by_node(const struct hold_rec *r, const void *arg)
+{
+	return r->rdev == *(const uint32_t *)arg;
+}
+
+size_t holders_count_files(const struct holder_scan *hs, const char *module, uint32_t why)
+{
+	struct mod_why m = { module, why };
+
+	return count_distinct(hs, by_module, &m);
+}
+
+size_t holders_count_node_files(const struct holder_scan *hs, uint32_t kdev)
+{
+	return count_distinct(hs, by_node, &kdev);
 }

@@ -40,6 +40,8 @@ void hold_rec_path(const char *root, const struct hold_rec *r, char *buf, size_t
 
 /* distinct open files among the records that match module and why */
 size_t holders_count_files(const struct holder_scan *hs, const char *module, uint32_t why);
+/* distinct open files on one device node (KDEV) */
+size_t holders_count_node_files(const struct holder_scan *hs, uint32_t kdev);
 
 const char *scan_backend_name(enum scan_backend b);
 

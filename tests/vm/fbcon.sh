@@ -30,6 +30,18 @@ check "bound: bochs itself: refcnt 0, fully explained" \
 	[ "$(jq -r '.modules[] | select(.name == "bochs") | "\(.refcnt) \(.unexplained)"' "$J")" = "0 0" ]
 check "bound: not a blocker: ready, exit 0" [ "$(cat "$TMP/bound.rc")" = 0 ]
 
+# an open of /dev/fb0 takes bochs (DRM's fbdev emulation) and drm_kms_helper
+# (fbmem's): one file shared by two processes counts once on each
+start_holder fb fork /dev/fb0 || not_ok "holder" "$(cat "$TMP/fb.err")"
+for b in bpf proc; do
+	diag "fb-$b" --pci "$bdf" --backend "$b"
+	got=$(jq -r '[.modules[] | select(.name == "bochs" or .name == "drm_kms_helper") |
+		"\(.name) \(.refcnt) files=\(.files) unexplained=\(.unexplained)"] | join(", ")' "$TMP/fb-$b.json")
+	check "/dev/fb0 held by two processes ($b): $got" \
+		[ "$got" = "bochs 1 files=1 unexplained=0, drm_kms_helper $((helper_bound + 1)) files=1 unexplained=0" ]
+done
+cleanup_holders
+
 echo 0 >"/sys/class/vtconsole/$vt/bind"
 diag unbound --pci "$bdf"
 J=$TMP/unbound.json
