@@ -11,19 +11,28 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 check "systemd is PID 1" [ "$(cat /proc/1/comm)" = systemd ]
-modprobe bochs || { not_ok "modprobe bochs" "failed"; finish; }
+modprobe bochs && modprobe vgem || { not_ok "modprobe bochs vgem" "failed"; finish; }
 bdf=$(bochs_bdf)
 card=$(card_of "$bdf")
+render=/dev/dri/renderD128
+check "bochs is $card; $render is vgem's (bochs has no render node)" \
+	eval '[ -c "$card" ] && [ "$(basename "$(readlink -f /sys/class/drm/renderD128/device)")" = vgem ]'
 driver_of() { basename "$(readlink -f "/sys/bus/pci/devices/$1/driver")" 2>/dev/null; }
 J=/run/vfio-agent/vmtest.journal
-for u in va-display va-other; do
-	cat >"/run/systemd/system/$u.service" <<-EOU
-	[Unit]
-	Description=vfio-agent VM tier: holds $card
-	[Service]
-	ExecStart=$HOLDER open $card
-	EOU
-done
+# the display manager stand-in holds the card and the render node, as a
+# compositor does; the other holds the card
+cat >/run/systemd/system/va-display.service <<EOU
+[Unit]
+Description=vfio-agent VM tier: holds $card and $render
+[Service]
+ExecStart=/bin/sh -c 'exec 3<$card 4<$render; exec sleep infinity'
+EOU
+cat >/run/systemd/system/va-other.service <<EOU
+[Unit]
+Description=vfio-agent VM tier: holds $card
+[Service]
+ExecStart=$HOLDER open $card
+EOU
 systemctl daemon-reload
 cat >"$TMP/conf" <<EOC
 [vfio]
@@ -49,6 +58,7 @@ wait_held() {
 # ---- the unit in stop-units: stopped, the GPU handed over, started again ----
 systemctl start va-display.service
 check "va-display.service holds $card" wait_held va-display.service
+check "... and $render" eval 'ls -l /proc/$(systemctl show -P MainPID va-display.service)/fd | grep -q "$render"' 
 "$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
 rc=$?
 check "prepare exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
@@ -60,6 +70,7 @@ rc=$?
 check "release exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
 check "release: bochs drives $bdf again" [ "$(driver_of "$bdf")" = bochs-drm ]
 check "release: va-display.service runs again and holds the new $card" wait_held va-display.service
+check "release: ... and $render" eval 'ls -l /proc/$(systemctl show -P MainPID va-display.service)/fd | grep -q "$render"' 
 
 # ---- a unit not in stop-units holds the GPU: refused, rolled back ----
 systemctl start va-other.service
