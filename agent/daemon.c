@@ -15,9 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libvirt/libvirt.h>
@@ -28,6 +26,7 @@
 #include "agent/config.h"
 #include "agent/forward.h"
 #include "agent/guest.h"
+#include "agent/handoff.h"
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "netfilter/monitor.h"
@@ -110,27 +109,6 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 		snprintf(buf + l, len - l, " on %s", fs->spec.ifname);
 }
 
-/* one writer at a time with the hook; never block the loop on it */
-static int try_lock(struct daemon *d)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/run/vfio-agent", d->ctx->root);
-	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/run/vfio-agent/lock", d->ctx->root);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
-
 static void notify_status(struct daemon *d)
 {
 	sd_notifyf(0, "STATUS=%s%s%s", d->want[0] ? d->c->vm : "", d->want[0] ? ": " : "",
@@ -191,13 +169,13 @@ static void reconcile(struct daemon *d, const char *why)
 	if (running)
 		describe(&fs, desc, sizeof(desc));
 
-	if ((lock = try_lock(d)) < 0) {
-		if (lock == -EWOULDBLOCK) {
+	/* one writer at a time with the hook; the loop never waits for it */
+	if ((r = handoff_lock(d->ctx->root, false, &lock, err, sizeof(err))) < 0) {
+		if (r == -EWOULDBLOCK) {
 			log_debug("%s: the hook holds the lock; again shortly", why);
 			snprintf(d->why, sizeof(d->why), "%s", why);
 			retry_later(d);
 		} else {
-			snprintf(err, sizeof(err), "cannot take the lock: %s", strerror(-lock));
 			fail_once(d, err);
 		}
 		fwd_spec_free(&fs);

@@ -623,39 +623,40 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 	return err[0] ? -EIO : 0;
 }
 
-int handoff_lock(const char *root, int *fd, char *err, size_t errlen)
+int handoff_lock(const char *root, bool wait, int *fd, char *err, size_t errlen)
 {
 	char path[4096];
-	uint64_t deadline = now_us() + LOCK_TIMEOUT_S * 1000000ull;
+	uint64_t deadline = now_us() + (wait ? LOCK_TIMEOUT_S * 1000000ull : 0);
+	int r;
 
 	snprintf(path, sizeof(path), "%s/run", root);
-	if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return EXIT_FAILED;
-	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/run/vfio-agent", root);
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-		return EXIT_FAILED;
-	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		goto fail;
 	snprintf(path, sizeof(path), "%s/run/vfio-agent/lock", root);
 	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0) {
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-		return EXIT_FAILED;
-	}
+	if (*fd < 0)
+		goto fail;
 	while (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK || now_us() >= deadline) {
+			r = -errno;
 			snprintf(err, errlen, "%s: %s", path,
-				 errno == EWOULDBLOCK ? "another vfio-agent has held it for a minute"
-						      : strerror(errno));
+				 r == -EWOULDBLOCK ? (wait ? "another vfio-agent has held it for a minute"
+							   : "another vfio-agent holds it")
+						   : strerror(-r));
 			close(*fd);
 			*fd = -1;
-			return EXIT_FAILED;
+			return r;
 		}
 		usleep(POLL_US / 2);
 	}
-	return EXIT_OK;
+	return 0;
+fail:
+	r = -errno;
+	snprintf(err, errlen, "cannot create %s: %s", path, strerror(-r));
+	return r;
 }
 
 static void handoff_done(struct handoff *h)
@@ -853,8 +854,9 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto out;
 	}
-	if (!dry && (ret = handoff_lock(ctx->root, &lock, err, sizeof(err))) != EXIT_OK) {
+	if (!dry && handoff_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 		log_error("handoff %s: %s", sub, err);
+		ret = EXIT_FAILED;
 		goto out;
 	}
 	if (prepare)

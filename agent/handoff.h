@@ -27,7 +27,11 @@ int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const s
 int handoff_release(const struct agent_ctx *ctx, const char *vm, bool dry_run, char *err,
 		    size_t errlen);
 
-/* /run/vfio-agent/lock, held until the process exits or closes fd; an exit code */
-int handoff_lock(const char *root, int *fd, char *err, size_t errlen);
+/*
+ * /run/vfio-agent/lock, held until the process exits or closes fd. wait:
+ * up to a minute for another holder; else -EWOULDBLOCK at once. 0 or
+ * -errno, with err's line.
+ */
+int handoff_lock(const char *root, bool wait, int *fd, char *err, size_t errlen);
 
 #endif

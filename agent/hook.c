@@ -229,11 +229,12 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 			ret = EXIT_OK;
 			goto out;
 		}
-		if ((ret = handoff_lock(ctx->root, &lock, err, sizeof(err))) == EXIT_OK &&
-		    (ret = handoff_release(ctx, argv[1], false, err, sizeof(err))) != EXIT_OK)
-			log_error("release %s: %s", argv[1], err);
-		else if (ret != EXIT_OK)
+		if (handoff_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 			log_error("hook %s %s: %s", argv[1], argv[2], err);
+			ret = EXIT_FAILED;
+		} else if ((ret = handoff_release(ctx, argv[1], false, err, sizeof(err))) != EXIT_OK) {
+			log_error("release %s: %s", argv[1], err);
+		}
 		goto out;
 	}
 	if (job == JOB_PREPARE || job == JOB_FORWARD_UP || job == JOB_REPAIR) {
@@ -255,8 +256,9 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((ret = handoff_lock(ctx->root, &lock, err, sizeof(err))) != EXIT_OK) {
+	if (handoff_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 		log_error("hook %s %s: %s", argv[1], argv[2], err);
+		ret = EXIT_FAILED;
 		goto out;
 	}
 	switch (job) {

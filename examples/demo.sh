@@ -55,29 +55,12 @@ libvirt_setup lan gst
 DPID=
 trap '[ -n "$DPID" ] && kill "$DPID" 2>/dev/null; libvirt_daemons_kill; umount "$NSDIR"/* 2>/dev/null; rm -rf "$TMP"' EXIT
 MAC=52:54:00:de:00:01
-ip link add lan0 type veth peer name eth0 netns "$NSDIR/lan"
-ip addr add 192.0.2.1/24 dev lan0 && ip link set lan0 up
-in_net lan ip addr add 192.0.2.2/24 dev eth0 && in_net lan ip link set eth0 up
-ip link add vg0 type veth peer name eth0 netns "$NSDIR/gst"
-in_net gst ip link set eth0 address "$MAC"
-in_net gst ip link set eth0 up && in_net gst ip link set lo up && ip link set vg0 up
+lan_and_guest "$MAC"
 
 say "Starting a libvirt daemon of the demo's own, a NAT network, and a guest"
 libvirt_start
-cat >"$TMP/net.xml" <<'EOX'
-<network>
-  <name>demo</name>
-  <forward mode='nat'/>
-  <bridge name='virbr-demo' stp='off'/>
-  <ip address='198.51.100.1' netmask='255.255.255.0'>
-    <dhcp><range start='198.51.100.100' end='198.51.100.200'/></dhcp>
-  </ip>
-</network>
-EOX
-V net-define "$TMP/net.xml" >/dev/null && V net-start demo >/dev/null
-ip link set vg0 master virbr-demo
-domain_xml demo "<interface type='network'><source network='demo'/><mac address='$MAC'/><model type='e1000'/><rom bar='off'/></interface>" >"$TMP/demo.xml"
-V define "$TMP/demo.xml" >/dev/null
+nat_network demo virbr-demo
+nat_domain demo demo "$MAC"
 echo "libvirt's network 'demo' rejects new connections into the guest from outside,"
 echo "as libvirt's NAT networks do. The guest 'demo' is a QEMU machine with no disk;"
 echo "its network side is the namespace, which serves a page on port 5900."
@@ -103,16 +86,9 @@ for _ in $(seq 50); do grep -q "daemon ready" "$TMP/daemon.log" && break; sleep 
 
 say "The guest starts, and takes an address from libvirt's DHCP"
 V start demo >/dev/null
-cat >"$TMP/udhcpc.sh" <<'EOS'
-#!/bin/sh
-[ "$1" = bound ] || exit 0
-ip addr add "$ip/${mask:-24}" dev "$interface"
-ip route add default via "$router"
-EOS
-chmod +x "$TMP/udhcpc.sh"
-in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s "$TMP/udhcpc.sh" >/dev/null 2>&1
+guest_dhcp
 in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
-gip=$(in_net gst ip -4 -o addr show dev eth0 | awk '{ print $4 }' | cut -d/ -f1)
+gip=$(guest_ip)
 echo "The guest is ${gip:-without an address}. What the daemon did:"
 for _ in $(seq 40); do grep -q "forward demo up" "$TMP/daemon.log" && break; sleep 0.05; done
 indent <"$TMP/daemon.log"

@@ -21,48 +21,15 @@ stop_daemon() { [ -n "$DPID" ] && kill -9 "$DPID" 2>/dev/null; DPID=; }
 trap 'stop_daemon; libvirt_daemons_kill; umount "$NSDIR"/*; rm -rf "$TMP"' EXIT
 
 MAC=52:54:00:00:00:10
-# the LAN: host lan0 192.0.2.1, client 192.0.2.2
-ip link add lan0 type veth peer name eth0 netns "$NSDIR/lan"
-ip addr add 192.0.2.1/24 dev lan0 && ip link set lan0 up
-in_net lan ip addr add 192.0.2.2/24 dev eth0
-in_net lan ip link set eth0 up
-# the guest's wire: vg0 joins libvirt's bridge once the network runs
-ip link add vg0 type veth peer name eth0 netns "$NSDIR/gst"
-in_net gst ip link set eth0 address "$MAC"
-in_net gst ip link set eth0 up
-in_net gst ip link set lo up
-ip link set vg0 up
-
+lan_and_guest "$MAC"
 libvirt_start
-cat >"$TMP/net.xml" <<'EOX'
-<network>
-  <name>vanet</name>
-  <forward mode='nat'/>
-  <bridge name='virbr-va' stp='off'/>
-  <ip address='198.51.100.1' netmask='255.255.255.0'>
-    <dhcp><range start='198.51.100.100' end='198.51.100.200'/></dhcp>
-  </ip>
-</network>
-EOX
-V net-define "$TMP/net.xml" >/dev/null && V net-start vanet >/dev/null
+nat_network vanet virbr-va
 check "libvirt's NAT network vanet runs" sh -c "virsh -q -c qemu:///system net-list | grep -q vanet"
-ip link set vg0 master virbr-va
-domain_xml win11 "<interface type='network'><source network='vanet'/><mac address='$MAC'/><model type='e1000'/><rom bar='off'/></interface>" >"$TMP/win11.xml"
-V define "$TMP/win11.xml" >/dev/null
+nat_domain win11 vanet "$MAC"
 check "the domain is defined" sh -c "virsh -q -c qemu:///system list --all | grep -q win11"
 
-# the guest's service and its DHCP client
+# the guest's service
 in_net gst socat TCP-LISTEN:5900,fork,reuseaddr SYSTEM:'echo guest' >/dev/null 2>&1 &
-cat >"$TMP/udhcpc.sh" <<'EOS'
-#!/bin/sh
-[ "$1" = bound ] || exit 0
-ip addr flush dev "$interface"
-ip addr add "$ip/${mask:-24}" dev "$interface"
-ip route add default via "$router"
-EOS
-chmod +x "$TMP/udhcpc.sh"
-guest_dhcp() { in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s "$TMP/udhcpc.sh" >/dev/null 2>&1; }
-guest_ip() { in_net gst ip -4 -o addr show dev eth0 | awk '{ print $4 }' | cut -d/ -f1; }
 # client HOST: what the LAN client reads from HOST:5900 ("guest" through the forward)
 client() { in_net lan socat -T 2 - "TCP:$1:5900,connect-timeout=2" </dev/null 2>/dev/null; }
 reaches() { [ "$(client "$1")" = guest ]; }
@@ -141,8 +108,8 @@ check "address change: logged with the old and new forward" \
 # a reservation for its MAC, then a release and a new request, as a
 # renumbering on the DHCP server's side plays out
 V net-update vanet add ip-dhcp-host "<host mac='$MAC' ip='198.51.100.150'/>" --live >/dev/null
-in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -R -s "$TMP/udhcpc.sh" >/dev/null 2>&1
-in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 -s "$TMP/udhcpc.sh" >/dev/null 2>&1
+guest_dhcp -R
+guest_dhcp
 in_net gst ping -c 1 -W 1 198.51.100.1 >/dev/null 2>&1
 nip=$(guest_ip)
 check "new lease: the guest is now $nip" [ "$nip" = 198.51.100.150 ]

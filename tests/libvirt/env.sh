@@ -112,3 +112,47 @@ domain_xml() {
 	</domain>
 	EOX
 }
+
+# ---- a LAN, a NAT network and a guest's network side (namespaces lan, gst) ----
+# lan_and_guest MAC: lan0 192.0.2.1 here, the client 192.0.2.2 in lan; the
+# guest's wire vg0 here, its eth0 with MAC in gst (vg0 joins libvirt's bridge)
+lan_and_guest() {
+	ip link add lan0 type veth peer name eth0 netns "$NSDIR/lan"
+	ip addr add 192.0.2.1/24 dev lan0 && ip link set lan0 up
+	in_net lan ip addr add 192.0.2.2/24 dev eth0 && in_net lan ip link set eth0 up
+	ip link add vg0 type veth peer name eth0 netns "$NSDIR/gst"
+	in_net gst ip link set eth0 address "$1"
+	in_net gst ip link set eth0 up && in_net gst ip link set lo up && ip link set vg0 up
+}
+# nat_network NAME BRIDGE: libvirt's NAT network 198.51.100.0/24 with DHCP,
+# running, the guest's wire on its bridge
+nat_network() {
+	cat >"$TMP/net.xml" <<-EOX
+	<network>
+	  <name>$1</name>
+	  <forward mode='nat'/>
+	  <bridge name='$2' stp='off'/>
+	  <ip address='198.51.100.1' netmask='255.255.255.0'>
+	    <dhcp><range start='198.51.100.100' end='198.51.100.200'/></dhcp>
+	  </ip>
+	</network>
+	EOX
+	V net-define "$TMP/net.xml" >/dev/null && V net-start "$1" >/dev/null &&
+		ip link set vg0 master "$2"
+}
+# nat_domain NAME NETWORK MAC: a defined domain whose NIC has MAC (no boot ROM)
+nat_domain() {
+	domain_xml "$1" "<interface type='network'><source network='$2'/><mac address='$3'/><model type='e1000'/><rom bar='off'/></interface>" >"$TMP/$1.xml"
+	V define "$TMP/$1.xml" >/dev/null
+}
+# guest_dhcp [UDHCPC OPTIONS]: the guest's side asks libvirt's dnsmasq for an address
+guest_dhcp() {
+	[ -x "$TMP/udhcpc.sh" ] || {
+		printf '#!/bin/sh\n[ "$1" = bound ] || exit 0\nip addr flush dev "$interface"\n%s\n%s\n' \
+			'ip addr add "$ip/${mask:-24}" dev "$interface"' 'ip route add default via "$router"' \
+			>"$TMP/udhcpc.sh"
+		chmod +x "$TMP/udhcpc.sh"
+	}
+	in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 "$@" -s "$TMP/udhcpc.sh" >/dev/null 2>&1
+}
+guest_ip() { in_net gst ip -4 -o addr show dev eth0 | awk '{ print $4 }' | cut -d/ -f1; }

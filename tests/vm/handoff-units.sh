@@ -44,21 +44,12 @@ on-holders = fail
 holder-timeout = 2
 EOC
 active() { [ "$(systemctl is-active "$1")" = active ]; }
-# wait_held UNIT: its main process has the card open
-wait_held() {
-	local pid
-	for _ in $(seq 50); do
-		pid=$(systemctl show -P MainPID "$1")
-		[ "${pid:-0}" != 0 ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$card" && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_held() { unit_holds "$1" "$card"; }
 
 # ---- the unit in stop-units: stopped, the GPU handed over, started again ----
 systemctl start va-display.service
 check "va-display.service holds $card" wait_held va-display.service
-check "... and $render" eval 'ls -l /proc/$(systemctl show -P MainPID va-display.service)/fd | grep -q "$render"' 
+check "... and $render" unit_holds va-display.service "$render"
 "$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
 rc=$?
 check "prepare exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
@@ -70,7 +61,7 @@ rc=$?
 check "release exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
 check "release: bochs drives $bdf again" [ "$(driver_of "$bdf")" = bochs-drm ]
 check "release: va-display.service runs again and holds the new $card" wait_held va-display.service
-check "release: ... and $render" eval 'ls -l /proc/$(systemctl show -P MainPID va-display.service)/fd | grep -q "$render"' 
+check "release: ... and $render" unit_holds va-display.service "$render"
 
 # ---- a unit not in stop-units holds the GPU: refused, rolled back ----
 systemctl start va-other.service

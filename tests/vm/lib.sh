@@ -25,6 +25,17 @@ card_of() {
 	done
 }
 
+# unit_holds UNIT PATH: within 5 s, the unit's main process has PATH open
+unit_holds() {
+	local pid
+	for _ in $(seq 50); do
+		pid=$(systemctl show -P MainPID "$1")
+		[ "${pid:-0}" != 0 ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # diag NAME ARGS...: diagnose --json into $TMP/NAME.json, its exit status in $TMP/NAME.rc
 diag() {
 	local name=$1; shift

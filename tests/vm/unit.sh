@@ -20,11 +20,8 @@ ExecStart=$HOLDER open $node
 EOU
 systemctl daemon-reload
 systemctl start va-render.service
-for _ in $(seq 50); do
-	pid=$(systemctl show -P MainPID va-render.service)
-	[ "${pid:-0}" != 0 ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$node" && break
-	sleep 0.1
-done
+unit_holds va-render.service "$node"
+pid=$(systemctl show -P MainPID va-render.service)
 check "va-render.service runs, pid $pid holds $node" eval "ls -l /proc/$pid/fd | grep -q $node"
 
 for backend in bpf proc; do
