@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
 #include <libkmod.h>
 
 #include "agent/agent.h"
@@ -47,6 +48,7 @@ struct handoff {
 	const struct config *c;
 	const char *vm;
 	bool dry;
+	json_object *j; /* the plan as JSON (--dry-run --json), else NULL */
 	int jfd;
 	struct jrec *done; /* what this run changed, for rollback */
 	size_t n_done;
@@ -66,15 +68,31 @@ static int fail(struct handoff *h, int r, const char *fmt, ...)
 	return r < 0 ? r : -EIO;
 }
 
+/* the JSON plan's array KEY, made on first use */
+static json_object *plan_array(struct handoff *h, const char *key)
+{
+	json_object *a;
+
+	if (!json_object_object_get_ex(h->j, key, &a)) {
+		a = json_object_new_array();
+		json_object_object_add(h->j, key, a);
+	}
+	return a;
+}
+
+/* a line of the plan that is not a step: text, or one of the JSON plan's notes */
 static void plan(struct handoff *h, const char *fmt, ...)
 {
+	char line[640];
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("  ", stdout);
-	vprintf(fmt, ap);
-	fputc('\n', stdout);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (h->j)
+		json_object_array_add(plan_array(h, "notes"), json_object_new_string(line));
+	else
+		printf("  %s\n", line);
 }
 
 static const char *plan_text(const struct jrec *r, char *buf, size_t len)
@@ -108,17 +126,37 @@ static const char *plan_text(const struct jrec *r, char *buf, size_t len)
 	return buf;
 }
 
+/* a step the plan would take (or, undo, take back), as the journal names it */
+static void plan_step(struct handoff *h, const struct jrec *rec, bool undo)
+{
+	char text[256];
+	json_object *o;
+
+	plan_text(rec, text, sizeof(text));
+	if (!h->j) {
+		printf("  %s%s\n", undo ? "undo: " : "", text);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "step", json_object_new_string(jstep_name(rec->step)));
+	json_object_object_add(o, "undo", json_object_new_boolean(undo));
+	json_object_object_add(o, "object", json_object_new_string(rec->a));
+	if (rec->b[0])
+		json_object_object_add(o, "from", json_object_new_string(rec->b));
+	json_object_object_add(o, "text", json_object_new_string(text));
+	json_object_array_add(plan_array(h, "steps"), o);
+}
+
 /* Journal a step before it runs; in a dry run, say what it would be. */
 static int record(struct handoff *h, enum jstep step, const char *a, const char *b)
 {
 	struct jrec rec = { .step = step };
-	char text[256];
 	int r;
 
 	snprintf(rec.a, sizeof(rec.a), "%s", a);
 	snprintf(rec.b, sizeof(rec.b), "%s", b ? b : "");
 	if (h->dry) {
-		plan(h, "%s", plan_text(&rec, text, sizeof(text)));
+		plan_step(h, &rec, false);
 		return 0;
 	}
 	void *p = realloc(h->done, (h->n_done + 1) * sizeof(*h->done));
@@ -313,10 +351,32 @@ static void progress_line(const struct handoff *h, const struct holder_scan *hs,
 		     h->c->holder_timeout);
 }
 
+static const char *const modes[] = { "wait", "kill", "fail" };
+
+/* the JSON plan's holders: who holds the GPU now and what prepare would do about it */
+static void plan_holders(struct handoff *h, const struct holder_scan *hs)
+{
+	json_object *o = json_object_new_object(), *a = json_object_new_array();
+
+	for (size_t i = 0; i < hs->n_holders; i++) {
+		const struct proc_info *pi = &hs->holders[i].pi;
+		json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "pid", json_object_new_int64(pi->pid));
+		json_object_object_add(p, "comm", json_object_new_string(pi->comm));
+		if (pi->unit[0])
+			json_object_object_add(p, "unit", json_object_new_string(pi->unit));
+		json_object_array_add(a, p);
+	}
+	json_object_object_add(o, "processes", a);
+	json_object_object_add(o, "on_holders", json_object_new_string(modes[h->c->on_holders]));
+	json_object_object_add(o, "timeout_s", json_object_new_int64(h->c->holder_timeout));
+	json_object_object_add(h->j, "holders", o);
+}
+
 /* 4. processes that still have the GPU open: wait, end them, or fail (on-holders) */
 static int step_holders(struct handoff *h)
 {
-	static const char *const modes[] = { "wait", "kill", "fail" };
 	uint64_t start = now_us(), deadline = start + h->c->holder_timeout * 1000000ull;
 	bool termed = false, killed = false, told = false;
 	uint64_t kill_deadline = 0, next_tell = 0;
@@ -330,13 +390,20 @@ static int step_holders(struct handoff *h)
 		if (r < 0)
 			return fail(h, r, "holders: the scan failed: %s", err);
 		if (!hs.n_holders) {
+			if (h->j)
+				plan_holders(h, &hs);
 			holder_scan_free(&hs);
 			log_progress_end();
-			if (h->dry)
+			if (h->dry && !h->j)
 				plan(h, "holders: none now (on-holders = %s)", modes[h->c->on_holders]);
 			return 0;
 		}
 		describe_holders(&hs, who, sizeof(who));
+		if (h->j) {
+			plan_holders(h, &hs);
+			holder_scan_free(&hs);
+			return 0;
+		}
 		if (h->dry) {
 			plan(h, "holders: %zu process%s now: %s (on-holders = %s, up to %u s)",
 			     hs.n_holders, hs.n_holders == 1 ? "" : "es", who,
@@ -577,7 +644,7 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 {
 	struct jrec *left = calloc(n + 1, sizeof(*left));
 	size_t n_left = 0;
-	char text[256], why[320];
+	char why[320];
 	int r;
 
 	if (!left)
@@ -587,8 +654,7 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 		const struct jrec *rec = &recs[i];
 
 		if (h->dry) {
-			snprintf(text, sizeof(text), "undo: %s", plan_text(rec, why, sizeof(why)));
-			plan(h, "%s", text);
+			plan_step(h, rec, true);
 			continue;
 		}
 		why[0] = '\0';
@@ -659,8 +725,37 @@ fail:
 	return r;
 }
 
+/* the plan's opening: a header line, or the JSON object's fixed fields */
+static void plan_begin(struct handoff *h, enum handoff_mode mode, const char *verb,
+		       const char *jpath)
+{
+	h->dry = mode != HANDOFF_RUN;
+	if (mode == HANDOFF_PLAN) {
+		printf("handoff %s %s: the plan (--dry-run: nothing is changed)\n", verb, h->vm);
+	} else if (mode == HANDOFF_PLAN_JSON) {
+		h->j = json_object_new_object();
+		json_object_object_add(h->j, "verb", json_object_new_string(verb));
+		json_object_object_add(h->j, "vm", json_object_new_string(h->vm));
+		json_object_object_add(h->j, "dry_run", json_object_new_boolean(true));
+		json_object_object_add(h->j, "journal", json_object_new_string(jpath));
+		json_object_object_add(h->j, "journal_exists",
+				       json_object_new_boolean(!access(jpath, F_OK)));
+		plan_array(h, "steps");
+	}
+}
+
+/* the JSON plan, printed once it is whole */
+static void plan_print(struct handoff *h)
+{
+	if (!h->j)
+		return;
+	puts(json_object_to_json_string_ext(h->j, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 static void handoff_done(struct handoff *h)
 {
+	json_object_put(h->j);
 	/* the target set's libkmod context is shared, and freed with it */
 	if (h->kmod && h->kmod != h->ts.kmod)
 		kmod_unref(h->kmod);
@@ -672,13 +767,12 @@ static void handoff_done(struct handoff *h)
 }
 
 int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const struct domain *dom,
-		    bool dry_run, char *err, size_t errlen)
+		    enum handoff_mode mode, char *err, size_t errlen)
 {
 	static int (*const steps[])(struct handoff *) = {
 		step_units, step_consoles, step_framebuffers, step_holders, step_modules, step_vfio,
 	};
-	struct handoff h = { .ctx = ctx, .root = ctx->root, .c = c, .vm = c->vm, .dry = dry_run,
-			     .jfd = -1 };
+	struct handoff h = { .ctx = ctx, .root = ctx->root, .c = c, .vm = c->vm, .jfd = -1 };
 	struct target_req req = { 0 };
 	char jpath[4096];
 	int r, ret;
@@ -707,14 +801,26 @@ int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const s
 		goto out;
 	}
 	journal_path(h.root, h.vm, jpath, sizeof(jpath));
-	if (dry_run) {
-		printf("handoff prepare %s: the plan (--dry-run: nothing is changed)\n", c->vm);
+	plan_begin(&h, mode, "prepare", jpath);
+	if (h.j) {
+		json_object *a = plan_array(&h, "devices");
+
+		for (size_t i = 0; i < h.ts.n_pcis; i++) {
+			json_object *d = json_object_new_object();
+
+			json_object_object_add(d, "pci", json_object_new_string(h.ts.pcis[i].bdf));
+			json_object_object_add(d, "driver", h.ts.pcis[i].driver[0] ?
+				json_object_new_string(h.ts.pcis[i].driver) : NULL);
+			json_object_array_add(a, d);
+		}
+	} else if (h.dry) {
 		for (size_t i = 0; i < h.ts.n_pcis; i++)
 			plan(&h, "device %s on %s", h.ts.pcis[i].bdf,
 			     h.ts.pcis[i].driver[0] ? h.ts.pcis[i].driver : "no driver");
-		if (!access(jpath, F_OK))
-			plan(&h, "note: %s exists; prepare would refuse until it is released", jpath);
-	} else if ((r = journal_create(h.root, h.vm, &h.jfd)) < 0) {
+	}
+	if (h.dry && !access(jpath, F_OK))
+		plan(&h, "note: %s exists; prepare would refuse until it is released", jpath);
+	if (!h.dry && (r = journal_create(h.root, h.vm, &h.jfd)) < 0) {
 		if (r == -EEXIST)
 			snprintf(err, errlen, "%s exists: a handoff of %s is in place; release it first "
 				 "(vfio-agent handoff release --vm %s)", jpath, c->vm, c->vm);
@@ -738,18 +844,20 @@ int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const s
 			goto out;
 		}
 	}
-	if (!dry_run)
+	if (!h.dry)
 		log_info("prepare %s: the GPU is on vfio-pci (%zu steps in %s)", c->vm, h.n_done, jpath);
+	plan_print(&h);
 	ret = EXIT_OK;
 out:
 	handoff_done(&h);
 	return ret;
 }
 
-int handoff_release(const struct agent_ctx *ctx, const char *vm, bool dry_run, char *err,
-		    size_t errlen)
+int handoff_release(const struct agent_ctx *ctx, const char *vm, enum handoff_mode mode,
+		    char *err, size_t errlen)
 {
-	struct handoff h = { .ctx = ctx, .root = ctx->root, .vm = vm, .dry = dry_run, .jfd = -1 };
+	struct handoff h = { .ctx = ctx, .root = ctx->root, .vm = vm, .dry = mode != HANDOFF_RUN,
+			     .jfd = -1 };
 	struct jrec *recs = NULL;
 	char jpath[4096], uerr[320];
 	size_t n = 0, bad = 0;
@@ -763,8 +871,13 @@ int handoff_release(const struct agent_ctx *ctx, const char *vm, bool dry_run, c
 	r = journal_load(h.root, vm, &recs, &n, &cut, &bad);
 	if (r == -ENOENT) {
 		log_info("release %s: no journal, nothing to undo", vm);
-		if (dry_run)
+		if (mode == HANDOFF_PLAN) {
 			printf("handoff release %s: no journal (%s), nothing to undo\n", vm, jpath);
+		} else if (mode == HANDOFF_PLAN_JSON) {
+			plan_begin(&h, mode, "release", jpath);
+			plan_print(&h);
+			handoff_done(&h);
+		}
 		return EXIT_OK;
 	}
 	if (r < 0) {
@@ -783,39 +896,45 @@ int handoff_release(const struct agent_ctx *ctx, const char *vm, bool dry_run, c
 		free(recs);
 		return EXIT_FAILED;
 	}
-	if (dry_run)
-		printf("handoff release %s: the plan (--dry-run: nothing is changed)\n", vm);
+	plan_begin(&h, mode, "release", jpath);
 	if (undo_all(&h, recs, n, uerr, sizeof(uerr)) < 0) {
 		snprintf(err, errlen, "%s; %s keeps what is left: run release again", uerr, jpath);
 		ret = EXIT_FAILED;
-	} else if (!dry_run) {
+	} else if (!h.dry) {
 		log_info("release %s: %zu steps undone", vm, n);
 	}
+	plan_print(&h);
 	free(recs);
 	handoff_done(&h);
 	return ret;
 }
 
 static const char handoff_usage[] =
-	"Usage: vfio-agent handoff prepare|release [--vm NAME] [--dry-run]\n"
+	"Usage: vfio-agent handoff prepare|release [--vm NAME] [--dry-run [--json]]\n"
 	"\n"
 	"Hand the GPU to vfio-pci (prepare) or take it back (release), as the hook\n"
 	"does at a guest's start and end. prepare journals each step in\n"
 	"/run/vfio-agent/NAME.journal and rolls back if one fails; release undoes the\n"
-	"journal. --dry-run prints the plan and changes nothing.\n";
+	"journal.\n"
+	"\n"
+	"  --vm NAME   the VM (default: the config's vm)\n"
+	"  --dry-run   print the plan and change nothing\n"
+	"  --json      the plan as JSON (with --dry-run)\n";
 
 int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "vm", required_argument, NULL, 'm' },
 		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const char *const subs[] = { "prepare", "release", NULL };
 	struct config *c = NULL;
 	const char *vm = NULL, *sub;
-	bool dry = false, prepare;
+	bool dry = false, json = false, prepare;
+	enum handoff_mode mode;
 	char err[768];
 	int opt, ret, lock = -1;
 
@@ -829,6 +948,9 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		case 'n':
 			dry = true;
 			break;
+		case 'j':
+			json = true;
+			break;
 		case 'h':
 			fputs(handoff_usage, stdout);
 			return EXIT_OK;
@@ -839,6 +961,12 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 	if (!(sub = agent_subcommand("handoff", argc, argv, optind, subs)))
 		return EXIT_USAGE;
 	prepare = !strcmp(sub, "prepare");
+	if (json && !dry) {
+		log_error("handoff %s: --json prints the plan: add --dry-run (what a real run did is "
+			  "in /run/vfio-agent/NAME.journal)", sub);
+		return EXIT_USAGE;
+	}
+	mode = !dry ? HANDOFF_RUN : json ? HANDOFF_PLAN_JSON : HANDOFF_PLAN;
 	/* release needs only the journal: with --vm it works with the config gone or changed */
 	if ((prepare || !vm) &&
 	    (ret = agent_load_config_vm(ctx, "handoff", vm, prepare, &c)) != EXIT_OK)
@@ -860,9 +988,9 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (prepare)
-		ret = handoff_prepare(ctx, c, NULL, dry, err, sizeof(err));
+		ret = handoff_prepare(ctx, c, NULL, mode, err, sizeof(err));
 	else
-		ret = handoff_release(ctx, vm, dry, err, sizeof(err));
+		ret = handoff_release(ctx, vm, mode, err, sizeof(err));
 	if (ret != EXIT_OK && err[0])
 		log_error("%s %s: %s", sub, vm, err);
 out:

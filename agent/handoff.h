@@ -14,18 +14,23 @@ struct agent_ctx;
 struct config;
 struct domain;
 
+enum handoff_mode {
+	HANDOFF_RUN,       /* change the host */
+	HANDOFF_PLAN,      /* print the plan as text on stdout; change nothing */
+	HANDOFF_PLAN_JSON, /* the same plan as one JSON object */
+};
+
 /*
  * Prepare c->vm: the config's pcis, else the domain's PCI hostdevs. On
  * failure everything done is rolled back and err holds "STEP: cause" (or
- * is empty when the one line was logged already). dry_run prints the plan
- * on stdout and changes nothing. An exit code.
+ * is empty when the one line was logged already). An exit code.
  */
 int handoff_prepare(const struct agent_ctx *ctx, const struct config *c, const struct domain *dom,
-		    bool dry_run, char *err, size_t errlen);
+		    enum handoff_mode mode, char *err, size_t errlen);
 
 /* Undo vm's journal in reverse; no journal is success. An exit code. */
-int handoff_release(const struct agent_ctx *ctx, const char *vm, bool dry_run, char *err,
-		    size_t errlen);
+int handoff_release(const struct agent_ctx *ctx, const char *vm, enum handoff_mode mode,
+		    char *err, size_t errlen);
 
 /*
  * /run/vfio-agent/lock, held until the process exits or closes fd. wait:

@@ -232,7 +232,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		if (handoff_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 			log_error("hook %s %s: %s", argv[1], argv[2], err);
 			ret = EXIT_FAILED;
-		} else if ((ret = handoff_release(ctx, argv[1], false, err, sizeof(err))) != EXIT_OK) {
+		} else if ((ret = handoff_release(ctx, argv[1], HANDOFF_RUN, err, sizeof(err))) != EXIT_OK) {
 			log_error("release %s: %s", argv[1], err);
 		}
 		goto out;
@@ -265,7 +265,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	case JOB_PREPARE:
 		if (!c->passthrough)
 			break;
-		ret = handoff_prepare(ctx, c, &dom, false, err, sizeof(err));
+		ret = handoff_prepare(ctx, c, &dom, HANDOFF_RUN, err, sizeof(err));
 		if (ret != EXIT_OK && err[0])
 			log_error("prepare %s: %s", c->vm, err);
 		break;
@@ -279,7 +279,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		break;
 	case JOB_RELEASE:
 		/* after a failed start too (EXTRA "failed"): the journal says what changed */
-		ret = handoff_release(ctx, c->vm, false, err, sizeof(err));
+		ret = handoff_release(ctx, c->vm, HANDOFF_RUN, err, sizeof(err));
 		if (ret != EXIT_OK)
 			log_error("release %s: %s", c->vm, err);
 		break;

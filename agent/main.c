@@ -33,7 +33,7 @@ static const struct verb verbs[] = {
 	{ "watch", watch_main, "[targets as diagnose] [--json] [--duration S]\n"
 	  "                                               stream opens, closes and exits of holders" },
 	{ "hook", hook_main, "DOMAIN OP SUBOP [EXTRA]               libvirt's qemu hook (domain XML on stdin)" },
-	{ "handoff", handoff_main, "prepare|release [--vm NAME] [--dry-run]\n"
+	{ "handoff", handoff_main, "prepare|release [--vm NAME] [--dry-run [--json]]\n"
 	  "                                               hand the GPU to vfio-pci, or take it back" },
 	{ "daemon", daemon_main, "[--foreground]                         keep the forward true while the VM runs" },
 	{ "version", version_main, "                                      print the version" },

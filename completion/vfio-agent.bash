@@ -27,7 +27,7 @@ _vfio_agent()
 	forward) COMPREPLY=($(compgen -W "up down status --vm --json --help" -- "$cur")) ;;
 	diagnose) COMPREPLY=($(compgen -W "--vm --pci --driver --device --json --backend --help" -- "$cur")) ;;
 	watch) COMPREPLY=($(compgen -W "--vm --pci --driver --device --json --duration --help" -- "$cur")) ;;
-	handoff) COMPREPLY=($(compgen -W "prepare release --vm --dry-run --help" -- "$cur")) ;;
+	handoff) COMPREPLY=($(compgen -W "prepare release --vm --dry-run --json --help" -- "$cur")) ;;
 	daemon) COMPREPLY=($(compgen -W "--foreground --help" -- "$cur")) ;;
 	esac
 }
