@@ -29,12 +29,15 @@ O ?= build
 SAN_FLAGS :=
 endif
 
-# linked; libdrm (the test helper's headers) is checked with pkg-config
-# so that `make deps` is proven complete
-PKGS := libnftnl libmnl inih json-c libbpf libkmod libxml-2.0 libsystemd libvirt
+# linked, and opened when a verb needs them (agent/dl.c: their headers are
+# used, their libraries not linked); libdrm (the test helper's headers) is
+# checked with pkg-config so that `make deps` is proven complete
+PKGS_LINKED := libnftnl libmnl inih json-c libbpf
+PKGS_OPENED := libvirt libkmod libxml-2.0 libsystemd
+PKGS := $(PKGS_LINKED) $(PKGS_OPENED)
 PKGS_STACK := libdrm
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 # the test helper's DRM ioctls: the uapi headers only, nothing linked
 DRM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdrm 2>/dev/null)
 
@@ -43,7 +46,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
 	  -D_GNU_SOURCE -I. -I$(O)/bpf $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
-LDLIBS += $(PKG_LIBS) -pthread
+LDLIBS += $(PKG_LIBS) -ldl -pthread
 
 ifeq ($(V),1)
 Q :=

@@ -24,6 +24,13 @@
         hardeningDisable = [ "zerocallusedregs" ];
         makeFlags = [ "PREFIX=$(out)" "BINDIR=$(out)/bin" "SYSCONFDIR=$(out)/etc" ];
         installTargets = [ "install" ];
+        # libvirt, libkmod, libxml2 and libsystemd are opened by soname when a verb
+        # needs them (agent/dl.c): their directories go into the RUNPATH after
+        # fixup has shrunk it to the linked libraries
+        postFixup = ''
+          patchelf --add-rpath ${pkgs.lib.makeLibraryPath (with pkgs; [ libvirt kmod libxml2 systemd ])} \
+            $out/bin/vfio-agent
+        '';
       };
 
       nixosModules.default = { pkgs, lib, ... }: {

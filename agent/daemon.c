@@ -24,6 +24,7 @@
 
 #include "agent/agent.h"
 #include "agent/config.h"
+#include "agent/dl.h"
 #include "agent/forward.h"
 #include "agent/guest.h"
 #include "agent/handoff.h"
@@ -76,12 +77,12 @@ struct daemon {
 
 static bool domain_running(struct daemon *d, virDomainPtr *dom)
 {
-	*dom = d->conn ? virDomainLookupByName(d->conn, d->c->vm) : NULL;
+	*dom = d->conn ? sym_virDomainLookupByName(d->conn, d->c->vm) : NULL;
 	if (!*dom)
 		return false;
-	if (virDomainIsActive(*dom) == 1)
+	if (sym_virDomainIsActive(*dom) == 1)
 		return true;
-	virDomainFree(*dom);
+	sym_virDomainFree(*dom);
 	*dom = NULL;
 	return false;
 }
@@ -111,7 +112,7 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 
 static void notify_status(struct daemon *d)
 {
-	sd_notifyf(0, "STATUS=%s%s%s", d->want[0] ? d->c->vm : "", d->want[0] ? ": " : "",
+	sym_sd_notifyf(0, "STATUS=%s%s%s", d->want[0] ? d->c->vm : "", d->want[0] ? ": " : "",
 		   d->want[0] ? d->want : "no forward (the VM is not running or has no address)");
 }
 
@@ -120,7 +121,7 @@ static void retry_later(struct daemon *d)
 	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
 	if (d->retry_ms > RETRY_MAX_MS)
 		d->retry_ms = RETRY_MAX_MS;
-	virEventUpdateTimeout(d->retry_timer, d->retry_ms);
+	sym_virEventUpdateTimeout(d->retry_timer, d->retry_ms);
 }
 
 /* log an error once until it changes or clears */
@@ -160,7 +161,7 @@ static void reconcile(struct daemon *d, const char *why)
 		}
 	}
 	if (dom)
-		virDomainFree(dom);
+		sym_virDomainFree(dom);
 	if (running && fwd_spec_resolve(&want, &fs, err, sizeof(err)) != EXIT_OK) {
 		fail_once(d, err);
 		fwd_spec_free(&fs);
@@ -198,7 +199,7 @@ static void reconcile(struct daemon *d, const char *why)
 	}
 	d->last_err[0] = '\0';
 	d->retry_ms = 0;
-	virEventUpdateTimeout(d->retry_timer, -1);
+	sym_virEventUpdateTimeout(d->retry_timer, -1);
 	if (running && (r == NF_UP_CHANGED || strcmp(d->want, desc))) {
 		if (!strcmp(d->want, desc))
 			log_info("%s: forward %s repaired: %s", why, d->c->vm, desc);
@@ -227,7 +228,7 @@ static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail
 	struct daemon *d = opaque;
 	char why[160];
 
-	if (strcmp(virDomainGetName(dom), d->c->vm))
+	if (strcmp(sym_virDomainGetName(dom), d->c->vm))
 		return 0;
 	snprintf(why, sizeof(why), "domain %s %s", d->c->vm,
 		 event >= 0 && (size_t)event < ARRAY_SIZE(lifecycle_names) ? lifecycle_names[event]
@@ -242,7 +243,7 @@ static int on_network(virConnectPtr conn, virNetworkPtr net, int event, int deta
 	char why[160];
 
 	/* libvirt rewrites its chains when a network starts: our exemption goes */
-	snprintf(why, sizeof(why), "network %s %s", virNetworkGetName(net),
+	snprintf(why, sizeof(why), "network %s %s", sym_virNetworkGetName(net),
 		 event == VIR_NETWORK_EVENT_STARTED ? "started"
 		 : event == VIR_NETWORK_EVENT_STOPPED ? "stopped"
 						       : "changed");
@@ -255,12 +256,12 @@ static void disconnect(struct daemon *d)
 	if (!d->conn)
 		return;
 	if (d->dom_cb >= 0)
-		virConnectDomainEventDeregisterAny(d->conn, d->dom_cb);
+		sym_virConnectDomainEventDeregisterAny(d->conn, d->dom_cb);
 	if (d->net_cb >= 0)
-		virConnectNetworkEventDeregisterAny(d->conn, d->net_cb);
+		sym_virConnectNetworkEventDeregisterAny(d->conn, d->net_cb);
 	d->dom_cb = d->net_cb = -1;
-	virConnectUnregisterCloseCallback(d->conn, NULL);
-	virConnectClose(d->conn);
+	sym_virConnectUnregisterCloseCallback(d->conn, NULL);
+	sym_virConnectClose(d->conn);
 	d->conn = NULL;
 }
 
@@ -270,29 +271,29 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 
 	/* not here: libvirt is inside its own call; the reconnect timer tidies up */
 	d->conn_lost = true;
-	virEventUpdateTimeout(d->reconnect_timer, 0);
+	sym_virEventUpdateTimeout(d->reconnect_timer, 0);
 }
 
 static int connect_libvirt(struct daemon *d)
 {
 	virErrorPtr err;
 
-	d->conn = virConnectOpen(d->uri);
+	d->conn = sym_virConnectOpen(d->uri);
 	if (!d->conn) {
-		err = virGetLastError();
+		err = sym_virGetLastError();
 		snprintf(d->last_err, sizeof(d->last_err), "cannot connect to %s: %s",
 			 d->uri ? d->uri : "libvirt", err && err->message ? err->message : "?");
 		return -1;
 	}
-	virConnectSetKeepAlive(d->conn, 5, 3);
-	virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
-	d->dom_cb = virConnectDomainEventRegisterAny(d->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+	sym_virConnectSetKeepAlive(d->conn, 5, 3);
+	sym_virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
+	d->dom_cb = sym_virConnectDomainEventRegisterAny(d->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
 						     VIR_DOMAIN_EVENT_CALLBACK(on_domain), d, NULL);
-	d->net_cb = virConnectNetworkEventRegisterAny(d->conn, NULL,
+	d->net_cb = sym_virConnectNetworkEventRegisterAny(d->conn, NULL,
 						      VIR_NETWORK_EVENT_ID_LIFECYCLE,
 						      VIR_NETWORK_EVENT_CALLBACK(on_network), d, NULL);
 	if (d->dom_cb < 0 || d->net_cb < 0) {
-		err = virGetLastError();
+		err = sym_virGetLastError();
 		snprintf(d->last_err, sizeof(d->last_err), "cannot subscribe to libvirt's events: %s",
 			 err && err->message ? err->message : "?");
 		disconnect(d);
@@ -312,13 +313,13 @@ static void on_reconnect_timer(int timer, void *opaque)
 		d->reconnect_ms = 0;
 	}
 	if (d->conn) {
-		virEventUpdateTimeout(timer, -1);
+		sym_virEventUpdateTimeout(timer, -1);
 		return;
 	}
 	if (connect_libvirt(d) == 0) {
 		log_info("connected to libvirt");
 		d->reconnect_ms = 0;
-		virEventUpdateTimeout(timer, -1);
+		sym_virEventUpdateTimeout(timer, -1);
 		reconcile(d, "libvirt connected");
 		return;
 	}
@@ -326,7 +327,7 @@ static void on_reconnect_timer(int timer, void *opaque)
 	if (d->reconnect_ms > RETRY_MAX_MS)
 		d->reconnect_ms = RETRY_MAX_MS;
 	log_debug("%s; again in %d ms", d->last_err, d->reconnect_ms);
-	virEventUpdateTimeout(timer, d->reconnect_ms);
+	sym_virEventUpdateTimeout(timer, d->reconnect_ms);
 }
 
 /* ---- netlink ---- */
@@ -445,14 +446,14 @@ static void on_retry(int timer, void *opaque)
 	struct daemon *d = opaque;
 	char why[sizeof(d->why) + 16];
 
-	virEventUpdateTimeout(timer, -1);
+	sym_virEventUpdateTimeout(timer, -1);
 	snprintf(why, sizeof(why), "%s (retry)", d->why[0] ? d->why : "retry");
 	reconcile(d, why);
 }
 
 static void on_watchdog(int timer, void *opaque)
 {
-	sd_notify(0, "WATCHDOG=1");
+	sym_sd_notify(0, "WATCHDOG=1");
 }
 
 /* ---- setup and the loop ---- */
@@ -507,16 +508,16 @@ static int setup(struct daemon *d)
 		log_error("signalfd: %s", strerror(errno));
 		return -1;
 	}
-	if (virEventAddHandle(nl_monitor_fd(d->rtnl), VIR_EVENT_HANDLE_READABLE, on_rtnl, d, NULL) < 0 ||
-	    virEventAddHandle(nl_monitor_fd(d->mon), VIR_EVENT_HANDLE_READABLE, on_nft, d, NULL) < 0 ||
-	    virEventAddHandle(d->sfd, VIR_EVENT_HANDLE_READABLE, on_signal, d, NULL) < 0 ||
-	    (d->retry_timer = virEventAddTimeout(-1, on_retry, d, NULL)) < 0 ||
-	    (d->reconnect_timer = virEventAddTimeout(-1, on_reconnect_timer, d, NULL)) < 0) {
+	if (sym_virEventAddHandle(nl_monitor_fd(d->rtnl), VIR_EVENT_HANDLE_READABLE, on_rtnl, d, NULL) < 0 ||
+	    sym_virEventAddHandle(nl_monitor_fd(d->mon), VIR_EVENT_HANDLE_READABLE, on_nft, d, NULL) < 0 ||
+	    sym_virEventAddHandle(d->sfd, VIR_EVENT_HANDLE_READABLE, on_signal, d, NULL) < 0 ||
+	    (d->retry_timer = sym_virEventAddTimeout(-1, on_retry, d, NULL)) < 0 ||
+	    (d->reconnect_timer = sym_virEventAddTimeout(-1, on_reconnect_timer, d, NULL)) < 0) {
 		log_error("cannot register with libvirt's event loop");
 		return -1;
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) > 0)
-		d->watchdog_timer = virEventAddTimeout((int)(wd_usec / 2000), on_watchdog, d, NULL);
+	if (sym_sd_watchdog_enabled(0, &wd_usec) > 0)
+		d->watchdog_timer = sym_virEventAddTimeout((int)(wd_usec / 2000), on_watchdog, d, NULL);
 	return 0;
 }
 
@@ -563,6 +564,12 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 		log_warn("[vnc] enable = false in %s: the daemon keeps no forward until it is set",
 			 d.c->path);
 	d.uri = getenv("LIBVIRT_DEFAULT_URI") ? NULL : "qemu:///system";
+	if (dl_libvirt(d.last_err, sizeof(d.last_err)) < 0 ||
+	    dl_libsystemd(d.last_err, sizeof(d.last_err)) < 0) {
+		log_error("daemon: %s", d.last_err);
+		ret = EXIT_FAILED;
+		goto out;
+	}
 	if (!foreground) {
 		log_setup(LOG_TO_SYSLOG, ctx->verbosity);
 		if (detach(&ready_fd) < 0) {
@@ -570,8 +577,8 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	virSetErrorFunc(NULL, libvirt_quiet);
-	if (virEventRegisterDefaultImpl() < 0) {
+	sym_virSetErrorFunc(NULL, libvirt_quiet);
+	if (sym_virEventRegisterDefaultImpl() < 0) {
 		log_error("cannot set up libvirt's event loop");
 		goto out;
 	}
@@ -580,11 +587,11 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (connect_libvirt(&d) < 0) {
 		log_warn("%s; the rules stay as they are, reconnecting", d.last_err);
-		virEventUpdateTimeout(d.reconnect_timer, 250);
+		sym_virEventUpdateTimeout(d.reconnect_timer, 250);
 	} else {
 		reconcile(&d, "started");
 	}
-	sd_notify(0, "READY=1");
+	sym_sd_notify(0, "READY=1");
 	notify_status(&d);
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "r", 1) != 1)
@@ -595,12 +602,12 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 	log_info("daemon ready: following %s%s", d.c->vm, d.conn ? "" : " (libvirt not connected yet)");
 
 	while (!d.quit)
-		if (virEventRunDefaultImpl() < 0) {
+		if (sym_virEventRunDefaultImpl() < 0) {
 			log_error("libvirt's event loop failed");
 			goto out;
 		}
 
-	sd_notify(0, "STOPPING=1");
+	sym_sd_notify(0, "STOPPING=1");
 	ret = EXIT_OK;
 	if ((opt = nf_forward_down(d.nf, &removed, &e)) < 0) {
 		ret = fwd_report_error("removing the forward", opt, &e);

@@ -8,6 +8,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include "agent/dl.h"
 #include "agent/domain.h"
 #include "agent/macro.h"
 
@@ -26,7 +27,7 @@ int parse_mac(const char *s, uint8_t mac[6])
 
 static bool is(const xmlNode *n, const char *name)
 {
-	return n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST name);
+	return n->type == XML_ELEMENT_NODE && !sym_xmlStrcmp(n->name, BAD_CAST name);
 }
 
 static const xmlNode *child(const xmlNode *n, const char *name)
@@ -67,7 +68,7 @@ static int text_of(const xmlNode *n, char *buf, size_t len)
 
 static int attr(const xmlNode *n, const char *name, char *buf, size_t len)
 {
-	xmlChar *v = xmlGetNoNsProp(n, BAD_CAST name);
+	xmlChar *v = sym_xmlGetNoNsProp(n, BAD_CAST name);
 	int r = 0;
 
 	buf[0] = '\0';
@@ -77,7 +78,7 @@ static int attr(const xmlNode *n, const char *name, char *buf, size_t len)
 		r = -E2BIG;
 	else
 		strcpy(buf, (const char *)v);
-	xmlFree(v);
+	(*sym_xmlFree)(v);
 	return r;
 }
 
@@ -160,13 +161,13 @@ static int agent_channel(struct domain *d, const xmlNode *ch)
 static void xml_doc_freep(xmlDoc **doc)
 {
 	if (*doc)
-		xmlFreeDoc(*doc);
+		sym_xmlFreeDoc(*doc);
 }
 
 static void xml_ctxt_freep(xmlParserCtxt **c)
 {
 	if (*c)
-		xmlFreeParserCtxt(*c);
+		sym_xmlFreeParserCtxt(*c);
 }
 
 int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_t errlen)
@@ -187,14 +188,16 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 		snprintf(err, errlen, "domain XML has a DOCTYPE or ENTITY declaration; libvirt writes none");
 		return -EINVAL;
 	}
-	xmlInitParser();
-	ctxt = xmlNewParserCtxt();
+	if ((r = dl_libxml2(err, errlen)) < 0)
+		return r;
+	sym_xmlInitParser();
+	ctxt = sym_xmlNewParserCtxt();
 	if (!ctxt)
 		return -ENOMEM;
-	doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
+	doc = sym_xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
 				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc) {
-		const xmlError *e = xmlCtxtGetLastError(ctxt);
+		const xmlError *e = sym_xmlCtxtGetLastError(ctxt);
 		char msg[256] = "not well-formed";
 
 		if (e && e->message) {
@@ -204,7 +207,7 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 		snprintf(err, errlen, "domain XML line %d: %s", e ? e->line : 0, msg);
 		return -EINVAL;
 	}
-	root = xmlDocGetRootElement(doc);
+	root = sym_xmlDocGetRootElement(doc);
 	if (doc->intSubset || !root || !is(root, "domain")) {
 		snprintf(err, errlen, "domain XML: the root element is not <domain>");
 		return -EINVAL;

@@ -6,6 +6,7 @@
 #include <libvirt/virterror.h>
 
 #include "agent/config.h"
+#include "agent/dl.h"
 #include "agent/domain.h"
 #include "agent/guest.h"
 #include "agent/log.h"
@@ -15,7 +16,7 @@
 static bool from_libvirt(virDomainPtr dom, unsigned int source, struct nf_addr *out)
 {
 	virDomainInterfacePtr *ifs = NULL;
-	int n = virDomainInterfaceAddresses(dom, &ifs, source, 0);
+	int n = sym_virDomainInterfaceAddresses(dom, &ifs, source, 0);
 	bool found = false;
 
 	for (int i = 0; i < n; i++) {
@@ -23,7 +24,7 @@ static bool from_libvirt(virDomainPtr dom, unsigned int source, struct nf_addr *
 			if (ifs[i]->addrs[j].type == VIR_IP_ADDR_TYPE_IPV4 &&
 			    parse_addr(ifs[i]->addrs[j].addr, out))
 				found = true;
-		virDomainInterfaceFree(ifs[i]);
+		sym_virDomainInterfaceFree(ifs[i]);
 	}
 	free(ifs);
 	return found;
@@ -47,7 +48,7 @@ bool guest_addr_find(virDomainPtr dom, struct nf_addr *out, char *src, size_t sr
 			snprintf(src, srclen, "%s", sources[s].name);
 	if (found)
 		return true;
-	xml = virDomainGetXMLDesc(dom, 0);
+	xml = sym_virDomainGetXMLDesc(dom, 0);
 	if (!xml || domain_parse(xml, strlen(xml), &parsed, err, sizeof(err)) < 0) {
 		free(xml);
 		return false;
@@ -82,20 +83,24 @@ int guest_addr_fill(struct config *c)
 	virConnectPtr conn;
 	virDomainPtr dom = NULL;
 	struct nf_addr ip;
-	char src[64], a[64];
+	char src[64], a[64], err[320];
 	int ret = EXIT_FAILED;
 
-	virSetErrorFunc(NULL, quiet);
-	conn = virConnectOpenReadOnly(uri);
+	if (dl_libvirt(err, sizeof(err)) < 0) {
+		log_error("guest.ip = auto: %s", err);
+		return EXIT_FAILED;
+	}
+	sym_virSetErrorFunc(NULL, quiet);
+	conn = sym_virConnectOpenReadOnly(uri);
 	if (!conn) {
-		virErrorPtr e = virGetLastError();
+		virErrorPtr e = sym_virGetLastError();
 
 		log_error("guest.ip = auto: cannot ask libvirt for %s's address: %s", c->vm,
 			  e && e->message ? e->message : "no connection");
 		return EXIT_FAILED;
 	}
-	dom = virDomainLookupByName(conn, c->vm);
-	if (!dom || virDomainIsActive(dom) != 1)
+	dom = sym_virDomainLookupByName(conn, c->vm);
+	if (!dom || sym_virDomainIsActive(dom) != 1)
 		log_error("guest.ip = auto: domain %s is not running, so it has no address", c->vm);
 	else if (!guest_addr_find(dom, &ip, src, sizeof(src)))
 		log_error("guest.ip = auto: %s's address is not known yet (no DHCP lease, no ARP or "
@@ -107,7 +112,7 @@ int guest_addr_fill(struct config *c)
 		ret = EXIT_OK;
 	}
 	if (dom)
-		virDomainFree(dom);
-	virConnectClose(conn);
+		sym_virDomainFree(dom);
+	sym_virConnectClose(conn);
 	return ret;
 }

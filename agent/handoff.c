@@ -21,6 +21,7 @@
 #include <libkmod.h>
 
 #include "agent/agent.h"
+#include "agent/dl.h"
 #include "agent/config.h"
 #include "agent/domain.h"
 #include "agent/handoff.h"
@@ -758,7 +759,7 @@ static void handoff_done(struct handoff *h)
 	json_object_put(h->j);
 	/* the target set's libkmod context is shared, and freed with it */
 	if (h->kmod && h->kmod != h->ts.kmod)
-		kmod_unref(h->kmod);
+		sym_kmod_unref(h->kmod);
 	if (h->jfd >= 0)
 		close(h->jfd);
 	units_disconnect(h->bus);

@@ -9,6 +9,7 @@
 
 #include <libkmod.h>
 
+#include "agent/dl.h"
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "agent/modules.h"
@@ -28,26 +29,33 @@ static void kmod_log(void *data, int priority, const char *file, int line, const
 
 struct kmod_ctx *agent_kmod_new(void)
 {
-	struct kmod_ctx *k = kmod_new(NULL, NULL);
+	struct kmod_ctx *k;
+	char err[320];
+	int r;
 
-	if (!k) {
+	if ((r = dl_libkmod(err, sizeof(err))) < 0) {
+		log_warn("%s", err);
+		errno = -r;
+		return NULL;
+	}
+	if (!(k = sym_kmod_new(NULL, NULL))) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	kmod_set_log_fn(k, kmod_log, NULL);
+	sym_kmod_set_log_fn(k, kmod_log, NULL);
 	return k;
 }
 
 static void kmod_module_unrefp(struct kmod_module **m)
 {
 	if (*m)
-		kmod_module_unref(*m);
+		sym_kmod_module_unref(*m);
 }
 
 static void kmod_list_unrefp(struct kmod_list **l)
 {
 	if (*l)
-		kmod_module_unref_list(*l);
+		sym_kmod_module_unref_list(*l);
 }
 
 #define _cleanup_mod_ __attribute__((cleanup(kmod_module_unrefp)))
@@ -61,14 +69,14 @@ int module_each_dependent(struct kmod_ctx *k, const char *name,
 	struct kmod_list *l;
 	int r;
 
-	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0)
+	if ((r = sym_kmod_module_new_from_name(k, name, &mod)) < 0)
 		return r;
-	if (kmod_module_get_initstate(mod) < 0)
+	if (sym_kmod_module_get_initstate(mod) < 0)
 		return 0; /* not loaded: nothing depends on it now */
-	holders = kmod_module_get_holders(mod);
-	kmod_list_foreach(l, holders) {
-		_cleanup_mod_ struct kmod_module *h = kmod_module_get_module(l);
-		const char *hn = kmod_module_get_name(h);
+	holders = sym_kmod_module_get_holders(mod);
+	dl_kmod_list_foreach(l, holders) {
+		_cleanup_mod_ struct kmod_module *h = sym_kmod_module_get_module(l);
+		const char *hn = sym_kmod_module_get_name(h);
 
 		if ((r = fn(hn, arg)) < 0)
 			return r;
@@ -84,12 +92,12 @@ bool module_known(struct kmod_ctx *k, const char *name)
 	_cleanup_modlist_ struct kmod_list *list = NULL;
 	struct kmod_list *l;
 
-	if (kmod_module_new_from_lookup(k, name, &list) < 0)
+	if (sym_kmod_module_new_from_lookup(k, name, &list) < 0)
 		return false;
-	kmod_list_foreach(l, list) {
-		_cleanup_mod_ struct kmod_module *m = kmod_module_get_module(l);
+	dl_kmod_list_foreach(l, list) {
+		_cleanup_mod_ struct kmod_module *m = sym_kmod_module_get_module(l);
 
-		if (kmod_module_get_initstate(m) >= 0 || kmod_module_get_path(m))
+		if (sym_kmod_module_get_initstate(m) >= 0 || sym_kmod_module_get_path(m))
 			return true;
 	}
 	return false;
@@ -105,23 +113,23 @@ int module_state_get(struct kmod_ctx *k, const char *name, struct module_state *
 	memset(st, 0, sizeof(*st));
 	snprintf(st->name, sizeof(st->name), "%s", name);
 	st->refcnt = -1;
-	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0)
+	if ((r = sym_kmod_module_new_from_name(k, name, &mod)) < 0)
 		return r;
-	state = kmod_module_get_initstate(mod);
+	state = sym_kmod_module_get_initstate(mod);
 	snprintf(st->state, sizeof(st->state), "%s",
-		 state < 0 ? "not loaded" : kmod_module_initstate_str(state));
+		 state < 0 ? "not loaded" : sym_kmod_module_initstate_str(state));
 	if (state < 0 || state == KMOD_MODULE_BUILTIN)
 		return 0;
-	st->refcnt = kmod_module_get_refcnt(mod);
-	holders = kmod_module_get_holders(mod);
-	kmod_list_foreach(l, holders) {
-		_cleanup_mod_ struct kmod_module *h = kmod_module_get_module(l);
+	st->refcnt = sym_kmod_module_get_refcnt(mod);
+	holders = sym_kmod_module_get_holders(mod);
+	dl_kmod_list_foreach(l, holders) {
+		_cleanup_mod_ struct kmod_module *h = sym_kmod_module_get_module(l);
 		void *p = realloc(st->holders, (st->n_holders + 1) * sizeof(*st->holders));
 
 		if (!p)
 			return -ENOMEM;
 		st->holders = p;
-		snprintf(st->holders[st->n_holders++], HOLD_MOD_LEN, "%s", kmod_module_get_name(h));
+		snprintf(st->holders[st->n_holders++], HOLD_MOD_LEN, "%s", sym_kmod_module_get_name(h));
 	}
 	return 0;
 }
@@ -237,21 +245,21 @@ int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, cha
 {
 	_cleanup_mod_ struct kmod_module *mod = NULL;
 	uint64_t deadline = now_us() + timeout_us;
-	int prio = kmod_get_log_priority(k), r;
+	int prio = sym_kmod_get_log_priority(k), r;
 
-	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0) {
+	if ((r = sym_kmod_module_new_from_name(k, name, &mod)) < 0) {
 		snprintf(err, errlen, "%s", strerror(-r));
 		return r;
 	}
 	/* each busy try would log an error; the last one is reported here */
-	kmod_set_log_priority(k, LOG_CRIT);
+	sym_kmod_set_log_priority(k, LOG_CRIT);
 	for (;;) {
-		r = kmod_module_remove_module(mod, KMOD_REMOVE_NOWAIT);
+		r = sym_kmod_module_remove_module(mod, KMOD_REMOVE_NOWAIT);
 		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || now_us() >= deadline)
 			break;
 		usleep(100 * 1000);
 	}
-	kmod_set_log_priority(k, prio);
+	sym_kmod_set_log_priority(k, prio);
 	if (r == -ENOENT)
 		return 0; /* gone already */
 	if (r < 0) {
@@ -274,18 +282,18 @@ int module_load(struct kmod_ctx *k, const char *name, char *err, size_t errlen)
 	struct kmod_list *l;
 	int r;
 
-	if ((r = kmod_module_new_from_lookup(k, name, &list)) < 0 || !list) {
+	if ((r = sym_kmod_module_new_from_lookup(k, name, &list)) < 0 || !list) {
 		snprintf(err, errlen, "no module %s for this kernel", name);
 		return r < 0 ? r : -ENOENT;
 	}
-	kmod_list_foreach(l, list) {
-		_cleanup_mod_ struct kmod_module *m = kmod_module_get_module(l);
+	dl_kmod_list_foreach(l, list) {
+		_cleanup_mod_ struct kmod_module *m = sym_kmod_module_get_module(l);
 
 		/*
 		 * modprobe's dependencies, options and blacklist, but never
 		 * its install commands: they would run a shell.
 		 */
-		r = kmod_module_probe_insert_module(m, KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL,
+		r = sym_kmod_module_probe_insert_module(m, KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL,
 						    NULL);
 		if (r < 0) {
 			snprintf(err, errlen, "%s", strerror(-r));
@@ -300,7 +308,7 @@ int module_initstate(struct kmod_ctx *k, const char *name)
 	_cleanup_mod_ struct kmod_module *mod = NULL;
 	int r;
 
-	if ((r = kmod_module_new_from_name(k, name, &mod)) < 0)
+	if ((r = sym_kmod_module_new_from_name(k, name, &mod)) < 0)
 		return r;
-	return kmod_module_get_initstate(mod);
+	return sym_kmod_module_get_initstate(mod);
 }

@@ -18,6 +18,7 @@
 #include <libkmod.h>
 
 #include "agent/agent.h"
+#include "agent/dl.h"
 #include "agent/config.h"
 #include "agent/log.h"
 #include "agent/macro.h"
@@ -453,7 +454,7 @@ fail:
 	r = EXIT_FAILED;
 out:
 	if (k)
-		kmod_unref(k);
+		sym_kmod_unref(k);
 	target_set_free(ts);
 	return r;
 }
@@ -514,7 +515,7 @@ int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm,
 void target_set_free(struct target_set *ts)
 {
 	if (ts->kmod)
-		kmod_unref(ts->kmod);
+		sym_kmod_unref(ts->kmod);
 	targets_free(&ts->scan);
 	free(ts->pcis);
 	free(ts->nodes);

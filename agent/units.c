@@ -7,6 +7,8 @@
 
 #include <systemd/sd-bus.h>
 
+#include "agent/dl.h"
+#include "agent/log.h"
 #include "agent/macro.h"
 #include "agent/units.h"
 
@@ -16,13 +18,20 @@
 
 int units_connect(sd_bus **bus)
 {
-	return sd_bus_open_system(bus);
+	char err[320];
+	int r;
+
+	if ((r = dl_libsystemd(err, sizeof(err))) < 0) {
+		log_warn("%s", err);
+		return r;
+	}
+	return sym_sd_bus_open_system(bus);
 }
 
 void units_disconnect(sd_bus *bus)
 {
 	if (bus)
-		sd_bus_flush_close_unref(bus);
+		sym_sd_bus_flush_close_unref(bus);
 }
 
 static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
@@ -44,20 +53,20 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 	int r;
 
 	*active = false;
-	r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s", unit);
+	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s", unit);
 	if (r < 0) {
 		/* not loaded: nothing runs it, nothing to stop or to start again */
-		if (sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
+		if (sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
 			r = 0;
 		else
 			r = bus_fail(r, &e, err, errlen);
 		goto out;
 	}
-	if ((r = sd_bus_message_read(reply, "o", &path)) < 0) {
+	if ((r = sym_sd_bus_message_read(reply, "o", &path)) < 0) {
 		r = bus_fail(r, NULL, err, errlen);
 		goto out;
 	}
-	r = sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
+	r = sym_sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
 				       "ActiveState", &e, &state);
 	if (r < 0) {
 		r = bus_fail(r, &e, err, errlen);
@@ -68,8 +77,8 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 	r = 0;
 out:
 	free(state);
-	sd_bus_message_unref(reply);
-	sd_bus_error_free(&e);
+	sym_sd_bus_message_unref(reply);
+	sym_sd_bus_error_free(&e);
 	return r;
 }
 
@@ -85,7 +94,7 @@ static int on_job_removed(sd_bus_message *m, void *data, sd_bus_error *e)
 	const char *path, *unit, *result;
 	uint32_t id;
 
-	if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+	if (sym_sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
 		return 0;
 	if (w->job && !strcmp(path, w->job)) {
 		snprintf(w->result, sizeof(w->result), "%s", result);
@@ -106,32 +115,32 @@ static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t t
 	int r;
 
 	/* match before the call: a fast job's signal must not be missed */
-	r = sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
+	r = sym_sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
 				on_job_removed, &w);
 	if (r < 0) {
 		r = bus_fail(r, NULL, err, errlen);
 		goto out;
 	}
-	r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", &e, NULL, NULL);
-	if (r < 0 && !sd_bus_error_has_name(&e, "org.freedesktop.systemd1.AlreadySubscribed")) {
+	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", &e, NULL, NULL);
+	if (r < 0 && !sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.AlreadySubscribed")) {
 		r = bus_fail(r, &e, err, errlen);
 		goto out;
 	}
-	sd_bus_error_free(&e);
-	r = sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
+	sym_sd_bus_error_free(&e);
+	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
 			       "replace");
 	if (r < 0) {
 		r = bus_fail(r, &e, err, errlen);
 		goto out;
 	}
-	if ((r = sd_bus_message_read(reply, "o", &job)) < 0 || !(w.job = strdup(job))) {
+	if ((r = sym_sd_bus_message_read(reply, "o", &job)) < 0 || !(w.job = strdup(job))) {
 		r = bus_fail(r < 0 ? r : -ENOMEM, NULL, err, errlen);
 		goto out;
 	}
 	while (!w.done) {
 		uint64_t now = now_us();
 
-		r = sd_bus_process(bus, NULL);
+		r = sym_sd_bus_process(bus, NULL);
 		if (r < 0) {
 			r = bus_fail(r, NULL, err, errlen);
 			goto out;
@@ -144,7 +153,7 @@ static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t t
 			r = -ETIMEDOUT;
 			goto out;
 		}
-		if ((r = sd_bus_wait(bus, deadline - now)) < 0) {
+		if ((r = sym_sd_bus_wait(bus, deadline - now)) < 0) {
 			r = bus_fail(r, NULL, err, errlen);
 			goto out;
 		}
@@ -158,9 +167,9 @@ static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t t
 	r = 0;
 out:
 	free(w.job);
-	sd_bus_slot_unref(slot);
-	sd_bus_message_unref(reply);
-	sd_bus_error_free(&e);
+	sym_sd_bus_slot_unref(slot);
+	sym_sd_bus_message_unref(reply);
+	sym_sd_bus_error_free(&e);
 	return r;
 }
 
