@@ -24,18 +24,24 @@ SANITIZE ?=
 ifeq ($(SANITIZE),1)
 O ?= build-asan
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# ASan finds the real xdr functions behind its interceptors when the process
+# starts; libvirt, opened later, calls them from libtirpc, which must
+# therefore be loaded from the start in this build (else a call through NULL)
+SAN_LIBS := -Wl,--no-as-needed $(shell $(PKG_CONFIG) --libs libtirpc 2>/dev/null) -Wl,--as-needed
 else
 O ?= build
 SAN_FLAGS :=
+SAN_LIBS :=
 endif
 
 # linked, and opened when a verb needs them (agent/dl.c: their headers are
-# used, their libraries not linked); libdrm (the test helper's headers) is
-# checked with pkg-config so that `make deps` is proven complete
+# used, their libraries not linked); libdrm (the test helper's headers) and
+# libtirpc (the sanitizer build's, see above) are checked with pkg-config so
+# that `make deps` is proven complete
 PKGS_LINKED := libnftnl libmnl inih json-c libbpf
 PKGS_OPENED := libvirt libkmod libxml-2.0 libsystemd
 PKGS := $(PKGS_LINKED) $(PKGS_OPENED)
-PKGS_STACK := libdrm
+PKGS_STACK := libdrm libtirpc
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 # the test helper's DRM ioctls: the uapi headers only, nothing linked
@@ -46,7 +52,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
 	  -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing \
 	  -D_GNU_SOURCE -I. -I$(O)/bpf $(PKG_CFLAGS) $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
-LDLIBS += $(PKG_LIBS) -ldl -pthread
+LDLIBS += $(PKG_LIBS) $(SAN_LIBS) -ldl -pthread
 
 ifeq ($(V),1)
 Q :=
