@@ -21,8 +21,8 @@
 #include <libkmod.h>
 
 #include "agent/agent.h"
-#include "agent/dl.h"
 #include "agent/config.h"
+#include "agent/dl.h"
 #include "agent/domain.h"
 #include "agent/handoff.h"
 #include "agent/holders.h"

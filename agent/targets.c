@@ -18,8 +18,8 @@
 #include <libkmod.h>
 
 #include "agent/agent.h"
-#include "agent/dl.h"
 #include "agent/config.h"
+#include "agent/dl.h"
 #include "agent/log.h"
 #include "agent/macro.h"
 #include "agent/modules.h"
