@@ -17,7 +17,6 @@ struct dl_lib {
 	const char *package; /* what provides it, for the error */
 	const struct dl_sym *syms;
 	size_t n_syms;
-	void *handle;
 	int r;	       /* 1 until the first try, then its result */
 	char why[256]; /* the first try's failure */
 };
@@ -25,19 +24,20 @@ struct dl_lib {
 static int dl_load(struct dl_lib *l, char *err, size_t errlen)
 {
 	if (l->r == 1) {
+		/* kept open for the life of the process */
+		void *handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
+
 		l->r = 0;
-		l->handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
-		if (!l->handle) {
+		if (!handle) {
 			snprintf(l->why, sizeof(l->why), "%s", dlerror());
 			l->r = -ELIBACC;
 		}
 		for (size_t i = 0; !l->r && i < l->n_syms; i++) {
 			/* POSIX's way to store a function's address from dlsym */
-			*l->syms[i].fn = dlsym(l->handle, l->syms[i].name);
+			*l->syms[i].fn = dlsym(handle, l->syms[i].name);
 			if (!*l->syms[i].fn) {
 				snprintf(l->why, sizeof(l->why), "%s", dlerror());
-				dlclose(l->handle);
-				l->handle = NULL;
+				dlclose(handle);
 				l->r = -ELIBACC;
 			}
 		}

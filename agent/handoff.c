@@ -390,21 +390,19 @@ static int step_holders(struct handoff *h)
 
 		if (r < 0)
 			return fail(h, r, "holders: the scan failed: %s", err);
-		if (!hs.n_holders) {
-			if (h->j)
-				plan_holders(h, &hs);
-			holder_scan_free(&hs);
-			log_progress_end();
-			if (h->dry && !h->j)
-				plan(h, "holders: none now (on-holders = %s)", modes[h->c->on_holders]);
-			return 0;
-		}
-		describe_holders(&hs, who, sizeof(who));
 		if (h->j) {
 			plan_holders(h, &hs);
 			holder_scan_free(&hs);
 			return 0;
 		}
+		if (!hs.n_holders) {
+			holder_scan_free(&hs);
+			log_progress_end();
+			if (h->dry)
+				plan(h, "holders: none now (on-holders = %s)", modes[h->c->on_holders]);
+			return 0;
+		}
+		describe_holders(&hs, who, sizeof(who));
 		if (h->dry) {
 			plan(h, "holders: %zu process%s now: %s (on-holders = %s, up to %u s)",
 			     hs.n_holders, hs.n_holders == 1 ? "" : "es", who,
