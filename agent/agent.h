@@ -4,8 +4,21 @@
 #define VFIO_AGENT_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+#include <libvirt/libvirt.h>
+
+/* Exit codes of DESIGN.md */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1, /* the job could not be done */
+	EXIT_USAGE = 2,  /* usage or config error */
+};
 
 struct config;
+struct kmod_ctx;
+struct target_req;
+struct target_set;
 
 struct agent_ctx {
 	const char *config_path;
@@ -33,6 +46,35 @@ const char *agent_subcommand(const char *verb, int argc, char **argv, int optind
 
 /* the one line for an option a verb does not know; returns EXIT_USAGE */
 int agent_bad_option(const char *verb, const char *arg);
+
+/* libvirt opened (agent/dl), its errors routed to debug; the URI libvirt's default or qemu:///system */
+int agent_libvirt_setup(char *err, size_t errlen);
+const char *agent_libvirt_uri(void);
+/* the same, and a connection: 0 or -errno with err's line */
+int agent_libvirt_open(bool readonly, virConnectPtr *conn, char *err, size_t errlen);
+
+/* The target options of diagnose and watch: --pci, --driver, --device. */
+#define TARGET_OPTIONS                                                     \
+	{ "pci", required_argument, NULL, 'p' },                           \
+	{ "driver", required_argument, NULL, 'd' },                        \
+	{ "device", required_argument, NULL, 'D' }
+
+/* 1: opt was a target option, taken; 0: not one; -EINVAL: bad value, logged */
+int agent_target_opt(struct target_req *req, const char *verb, int opt, const char *arg);
+
+/*
+ * After a target verb's options: no stray arguments (argc/argv: what is
+ * left), the config (a --vm must match it), the targets. An exit code.
+ */
+int agent_targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm, int argc,
+			char **argv, const struct target_req *req, struct config **c,
+			struct target_set *ts);
+/* targets_resolve with its line logged; an exit code */
+int agent_targets_resolve(const struct agent_ctx *ctx, const struct config *c,
+			  const struct target_req *req, struct target_set *ts);
+
+/* libkmod for this host, its messages into our log; NULL (logged) when it cannot be */
+struct kmod_ctx *agent_kmod_new(const struct agent_ctx *ctx);
 
 int forward_main(struct agent_ctx *ctx, int argc, char **argv);
 int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);

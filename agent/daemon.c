@@ -23,13 +23,14 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/dl.h"
+#include "core/config.h"
+#include "core/dl.h"
 #include "agent/forward.h"
-#include "agent/guest.h"
+#include "core/guest.h"
 #include "agent/handoff.h"
+#include "core/state.h"
 #include "agent/log.h"
-#include "agent/macro.h"
+#include "shared/macro.h"
 #include "netfilter/monitor.h"
 #include "netfilter/nft.h"
 #include "netfilter/rtnl.h"
@@ -162,7 +163,7 @@ static void reconcile(struct daemon *d, const char *why)
 	}
 	if (dom)
 		sym_virDomainFree(dom);
-	if (running && fwd_spec_resolve(&want, &fs, err, sizeof(err)) != EXIT_OK) {
+	if (running && fwd_spec_resolve(&want, &fs, err, sizeof(err)) < 0) {
 		fail_once(d, err);
 		fwd_spec_free(&fs);
 		return; /* the next address or link event tries again */
@@ -171,7 +172,7 @@ static void reconcile(struct daemon *d, const char *why)
 		describe(&fs, desc, sizeof(desc));
 
 	/* one writer at a time with the hook; the loop never waits for it */
-	if ((r = handoff_lock(d->ctx->root, false, &lock, err, sizeof(err))) < 0) {
+	if ((r = state_lock(d->ctx->root, false, &lock, err, sizeof(err))) < 0) {
 		if (r == -EWOULDBLOCK) {
 			log_debug("%s: the hook holds the lock; again shortly", why);
 			snprintf(d->why, sizeof(d->why), "%s", why);
@@ -521,13 +522,6 @@ static int setup(struct daemon *d)
 	return 0;
 }
 
-static void libvirt_quiet(void *opaque, virErrorPtr err)
-{
-	/* the daemon says what matters itself; libvirt's own words go to debug */
-	if (err && err->message)
-		log_debug("libvirt: %s", err->message);
-}
-
 int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -563,8 +557,8 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 	if (!d.c->vnc.enable)
 		log_warn("[vnc] enable = false in %s: the daemon keeps no forward until it is set",
 			 d.c->path);
-	d.uri = getenv("LIBVIRT_DEFAULT_URI") ? NULL : "qemu:///system";
-	if (dl_libvirt(d.last_err, sizeof(d.last_err)) < 0 ||
+	d.uri = agent_libvirt_uri();
+	if (agent_libvirt_setup(d.last_err, sizeof(d.last_err)) < 0 ||
 	    dl_libsystemd(d.last_err, sizeof(d.last_err)) < 0) {
 		log_error("daemon: %s", d.last_err);
 		ret = EXIT_FAILED;
@@ -577,7 +571,6 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	sym_virSetErrorFunc(NULL, libvirt_quiet);
 	if (sym_virEventRegisterDefaultImpl() < 0) {
 		log_error("cannot set up libvirt's event loop");
 		goto out;

@@ -13,14 +13,14 @@
 #include <json-c/json.h>
 
 #include "agent/agent.h"
-#include "agent/checks.h"
-#include "agent/config.h"
-#include "agent/holders.h"
+#include "core/checks.h"
+#include "core/config.h"
+#include "core/holders.h"
 #include "agent/log.h"
-#include "agent/macro.h"
-#include "agent/modules.h"
-#include "agent/sysfs.h"
-#include "agent/targets.h"
+#include "shared/macro.h"
+#include "core/modules.h"
+#include "core/sysfs.h"
+#include "core/targets.h"
 
 static const char diagnose_usage[] =
 	"Usage: vfio-agent diagnose [--vm NAME] [--pci BDF]... [--driver MODULE]...\n"
@@ -429,7 +429,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = target_req_opt(&req, "diagnose", opt, optarg)) < 0)
+		if ((r = agent_target_opt(&req, "diagnose", opt, optarg)) < 0)
 			goto out;
 		if (r)
 			continue;
@@ -459,7 +459,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = targets_setup(ctx, "diagnose", vm, argc - optind, argv + optind, &req, &c, &d.ts);
+	ret = agent_targets_setup(ctx, "diagnose", vm, argc - optind, argv + optind, &req, &c, &d.ts);
 	if (ret != EXIT_OK)
 		goto out;
 
@@ -473,7 +473,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 		log_info("%s; using /proc", d.hs.fallback);
 	if ((r = account_modules(&d, ctx->root)) < 0 ||
 	    (r = kernel_holders_find(ctx->root, &d.ts, &d.kernel)) < 0 ||
-	    (r = checks_run(ctx, c, &d.ts, &d.checks)) < 0) {
+	    (r = checks_run(ctx->root, c, &d.ts, &d.checks)) < 0) {
 		log_error("diagnose: %s", strerror(-r));
 		goto out;
 	}

@@ -11,14 +11,46 @@
 #include <json-c/json.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
+#include "core/config.h"
 #include "agent/forward.h"
-#include "agent/guest.h"
+#include "core/dl.h"
+#include "core/guest.h"
 #include "agent/log.h"
-#include "agent/macro.h"
+#include "shared/macro.h"
 #include "netfilter/rtnl.h"
 
-#define MAX_IF_ADDRS 64
+/* guest.ip = auto: the running domain's address, asked of libvirt; an exit code */
+static int guest_addr_fill(struct config *c)
+{
+	virConnectPtr conn;
+	struct nf_addr ip;
+	char src[64], a[64], err[320];
+	int r;
+
+	if (agent_libvirt_setup(err, sizeof(err)) < 0) {
+		log_error("guest.ip = auto: %s", err);
+		return EXIT_FAILED;
+	}
+	if (agent_libvirt_open(true, &conn, err, sizeof(err)) < 0) {
+		log_error("guest.ip = auto: cannot ask libvirt for %s's address: %s", c->vm, err);
+		return EXIT_FAILED;
+	}
+	r = guest_addr_lookup(conn, c->vm, &ip, src, sizeof(src));
+	sym_virConnectClose(conn);
+	if (r == -ESRCH) {
+		log_error("guest.ip = auto: domain %s is not running, so it has no address", c->vm);
+		return EXIT_FAILED;
+	}
+	if (r < 0) {
+		log_error("guest.ip = auto: %s's address is not known yet (no DHCP lease, no ARP or "
+			  "neighbour entry for its MAC)", c->vm);
+		return EXIT_FAILED;
+	}
+	log_debug("guest %s is %s (%s)", c->vm, nf_addr_str(&ip, a, sizeof(a)), src);
+	c->vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
+	c->vnc.guest_auto = false;
+	return EXIT_OK;
+}
 
 static const char forward_usage[] =
 	"Usage: vfio-agent forward up|down|status [--vm NAME] [--json]\n"
@@ -30,127 +62,6 @@ static const char forward_usage[] =
 	"\n"
 	"  --vm NAME   the VM (must be the config's [vfio] vm)\n"
 	"  --json      status as JSON\n";
-
-void fwd_spec_free(struct fwd_spec *fs)
-{
-	if (!fs)
-		return;
-	free(fs->ports);
-	free(fs->allow);
-	memset(fs, 0, sizeof(*fs));
-}
-
-static void prefix_network(struct nf_prefix *p)
-{
-	unsigned int max = p->addr.family == AF_INET ? 32 : 128;
-
-	for (unsigned int bit = p->plen; bit < max; bit++)
-		p->addr.bytes[bit / 8] &= ~(0x80 >> (bit % 8));
-}
-
-int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, size_t errlen)
-{
-	const struct cfg_vnc *v = &c->vnc;
-	struct nf_prefix addrs[MAX_IF_ADDRS];
-	struct nf_forward_spec *s = &fs->spec;
-	char a[INET6_ADDRSTRLEN];
-	int ifindex, n;
-
-	memset(fs, 0, sizeof(*fs));
-	s->vm = c->vm;
-	snprintf(s->ifname, sizeof(s->ifname), "%s", v->interface);
-	s->masquerade = v->masquerade;
-
-	ifindex = rtnl_link_index(v->interface);
-	if (ifindex == -ENODEV) {
-		snprintf(err, errlen, "interface %s does not exist; check [vnc] interface in %s (ip link lists them)",
-			  v->interface, c->path);
-		return EXIT_FAILED;
-	}
-	if (ifindex < 0) {
-		snprintf(err, errlen, "cannot read the interfaces: %s", strerror(-ifindex));
-		return EXIT_FAILED;
-	}
-	n = rtnl_link_addrs(ifindex, AF_UNSPEC, addrs, MAX_IF_ADDRS);
-	if (n < 0) {
-		snprintf(err, errlen, "cannot read the addresses of %s: %s", v->interface, strerror(-n));
-		return EXIT_FAILED;
-	}
-	if (n > MAX_IF_ADDRS)
-		n = MAX_IF_ADDRS;
-
-	if (v->guest_auto) {
-		snprintf(err, errlen, "guest.ip = auto: the guest's address is not known");
-		return EXIT_FAILED;
-	}
-
-	fs->allow = calloc(v->n_allow + NF_NFAM + 1, sizeof(*fs->allow));
-	fs->ports = calloc(c->n_fwd + 1, sizeof(*fs->ports));
-	if (!fs->allow || !fs->ports) {
-		snprintf(err, errlen, "out of memory");
-		return EXIT_FAILED;
-	}
-	size_t n_allow = 0;
-	for (int fam = 0; fam < NF_NFAM; fam++) {
-		struct nf_family *f = &s->fam[fam];
-		int af = fam == NF_V4 ? AF_INET : AF_INET6;
-		const struct nf_prefix *own = NULL;
-
-		if (!v->guest[fam].family)
-			continue;
-		if (v->host_auto) {
-			/* the interface's first address of this family */
-			for (int i = 0; i < n && !own; i++)
-				if (addrs[i].addr.family == af)
-					own = &addrs[i];
-			if (!own)
-				continue;
-			f->host = own->addr;
-		} else if (v->host[fam].family) {
-			f->host = v->host[fam];
-			for (int i = 0; i < n && !own; i++)
-				if (!memcmp(&addrs[i].addr, &f->host, sizeof(f->host)))
-					own = &addrs[i];
-		} else {
-			continue;
-		}
-		f->guest = v->guest[fam];
-		f->enabled = true;
-		f->allow = &fs->allow[n_allow];
-		for (size_t i = 0; i < v->n_allow; i++)
-			if (v->allow[i].addr.family == af)
-				fs->allow[n_allow + f->n_allow++] = v->allow[i];
-		if (!f->n_allow) {
-			/* default: the interface's subnet */
-			if (!own) {
-				snprintf(err, errlen, "host.ip %s is not an address of %s, so its subnet is unknown; "
-					  "set [vnc] allow in %s",
-					  nf_addr_str(&f->host, a, sizeof(a)), v->interface, c->path);
-				return EXIT_FAILED;
-			}
-			fs->allow[n_allow + f->n_allow] = *own;
-			prefix_network(&fs->allow[n_allow + f->n_allow]);
-			f->n_allow++;
-		}
-		n_allow += f->n_allow;
-	}
-	if (!s->fam[NF_V4].enabled && !s->fam[NF_V6].enabled) {
-		if (v->host_auto)
-			snprintf(err, errlen, "%s has no address of the guest's family; set [vnc] host.ip in %s",
-				  v->interface, c->path);
-		else
-			snprintf(err, errlen, "[vnc] host.ip and guest.ip share no address family in %s", c->path);
-		return EXIT_FAILED;
-	}
-
-	fs->ports[0] = (struct nf_port){ IPPROTO_TCP, v->host_port, v->guest_port };
-	for (size_t i = 0; i < c->n_fwd; i++)
-		fs->ports[i + 1] = (struct nf_port){ c->fwd[i].proto, c->fwd[i].host_port,
-						     c->fwd[i].guest_port };
-	s->ports = fs->ports;
-	s->n_ports = c->n_fwd + 1;
-	return EXIT_OK;
-}
 
 int fwd_report_error(const char *what, int r, const struct nf_err *e)
 {
@@ -180,8 +91,9 @@ int forward_up(const struct config *c)
 	char err[512];
 	int r, ret;
 
-	if ((ret = fwd_spec_resolve(c, &fs, err, sizeof(err))) != EXIT_OK) {
+	if (fwd_spec_resolve(c, &fs, err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		ret = EXIT_FAILED;
 		goto out;
 	}
 	ret = EXIT_FAILED;
@@ -407,8 +319,7 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	if (c->vnc.enable) {
 		char err[512];
 
-		ret = fwd_spec_resolve(c, &fs, err, sizeof(err));
-		if (ret != EXIT_OK) {
+		if (fwd_spec_resolve(c, &fs, err, sizeof(err)) < 0) {
 			log_error("%s", err);
 			goto out;
 		}

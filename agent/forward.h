@@ -1,23 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* From the config to a resolved forward spec; shared by the verb, hook and daemon. */
+/* The forward up and down with its one log line; shared by the verb, the hook and the daemon. */
 #ifndef VFIO_AGENT_FORWARD_H
 #define VFIO_AGENT_FORWARD_H
 
 #include <stddef.h>
 
+#include "core/forward.h"
 #include "netfilter/nft.h"
 
 struct config;
-
-struct fwd_spec {
-	struct nf_forward_spec spec;
-	struct nf_port *ports;
-	struct nf_prefix *allow;
-};
-
-/* Resolve interface addresses and defaults; an exit code, and err's one line. */
-int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, size_t errlen);
-void fwd_spec_free(struct fwd_spec *fs);
 
 /*
  * The forward of c (its guest address known) up in one transaction, or

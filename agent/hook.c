@@ -17,13 +17,14 @@
 #include <json-c/json.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/domain.h"
+#include "core/config.h"
+#include "core/domain.h"
 #include "agent/forward.h"
 #include "agent/handoff.h"
-#include "agent/journal.h"
+#include "core/state.h"
+#include "core/journal.h"
 #include "agent/log.h"
-#include "agent/macro.h"
+#include "shared/macro.h"
 #include "netfilter/nft.h"
 #include "netfilter/rtnl.h"
 
@@ -229,10 +230,10 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 			ret = EXIT_OK;
 			goto out;
 		}
-		if (handoff_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
+		if (state_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 			log_error("hook %s %s: %s", argv[1], argv[2], err);
 			ret = EXIT_FAILED;
-		} else if ((ret = handoff_release(ctx, argv[1], HANDOFF_RUN, err, sizeof(err))) != EXIT_OK) {
+		} else if ((ret = agent_handoff_release(ctx, argv[1], HANDOFF_RUN, err, sizeof(err))) != EXIT_OK) {
 			log_error("release %s: %s", argv[1], err);
 		}
 		goto out;
@@ -256,7 +257,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (handoff_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
+	if (state_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 		log_error("hook %s %s: %s", argv[1], argv[2], err);
 		ret = EXIT_FAILED;
 		goto out;
@@ -265,7 +266,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	case JOB_PREPARE:
 		if (!c->passthrough)
 			break;
-		ret = handoff_prepare(ctx, c, &dom, HANDOFF_RUN, err, sizeof(err));
+		ret = agent_handoff_prepare(ctx, c, &dom, HANDOFF_RUN, err, sizeof(err));
 		if (ret != EXIT_OK && err[0])
 			log_error("prepare %s: %s", c->vm, err);
 		break;
@@ -279,7 +280,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		break;
 	case JOB_RELEASE:
 		/* after a failed start too (EXTRA "failed"): the journal says what changed */
-		ret = handoff_release(ctx, c->vm, HANDOFF_RUN, err, sizeof(err));
+		ret = agent_handoff_release(ctx, c->vm, HANDOFF_RUN, err, sizeof(err));
 		if (ret != EXIT_OK)
 			log_error("release %s: %s", c->vm, err);
 		break;

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
+#include "core/config.h"
 #include "agent/log.h"
-#include "agent/macro.h"
+#include "shared/macro.h"
 
 #ifndef VERSION
 #define VERSION "0.1"

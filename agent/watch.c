@@ -17,11 +17,11 @@
 #include <json-c/json.h>
 
 #include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/holders.h"
+#include "core/config.h"
+#include "core/holders.h"
 #include "agent/log.h"
-#include "agent/macro.h"
-#include "agent/targets.h"
+#include "shared/macro.h"
+#include "core/targets.h"
 #include "bpf/watch.h"
 
 static const char watch_usage[] =
@@ -149,7 +149,7 @@ int watch_main(struct agent_ctx *ctx, int argc, char **argv)
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		if ((r = target_req_opt(&req, "watch", opt, optarg)) < 0)
+		if ((r = agent_target_opt(&req, "watch", opt, optarg)) < 0)
 			goto out;
 		if (r)
 			continue;
@@ -177,7 +177,7 @@ int watch_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = targets_setup(ctx, "watch", vm, argc - optind, argv + optind, &req, &c, &ts);
+	ret = agent_targets_setup(ctx, "watch", vm, argc - optind, argv + optind, &req, &c, &ts);
 	if (ret != EXIT_OK)
 		goto out;
 	ret = EXIT_FAILED;

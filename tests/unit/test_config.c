@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "agent/config.h"
+#include "core/config.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/vfio-config-XXXXXX";

@@ -11,9 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/domain.h"
-#include "agent/journal.h"
-#include "agent/modules.h"
+#include "core/domain.h"
+#include "core/journal.h"
+#include "core/modules.h"
 #include "tap.h"
 
 static char *slurp(const char *path, size_t *len)

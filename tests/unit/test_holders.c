@@ -7,8 +7,8 @@
  */
 #include <stdlib.h>
 
-#include "agent/attrib.h"
-#include "agent/targets.h"
+#include "core/attrib.h"
+#include "core/targets.h"
 #include "bpf/scan.h"
 #include "tap.h"
 

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/sysfs.h"
+#include "core/sysfs.h"
 
 int read_line_at(const char *root, const char *path, char *buf, size_t len)
 {

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/attrib.h"
-#include "agent/sysfs.h"
-#include "agent/targets.h"
+#include "core/attrib.h"
+#include "core/sysfs.h"
+#include "core/targets.h"
 
 static bool ends_with(const char *s, size_t n, const char *suffix)
 {

@@ -12,7 +12,6 @@
 
 #include "bpf/scan.h"
 
-struct agent_ctx;
 struct config;
 struct kmod_ctx;
 
@@ -53,31 +52,28 @@ struct target_set {
 
 /*
  * Resolve the request (empty: the config's pcis, else every display-class
- * PCI device). Logs one line and returns an exit code.
+ * PCI device) under root. k (may be NULL) is taken over by the set, and
+ * freed on failure. 0; -EINVAL for a request that names nothing real (a
+ * usage error); another -errno. err holds the one line.
  */
-int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
-		    const struct target_req *req, struct target_set *out);
+int targets_resolve(const char *root, const struct config *c, const struct target_req *req,
+		    struct kmod_ctx *k, struct target_set *ts, char *err, size_t errlen);
 void target_set_free(struct target_set *ts);
-
-/* The target options of diagnose and watch: --pci, --driver, --device. */
-#define TARGET_OPTIONS                                                     \
-	{ "pci", required_argument, NULL, 'p' },                           \
-	{ "driver", required_argument, NULL, 'd' },                        \
-	{ "device", required_argument, NULL, 'D' }
 
 /* room for every option of argv; -ENOMEM */
 int target_req_init(struct target_req *req, int argc);
-/* 1: opt was a target option, taken; 0: not one; -EINVAL: bad value, logged */
-int target_req_opt(struct target_req *req, const char *verb, int opt, const char *arg);
 void target_req_free(struct target_req *req);
 
+/* is bdf one of the set's PCI devices? */
+bool target_set_has_pci(const struct target_set *ts, const char *bdf);
+
 /*
- * After a target verb's options: no stray arguments (argc/argv: what is
- * left), the config (a --vm must match it), the targets. An exit code.
+ * The boot framebuffers' platform drivers, which keep the GPU's memory
+ * mapped until they let go (simpledrm's device registers as
+ * simple-framebuffer): what diagnose reports and the handoff unbinds.
  */
-int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm, int argc,
-		  char **argv, const struct target_req *req, struct config **c,
-		  struct target_set *ts);
+#define BOOT_FB_DRIVERS 5
+extern const char *const boot_fb_drivers[BOOT_FB_DRIVERS];
 
 /* "MAJ:MIN" */
 int parse_majmin(const char *s, uint32_t *kdev);

@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agent/holders.h"
+#include "core/holders.h"
 
 const char *scan_backend_name(enum scan_backend b)
 {

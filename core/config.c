@@ -13,10 +13,8 @@
 
 #include <ini.h>
 
-#include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/log.h"
-#include "agent/macro.h"
+#include "core/config.h"
+#include "shared/macro.h"
 
 struct parse {
 	struct config *c;
@@ -303,12 +301,13 @@ static bool enum_of(const char *v, const char *const *names, size_t n, int *out)
 	return false;
 }
 
+const char *const on_holders_names[HOLDERS__N] = { "wait", "kill", "fail" };
+
 static int key_vfio(struct parse *p, const char *k, const char *v)
 {
 	struct config *c = p->c;
 	static const char *const cpus[] = { "", "intel", "amd" };
 	static const char *const gpus[] = { "", "amd", "nvidia" };
-	static const char *const holders[] = { "wait", "kill", "fail" };
 	unsigned long n;
 	int e;
 
@@ -338,7 +337,7 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 		if (!each_word(v, add_unit, p, NULL))
 			return fail(p, "vfio", k, "out of memory");
 	} else if (!strcmp(k, "on-holders")) {
-		if (!enum_of(v, holders, ARRAY_SIZE(holders), &e))
+		if (!enum_of(v, on_holders_names, HOLDERS__N, &e))
 			return fail(p, "vfio", k, "expected wait, kill or fail, got '%s'", v);
 		c->on_holders = e;
 	} else if (!strcmp(k, "holder-timeout")) {
@@ -611,25 +610,4 @@ void config_free(struct config *c)
 	free(c->fwd);
 	free(c->path);
 	free(c);
-}
-
-int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct config **out)
-{
-	char err[512];
-	int r;
-
-	*out = NULL;
-	r = config_load(ctx->config_path, out, err, sizeof(err));
-	if (r == 0)
-		return EXIT_OK;
-	if (r == -ENOENT && !must_exist && !ctx->config_given)
-		return EXIT_OK;
-	if (r == -EINVAL && err[0])
-		log_error("%s", err);
-	else if (r == -ENOENT)
-		log_error("cannot read %s: %s; write one from vfio-agent.conf.example or pass --config",
-			  ctx->config_path, strerror(-r));
-	else
-		log_error("cannot read %s: %s", ctx->config_path, strerror(-r));
-	return EXIT_USAGE;
 }

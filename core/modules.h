@@ -11,8 +11,15 @@
 
 struct kmod_ctx;
 
-/* libkmod's context, logging through agent/log.c; NULL with errno set */
-struct kmod_ctx *agent_kmod_new(void);
+/* libkmod's messages, one line each, with their syslog priority */
+typedef void (*modules_log_fn)(void *data, int priority, const char *line);
+
+/*
+ * libkmod's context for this host, its messages to fn (NULL: none). 0 or
+ * -errno, err's line. Freed with modules_close (NULL-safe).
+ */
+int modules_open(struct kmod_ctx **out, modules_log_fn fn, void *data, char *err, size_t errlen);
+void modules_close(struct kmod_ctx *k);
 
 /* Calls fn for every module that depends on name, transitively. */
 int module_each_dependent(struct kmod_ctx *k, const char *name,

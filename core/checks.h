@@ -8,7 +8,6 @@
 
 #include "bpf/holders.h"
 
-struct agent_ctx;
 struct config;
 struct target_set;
 
@@ -47,7 +46,7 @@ void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_ref
 int kernel_holders_find(const char *root, const struct target_set *ts, struct findings *out);
 
 /* IOMMU, IOMMU groups against pcis, vfio-pci, drivers, ip_forward, the forward */
-int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct target_set *ts,
+int checks_run(const char *root, const struct config *c, const struct target_set *ts,
 	       struct findings *out);
 
 #endif

@@ -14,7 +14,10 @@
 
 enum cfg_cpu { CPU_UNSET, CPU_INTEL, CPU_AMD };
 enum cfg_gpu { GPU_UNSET, GPU_AMD, GPU_NVIDIA };
-enum cfg_on_holders { HOLDERS_WAIT, HOLDERS_KILL, HOLDERS_FAIL };
+enum cfg_on_holders { HOLDERS_WAIT, HOLDERS_KILL, HOLDERS_FAIL, HOLDERS__N };
+
+/* the values of on-holders, as the config spells them */
+extern const char *const on_holders_names[HOLDERS__N];
 
 struct cfg_forward {
 	char name[64];

@@ -8,9 +8,9 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
-#include "agent/dl.h"
-#include "agent/domain.h"
-#include "agent/macro.h"
+#include "core/dl.h"
+#include "core/domain.h"
+#include "shared/macro.h"
 
 int parse_mac(const char *s, uint8_t mac[6])
 {

@@ -24,7 +24,11 @@ bool guest_addr_find(virDomainPtr dom, struct nf_addr *out, char *src, size_t sr
  * For the forward verb: fill c's guest address from the running domain.
  * An exit code, with the one error line logged.
  */
-struct config;
-int guest_addr_fill(struct config *c);
+/*
+ * The address of running domain vm, and where it came from: 0, -ESRCH when
+ * the domain is not running, -ENOENT when its address is not known yet.
+ */
+int guest_addr_lookup(virConnectPtr conn, const char *vm, struct nf_addr *out, char *src,
+		      size_t srclen);
 
 #endif

@@ -8,8 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/journal.h"
-#include "agent/macro.h"
+#include "core/journal.h"
+#include "core/state.h"
+#include "shared/macro.h"
 
 #define JOURNAL_HEADER "# vfio-agent journal 1: undone from the bottom up by release\n"
 
@@ -47,25 +48,12 @@ static bool token_ok(const char *t)
 	return true;
 }
 
-static int run_dir(const char *root)
-{
-	char dir[4096];
-
-	snprintf(dir, sizeof(dir), "%s/run", root);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	snprintf(dir, sizeof(dir), "%s/run/vfio-agent", root);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int journal_create(const char *root, const char *vm, int *fd)
 {
 	char path[4096];
 	int r;
 
-	if ((r = journal_path(root, vm, path, sizeof(path))) || (r = run_dir(root)))
+	if ((r = journal_path(root, vm, path, sizeof(path))) || (r = state_dir_make(root)))
 		return r;
 	*fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 	if (*fd < 0)

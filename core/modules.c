@@ -9,41 +9,56 @@
 
 #include <libkmod.h>
 
-#include "agent/dl.h"
-#include "agent/log.h"
-#include "agent/macro.h"
-#include "agent/modules.h"
+#include "core/dl.h"
+#include "shared/macro.h"
+#include "core/modules.h"
+
+struct kmod_log {
+	modules_log_fn fn;
+	void *data;
+};
 
 static void kmod_log(void *data, int priority, const char *file, int line, const char *fn,
 		     const char *fmt, va_list args)
 {
+	const struct kmod_log *l = data;
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, args);
 	msg[strcspn(msg, "\n")] = '\0';
-	if (priority <= LOG_ERR)
-		log_warn("libkmod: %s", msg);
-	else
-		log_debug("libkmod: %s", msg);
+	l->fn(l->data, priority, msg);
 }
 
-struct kmod_ctx *agent_kmod_new(void)
+int modules_open(struct kmod_ctx **out, modules_log_fn fn, void *data, char *err, size_t errlen)
 {
-	struct kmod_ctx *k;
-	char err[320];
+	struct kmod_log *l;
 	int r;
 
-	if ((r = dl_libkmod(err, sizeof(err))) < 0) {
-		log_warn("%s", err);
-		errno = -r;
-		return NULL;
+	*out = NULL;
+	if ((r = dl_libkmod(err, errlen)) < 0)
+		return r;
+	if (!(*out = sym_kmod_new(NULL, NULL))) {
+		snprintf(err, errlen, "libkmod: %s", strerror(ENOMEM));
+		return -ENOMEM;
 	}
-	if (!(k = sym_kmod_new(NULL, NULL))) {
-		errno = ENOMEM;
-		return NULL;
+	/* libkmod writes to stderr by itself: never in the hook, whose stderr is one line */
+	l = fn ? calloc(1, sizeof(*l)) : NULL;
+	if (l) {
+		*l = (struct kmod_log){ fn, data };
+		sym_kmod_set_log_fn(*out, kmod_log, l);
+		sym_kmod_set_userdata(*out, l);
+	} else {
+		sym_kmod_set_log_priority(*out, LOG_EMERG);
 	}
-	sym_kmod_set_log_fn(k, kmod_log, NULL);
-	return k;
+	return 0;
+}
+
+void modules_close(struct kmod_ctx *k)
+{
+	if (!k)
+		return;
+	free(sym_kmod_get_userdata(k));
+	sym_kmod_unref(k);
 }
 
 static void kmod_module_unrefp(struct kmod_module **m)

@@ -4,8 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "agent/dl.h"
-#include "agent/macro.h"
+#include "core/dl.h"
+#include "shared/macro.h"
 
 struct dl_sym {
 	const char *name;

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The guest's address from libvirt and the neighbour table. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libvirt/virterror.h>
 
-#include "agent/config.h"
-#include "agent/dl.h"
-#include "agent/domain.h"
-#include "agent/guest.h"
-#include "agent/log.h"
-#include "agent/macro.h"
+#include "core/config.h"
+#include "core/dl.h"
+#include "core/domain.h"
+#include "core/guest.h"
+#include "shared/macro.h"
 #include "netfilter/rtnl.h"
 
 static bool from_libvirt(virDomainPtr dom, unsigned int source, struct nf_addr *out)
@@ -71,48 +71,17 @@ bool guest_addr_find(virDomainPtr dom, struct nf_addr *out, char *src, size_t sr
 	return found;
 }
 
-static void quiet(void *opaque, virErrorPtr err)
+int guest_addr_lookup(virConnectPtr conn, const char *vm, struct nf_addr *out, char *src,
+		      size_t srclen)
 {
-	if (err && err->message)
-		log_debug("libvirt: %s", err->message);
-}
+	virDomainPtr dom = sym_virDomainLookupByName(conn, vm);
+	int r = 0;
 
-int guest_addr_fill(struct config *c)
-{
-	const char *uri = getenv("LIBVIRT_DEFAULT_URI") ? NULL : "qemu:///system";
-	virConnectPtr conn;
-	virDomainPtr dom = NULL;
-	struct nf_addr ip;
-	char src[64], a[64], err[320];
-	int ret = EXIT_FAILED;
-
-	if (dl_libvirt(err, sizeof(err)) < 0) {
-		log_error("guest.ip = auto: %s", err);
-		return EXIT_FAILED;
-	}
-	sym_virSetErrorFunc(NULL, quiet);
-	conn = sym_virConnectOpenReadOnly(uri);
-	if (!conn) {
-		virErrorPtr e = sym_virGetLastError();
-
-		log_error("guest.ip = auto: cannot ask libvirt for %s's address: %s", c->vm,
-			  e && e->message ? e->message : "no connection");
-		return EXIT_FAILED;
-	}
-	dom = sym_virDomainLookupByName(conn, c->vm);
 	if (!dom || sym_virDomainIsActive(dom) != 1)
-		log_error("guest.ip = auto: domain %s is not running, so it has no address", c->vm);
-	else if (!guest_addr_find(dom, &ip, src, sizeof(src)))
-		log_error("guest.ip = auto: %s's address is not known yet (no DHCP lease, no ARP or "
-			  "neighbour entry for its MAC)", c->vm);
-	else {
-		log_debug("guest %s is %s (%s)", c->vm, nf_addr_str(&ip, a, sizeof(a)), src);
-		c->vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
-		c->vnc.guest_auto = false;
-		ret = EXIT_OK;
-	}
+		r = -ESRCH;
+	else if (!guest_addr_find(dom, out, src, srclen))
+		r = -ENOENT;
 	if (dom)
 		sym_virDomainFree(dom);
-	sym_virConnectClose(conn);
-	return ret;
+	return r;
 }

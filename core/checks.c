@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 
-#include "agent/agent.h"
-#include "agent/checks.h"
-#include "agent/config.h"
-#include "agent/forward.h"
-#include "agent/modules.h"
-#include "agent/sysfs.h"
-#include "agent/targets.h"
+#include "core/checks.h"
+#include "core/config.h"
+#include "core/forward.h"
+#include "core/modules.h"
+#include "core/sysfs.h"
+#include "core/targets.h"
+#include "shared/macro.h"
 
 void findings_free(struct findings *f)
 {
@@ -60,9 +60,6 @@ static bool exists_at(const char *root, const char *path)
 	return access(full, F_OK) == 0;
 }
 
-static const char *const boot_fb_drivers[] = {
-	"efi-framebuffer", "simple-framebuffer", "simpledrm", "vesa-framebuffer", "vesafb",
-};
 
 /* i2c clients ("5-0050") anywhere below the GPU's sysfs directory */
 static int i2c_clients(const char *root, const char *dir, int depth, struct findings *out)
@@ -183,7 +180,7 @@ int kernel_holders_find(const char *root, const struct target_set *ts, struct fi
 	else if (fb.fbcon_vt[0])
 		r = add(out, fb.fbcon_vt, false, false,
 			"console bound to a framebuffer: fbcon pins the framebuffer driver's module");
-	for (size_t i = 0; i < sizeof(boot_fb_drivers) / sizeof(*boot_fb_drivers) && !r; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(boot_fb_drivers) && !r; i++) {
 		char p[256];
 
 		snprintf(p, sizeof(p), "/sys/bus/platform/drivers/%s", boot_fb_drivers[i]);
@@ -210,14 +207,6 @@ int kernel_holders_find(const char *root, const struct target_set *ts, struct fi
 	return r;
 }
 
-static bool in_targets(const struct target_set *ts, const char *bdf)
-{
-	for (size_t i = 0; i < ts->n_pcis; i++)
-		if (!strcmp(ts->pcis[i].bdf, bdf))
-			return true;
-	return false;
-}
-
 static int check_group(const char *root, const struct target_set *ts, const struct target_pci *p,
 		       struct findings *out)
 {
@@ -232,7 +221,7 @@ static int check_group(const char *root, const struct target_set *ts, const stru
 	while ((de = readdir(d))) {
 		char cp[512], cls[16] = "";
 
-		if (de->d_name[0] == '.' || in_targets(ts, de->d_name))
+		if (de->d_name[0] == '.' || target_set_has_pci(ts, de->d_name))
 			continue;
 		snprintf(cp, sizeof(cp), "/sys/bus/pci/devices/%s/class", de->d_name);
 		read_line_at(root, cp, cls, sizeof(cls));
@@ -285,10 +274,9 @@ static int check_forward(const struct config *c, struct findings *out)
 	return r;
 }
 
-int checks_run(const struct agent_ctx *ctx, const struct config *c, const struct target_set *ts,
+int checks_run(const char *root, const struct config *c, const struct target_set *ts,
 	       struct findings *out)
 {
-	const char *root = ctx->root;
 	int r = 0;
 
 	if (ts->n_pcis) {

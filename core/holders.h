@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "agent/attrib.h"
+#include "core/attrib.h"
 #include "bpf/scan.h"
 
 struct holder {

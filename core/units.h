@@ -10,7 +10,7 @@
 typedef struct sd_bus sd_bus;
 
 /* the system bus; -errno (ENOENT: no bus socket, no systemd) */
-int units_connect(sd_bus **bus);
+int units_connect(sd_bus **bus, char *err, size_t errlen);
 void units_disconnect(sd_bus *bus);
 
 /* active, activating or reloading: a unit that was running. Unknown units are not. */

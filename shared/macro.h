@@ -33,11 +33,5 @@ static inline uint64_t now_us(void)
 }
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
-/* Exit codes of DESIGN.md */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAILED = 1, /* the job could not be done */
-	EXIT_USAGE = 2,  /* usage or config error */
-};
 
 #endif

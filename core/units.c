@@ -7,25 +7,23 @@
 
 #include <systemd/sd-bus.h>
 
-#include "agent/dl.h"
-#include "agent/log.h"
-#include "agent/macro.h"
-#include "agent/units.h"
+#include "core/dl.h"
+#include "shared/macro.h"
+#include "core/units.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MANAGER "org.freedesktop.systemd1.Manager"
 
-int units_connect(sd_bus **bus)
+int units_connect(sd_bus **bus, char *err, size_t errlen)
 {
-	char err[320];
 	int r;
 
-	if ((r = dl_libsystemd(err, sizeof(err))) < 0) {
-		log_warn("%s", err);
+	if ((r = dl_libsystemd(err, errlen)) < 0)
 		return r;
-	}
-	return sym_sd_bus_open_system(bus);
+	if ((r = sym_sd_bus_open_system(bus)) < 0)
+		snprintf(err, errlen, "%s", strerror(-r));
+	return r;
 }
 
 void units_disconnect(sd_bus *bus)

@@ -17,14 +17,12 @@
 
 #include <libkmod.h>
 
-#include "agent/agent.h"
-#include "agent/config.h"
-#include "agent/dl.h"
-#include "agent/log.h"
-#include "agent/macro.h"
-#include "agent/modules.h"
-#include "agent/sysfs.h"
-#include "agent/targets.h"
+#include "core/config.h"
+#include "core/dl.h"
+#include "shared/macro.h"
+#include "core/modules.h"
+#include "core/sysfs.h"
+#include "core/targets.h"
 
 #define NVIDIA_MAJOR 195
 
@@ -384,39 +382,38 @@ static void find_prime_mod(struct target_set *ts, const char *root)
 			memcpy(ts->scan.prime_mod, ts->scan.mods[i], HOLD_MOD_LEN);
 }
 
-int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
-		    const struct target_req *req, struct target_set *ts)
+int targets_resolve(const char *root, const struct config *c, const struct target_req *req,
+		    struct kmod_ctx *k, struct target_set *ts, char *err, size_t errlen)
 {
-	struct kmod_ctx *k;
-	const char *root = ctx->root;
 	size_t i;
 	int r = 0;
 
 	memset(ts, 0, sizeof(*ts));
-	k = agent_kmod_new();
+	err[0] = '\0';
 	for (i = 0; i < req->n_pcis && !r; i++)
 		if ((r = add_pci(ts, k, root, req->pcis[i])) == -ENODEV) {
-			log_error("no PCI device %s (%s/sys/bus/pci/devices/%s does not exist)",
-				  req->pcis[i], root, req->pcis[i]);
+			snprintf(err, errlen, "no PCI device %s (%s/sys/bus/pci/devices/%s does not exist)",
+				 req->pcis[i], root, req->pcis[i]);
 			goto usage;
 		}
 	for (i = 0; i < req->n_drivers && !r; i++)
 		if ((r = add_driver(ts, k, root, req->drivers[i])) == -ENOENT) {
-			log_error("no module '%s': not loaded and not installed for this kernel",
-				  req->drivers[i]);
+			snprintf(err, errlen, "no module '%s': not loaded and not installed for this kernel",
+				 req->drivers[i]);
 			goto usage;
 		}
 	for (i = 0; i < req->n_devices && !r; i++) {
 		r = add_device(ts, root, req->devices[i]);
 		if (r == -EINVAL) {
-			log_error("--device '%s': expected a device node path or MAJ:MIN (226:0)",
-				  req->devices[i]);
+			snprintf(err, errlen, "--device '%s': expected a device node path or MAJ:MIN (226:0)",
+				 req->devices[i]);
 			goto usage;
 		} else if (r == -ENOTTY) {
-			log_error("--device %s%s: not a character device", root, req->devices[i]);
+			snprintf(err, errlen, "--device %s%s: not a character device", root,
+				 req->devices[i]);
 			goto usage;
 		} else if (r < 0 && r != -ENOMEM && r != -E2BIG) {
-			log_error("--device %s%s: %s", root, req->devices[i], strerror(-r));
+			snprintf(err, errlen, "--device %s%s: %s", root, req->devices[i], strerror(-r));
 			goto usage;
 		}
 	}
@@ -425,36 +422,34 @@ int targets_resolve(const struct agent_ctx *ctx, const struct config *c,
 			ts->pcis_from_config = true;
 			for (i = 0; i < c->n_pcis && !r; i++)
 				if ((r = add_pci(ts, k, root, c->pcis[i])) == -ENODEV) {
-					log_error("%s: pcis names %s, but there is no such PCI device",
-						  c->path, c->pcis[i]);
+					snprintf(err, errlen, "%s: pcis names %s, but there is no such PCI device",
+						 c->path, c->pcis[i]);
 					goto usage;
 				}
 		} else if ((r = add_display_pcis(ts, k, root)) == -ENOENT) {
-			log_error("no GPU found: %s/sys/bus/pci/devices does not exist; name one "
-				  "with --pci, --driver or --device", root);
+			snprintf(err, errlen, "no GPU found: %s/sys/bus/pci/devices does not exist; name one "
+				 "with --pci, --driver or --device", root);
 			goto usage;
 		} else if (!r && !ts->n_pcis) {
-			log_error("no GPU found: no display-class PCI device under "
-				  "%s/sys/bus/pci/devices; name one with --pci, --driver or --device",
-				  root);
+			snprintf(err, errlen, "no GPU found: no display-class PCI device under "
+				 "%s/sys/bus/pci/devices; name one with --pci, --driver or --device",
+				 root);
 			goto usage;
 		}
 	}
 	if (r) {
-		log_error("resolving the GPU: %s", strerror(-r));
-		goto fail;
+		snprintf(err, errlen, "resolving the GPU: %s", strerror(-r));
+		r = r == -EINVAL ? -EIO : r;
+		goto out;
 	}
 	find_prime_mod(ts, root);
 	ts->kmod = k;
-	return EXIT_OK;
+	return 0;
 usage:
-	r = EXIT_USAGE;
-	goto out;
-fail:
-	r = EXIT_FAILED;
+	r = -EINVAL;
 out:
 	if (k)
-		sym_kmod_unref(k);
+		modules_close(k);
 	target_set_free(ts);
 	return r;
 }
@@ -468,27 +463,6 @@ int target_req_init(struct target_req *req, int argc)
 	return req->drivers && req->devices && req->pcis ? 0 : -ENOMEM;
 }
 
-int target_req_opt(struct target_req *req, const char *verb, int opt, const char *arg)
-{
-	switch (opt) {
-	case 'p':
-		if (parse_pci(arg, req->pcis[req->n_pcis]) < 0) {
-			log_error("%s: --pci '%s' is not a PCI address "
-				  "(0000:03:00.0 or pci_0000_03_00_0)", verb, arg);
-			return -EINVAL;
-		}
-		req->n_pcis++;
-		return 1;
-	case 'd':
-		req->drivers[req->n_drivers++] = arg;
-		return 1;
-	case 'D':
-		req->devices[req->n_devices++] = arg;
-		return 1;
-	}
-	return 0;
-}
-
 void target_req_free(struct target_req *req)
 {
 	free(req->drivers);
@@ -497,28 +471,25 @@ void target_req_free(struct target_req *req)
 	memset(req, 0, sizeof(*req));
 }
 
-int targets_setup(const struct agent_ctx *ctx, const char *verb, const char *vm, int argc,
-		  char **argv, const struct target_req *req, struct config **c,
-		  struct target_set *ts)
-{
-	int r;
-
-	if (argc > 0) {
-		log_error("%s: unexpected argument '%s'", verb, argv[0]);
-		return EXIT_USAGE;
-	}
-	if ((r = agent_load_config_vm(ctx, verb, vm, vm != NULL, c)) != EXIT_OK)
-		return r;
-	return targets_resolve(ctx, *c, req, ts);
-}
-
 void target_set_free(struct target_set *ts)
 {
 	if (ts->kmod)
-		sym_kmod_unref(ts->kmod);
+		modules_close(ts->kmod);
 	targets_free(&ts->scan);
 	free(ts->pcis);
 	free(ts->nodes);
 	free(ts->roots);
 	memset(ts, 0, sizeof(*ts));
+}
+
+const char *const boot_fb_drivers[BOOT_FB_DRIVERS] = {
+	"efi-framebuffer", "simple-framebuffer", "simpledrm", "vesa-framebuffer", "vesafb",
+};
+
+bool target_set_has_pci(const struct target_set *ts, const char *bdf)
+{
+	for (size_t i = 0; i < ts->n_pcis; i++)
+		if (!strcmp(ts->pcis[i].bdf, bdf))
+			return true;
+	return false;
 }

@@ -1,0 +1,831 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The handoff engine. Every change is journaled before it is made, and
+ * every undo is safe on a change that never happened, so that a crash
+ * between the two still undoes cleanly. The phases below decide which
+ * steps to take; each step type's run and undo sit side by side in
+ * step_types[], which the plan's wording comes from too.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <libkmod.h>
+
+#include "core/config.h"
+#include "core/dl.h"
+#include "core/domain.h"
+#include "core/handoff.h"
+#include "core/holders.h"
+#include "core/journal.h"
+#include "core/modules.h"
+#include "core/sysfs.h"
+#include "core/targets.h"
+#include "core/units.h"
+#include "shared/macro.h"
+
+#define UNIT_TIMEOUT_US (90 * 1000000ull) /* systemd's DefaultTimeoutStopSec */
+#define BIND_TIMEOUT_US (2 * 1000000ull)
+#define POLL_US (200 * 1000)
+
+struct handoff {
+	const char *root;
+	const struct config *c;
+	const char *vm;
+	const struct handoff_io *io;
+	bool dry;
+	int jfd;
+	struct jrec *done; /* what this run changed, for rollback */
+	size_t n_done;
+	struct target_set ts;
+	struct kmod_ctx *kmod;
+	sd_bus *bus;
+	char err[512];
+};
+
+static void say(struct handoff *h, enum handoff_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(struct handoff *h, enum handoff_level level, const char *fmt, ...)
+{
+	char line[640];
+	va_list ap;
+
+	if (!h->io || !h->io->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	h->io->log(h->io->data, level, line);
+}
+
+static int fail(struct handoff *h, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct handoff *h, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(h->err, sizeof(h->err), fmt, ap);
+	va_end(ap);
+	/* -EINVAL is the request's own fault; a step that fails is the job's */
+	return r < 0 && r != -EINVAL ? r : -EIO;
+}
+
+static void plan_item(struct handoff *h, const struct plan_item *it)
+{
+	h->io->plan(h->io->data, it);
+}
+
+/* a line of the plan that is not a step */
+static void plan_note(struct handoff *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plan_note(struct handoff *h, const char *fmt, ...)
+{
+	char line[640];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	plan_item(h, &(struct plan_item){ .kind = PLAN_NOTE, .text = line });
+}
+
+static int pci_driver(const struct handoff *h, const char *bdf, char *drv, size_t len)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	return read_link_base_at(h->root, path, drv, len);
+}
+
+static int unbind_pci(const struct handoff *h, const char *bdf, const char *driver)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", driver);
+	return write_attr_at(h->root, path, bdf);
+}
+
+static void kmod_say(void *data, int priority, const char *line)
+{
+	say(data, priority <= LOG_ERR ? HANDOFF_WARN : HANDOFF_DEBUG, "libkmod: %s", line);
+}
+
+static int bus_get(struct handoff *h, const char *what)
+{
+	char err[320];
+	int r;
+
+	if (h->bus)
+		return 0;
+	if ((r = units_connect(&h->bus, err, sizeof(err))) < 0)
+		return fail(h, r, "%s: cannot reach systemd on the system bus: %s", what, err);
+	return 0;
+}
+
+/* ---- the step types: what each does, and its undo, safe on a step that never ran ---- */
+
+static int run_unit(struct handoff *h, const struct jrec *rec)
+{
+	char err[256];
+	int r;
+
+	say(h, HANDOFF_INFO, "stopping %s", rec->a);
+	if ((r = unit_stop(h->bus, rec->a, UNIT_TIMEOUT_US, err, sizeof(err))) < 0)
+		return fail(h, r, "stop-units: %s did not stop: %s", rec->a, err);
+	return 0;
+}
+
+static int undo_unit(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	if (bus_get(h, "start") < 0) {
+		snprintf(err, errlen, "%.300s", h->err);
+		return -ENOTCONN;
+	}
+	return unit_start(h->bus, rec->a, UNIT_TIMEOUT_US, err, errlen);
+}
+
+static int run_vtcon(struct handoff *h, const struct jrec *rec)
+{
+	char path[256];
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/bind", rec->a);
+	if ((r = write_attr_at(h->root, path, "0\n")) < 0)
+		return fail(h, r, "consoles: unbind %s: %s", rec->a, strerror(-r));
+	return 0;
+}
+
+static int undo_vtcon(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/bind", rec->a);
+	return write_attr_at(h->root, path, "1\n");
+}
+
+static int run_fb(struct handoff *h, const struct jrec *rec)
+{
+	char path[256];
+	int r;
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/unbind", rec->a);
+	if ((r = write_attr_at(h->root, path, rec->b)) < 0)
+		return fail(h, r, "framebuffers: unbind %s from %s: %s", rec->b, rec->a,
+			    strerror(-r));
+	return 0;
+}
+
+static int undo_fb(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	char path[256], drv[64];
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/%s", rec->a, rec->b);
+	if (!read_link_base_at(h->root, path, drv, sizeof(drv)))
+		return 0; /* still bound */
+	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/bind", rec->a);
+	return write_attr_at(h->root, path, rec->b);
+}
+
+static int run_module(struct handoff *h, const struct jrec *rec)
+{
+	char err[256];
+	int r;
+
+	say(h, HANDOFF_INFO, "unloading %s", rec->a);
+	r = module_unload(h->kmod, rec->a, h->c->holder_timeout * 1000000ull, err, sizeof(err));
+	if (r < 0)
+		return fail(h, r, "modules: unload %s: %s", rec->a, err);
+	return 0;
+}
+
+static int undo_module(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	return module_load(h->kmod, rec->a, err, errlen);
+}
+
+static int run_unbind(struct handoff *h, const struct jrec *rec)
+{
+	int r;
+
+	if ((r = unbind_pci(h, rec->a, rec->b)) < 0)
+		return fail(h, r, "modules: unbind %s from %s: %s", rec->a, rec->b, strerror(-r));
+	return 0;
+}
+
+static int undo_unbind(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	char path[256], drv[64];
+
+	if (!pci_driver(h, rec->a, drv, sizeof(drv)))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", rec->b);
+	return write_attr_at(h->root, path, rec->a);
+}
+
+/* driver_override, then a probe, then check that it took */
+static int run_vfio(struct handoff *h, const struct jrec *rec)
+{
+	const char *bdf = rec->a;
+	char path[256], drv[64], grp[32];
+	uint64_t deadline;
+	int r;
+
+	pci_driver(h, bdf, drv, sizeof(drv));
+	if (drv[0] && (r = unbind_pci(h, bdf, drv)) < 0)
+		return fail(h, r, "vfio-pci: unbind %s from %s: %s", bdf, drv, strerror(-r));
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	if ((r = write_attr_at(h->root, path, "vfio-pci")) < 0)
+		return fail(h, r, "vfio-pci: %s: driver_override: %s", bdf, strerror(-r));
+	if ((r = write_attr_at(h->root, "/sys/bus/pci/drivers_probe", bdf)) < 0)
+		return fail(h, r, "vfio-pci: probe %s: %s", bdf, strerror(-r));
+	deadline = now_us() + BIND_TIMEOUT_US;
+	while (pci_driver(h, bdf, drv, sizeof(drv)), strcmp(drv, "vfio-pci") && now_us() < deadline)
+		usleep(POLL_US / 4);
+	if (strcmp(drv, "vfio-pci"))
+		return fail(h, -EIO, "vfio-pci: %s did not bind to vfio-pci (driver: %s)", bdf,
+			    drv[0] ? drv : "none");
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group", bdf);
+	if (!read_link_base_at(h->root, path, grp, sizeof(grp)))
+		say(h, HANDOFF_INFO, "%s is on vfio-pci: /dev/vfio/%s", bdf, grp);
+	else
+		say(h, HANDOFF_INFO, "%s is on vfio-pci", bdf);
+	return 0;
+}
+
+static int undo_vfio(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	char path[256], drv[64];
+	int r;
+
+	if (!pci_driver(h, rec->a, drv, sizeof(drv)) && !strcmp(drv, "vfio-pci") &&
+	    (r = unbind_pci(h, rec->a, "vfio-pci")) < 0)
+		return r;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", rec->a);
+	if ((r = write_attr_at(h->root, path, "\n")) < 0)
+		return r;
+	/* the native driver, where it is loaded; a module reloaded later probes it itself */
+	write_attr_at(h->root, "/sys/bus/pci/drivers_probe", rec->a);
+	return 0;
+}
+
+static int run_loaded(struct handoff *h, const struct jrec *rec)
+{
+	char err[256];
+	int r;
+
+	if ((r = module_load(h->kmod, "vfio-pci", err, sizeof(err))) < 0)
+		return fail(h, r, "vfio-pci: load vfio-pci: %s", err);
+	return 0;
+}
+
+static int undo_loaded(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
+{
+	/* another guest may use it by now: leave it then */
+	if (module_unload(h->kmod, rec->a, 0, err, errlen) < 0)
+		say(h, HANDOFF_DEBUG, "%s stays loaded: %s", rec->a, err);
+	return 0;
+}
+
+static const struct step_type {
+	const char *fmt; /* the plan's words: %1$s the first field, %2$s the second */
+	int (*run)(struct handoff *h, const struct jrec *rec);
+	int (*undo)(struct handoff *h, const struct jrec *rec, char *err, size_t errlen);
+} step_types[] = {
+	[J_UNIT] = { "stop unit %1$s", run_unit, undo_unit },
+	[J_VTCON] = { "unbind console %1$s from its framebuffer", run_vtcon, undo_vtcon },
+	[J_FB] = { "unbind framebuffer %2$s from %1$s", run_fb, undo_fb },
+	[J_MODULE] = { "unload module %1$s", run_module, undo_module },
+	[J_UNBIND] = { "unbind %1$s from %2$s (the driver stays for other devices)", run_unbind,
+		       undo_unbind },
+	[J_VFIO] = { "bind %1$s to vfio-pci", run_vfio, undo_vfio },
+	[J_LOADED] = { "load module %1$s", run_loaded, undo_loaded },
+};
+_Static_assert(ARRAY_SIZE(step_types) == J__N, "every journal step has its run and undo");
+
+void jrec_describe(const struct jrec *r, char *buf, size_t len)
+{
+	if (r->step >= J__N) {
+		snprintf(buf, len, "?");
+		return;
+	}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(buf, len, step_types[r->step].fmt, r->a, r->b);
+#pragma GCC diagnostic pop
+}
+
+/* Journal a step, then take it; in a dry run, say what it would be. */
+static int step(struct handoff *h, enum jstep type, const char *a, const char *b)
+{
+	struct jrec rec = { .step = type };
+	char text[640];
+	void *p;
+	int r;
+
+	snprintf(rec.a, sizeof(rec.a), "%s", a);
+	snprintf(rec.b, sizeof(rec.b), "%s", b ? b : "");
+	if (h->dry) {
+		jrec_describe(&rec, text, sizeof(text));
+		plan_item(h, &(struct plan_item){ .kind = PLAN_STEP, .rec = &rec, .text = text });
+		return 0;
+	}
+	if (!(p = realloc(h->done, (h->n_done + 1) * sizeof(*h->done))))
+		return fail(h, -ENOMEM, "journal: out of memory");
+	h->done = p;
+	if ((r = journal_append(h->jfd, &rec)) < 0)
+		return fail(h, r, "journal: cannot write %s/run/vfio-agent/%s.journal: %s", h->root,
+			    h->vm, strerror(-r));
+	h->done[h->n_done++] = rec;
+	return step_types[type].run(h, &rec);
+}
+
+/* ---- the phases of prepare, in order ---- */
+
+/* 1. the configured units, stopped through systemd, when they run */
+static int phase_units(struct handoff *h)
+{
+	char err[256];
+	int r;
+
+	for (size_t i = 0; i < h->c->n_stop_units; i++) {
+		const char *u = h->c->stop_units[i];
+		bool active;
+
+		if ((r = bus_get(h, "stop-units")) < 0) {
+			if (!h->dry)
+				return r;
+			plan_note(h, "stop unit %s if it runs (%s)", u, h->err);
+			continue;
+		}
+		if ((r = unit_is_active(h->bus, u, &active, err, sizeof(err))) < 0)
+			return fail(h, r, "stop-units: %s: %s", u, err);
+		if (!active) {
+			say(h, HANDOFF_INFO, "%s is not running; left alone", u);
+			continue;
+		}
+		if ((r = step(h, J_UNIT, u, NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int scan_sorted(const char *root, const char *dir, struct dirent ***list)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, dir);
+	return scandir(full, list, NULL, alphasort);
+}
+
+static void free_list(struct dirent **list, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* 2. every vtconsole bound to a framebuffer console (fbcon), not just vtcon0/1 */
+static int phase_consoles(struct handoff *h)
+{
+	struct dirent **list;
+	int n = scan_sorted(h->root, "/sys/class/vtconsole", &list), r = 0;
+
+	if (n < 0)
+		return 0; /* no VT subsystem: nothing to unbind */
+	for (int i = 0; i < n && !r; i++) {
+		const char *vt = list[i]->d_name;
+		char path[512], name[128], bind[8];
+
+		if (strncmp(vt, "vtcon", 5))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/name", vt);
+		if (read_line_at(h->root, path, name, sizeof(name)) || !strstr(name, "frame buffer"))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/bind", vt);
+		if (read_line_at(h->root, path, bind, sizeof(bind)) || strcmp(bind, "1"))
+			continue;
+		r = step(h, J_VTCON, vt, NULL);
+	}
+	free_list(list, n);
+	return r;
+}
+
+static bool is_attr(const char *name)
+{
+	static const char *const attrs[] = { ".", "..", "bind", "unbind", "uevent", "module",
+					     "new_id", "remove_id" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(attrs); i++)
+		if (!strcmp(name, attrs[i]))
+			return true;
+	return false;
+}
+
+/* 3. the boot framebuffers (efi, simple, vesa), which keep the GPU's memory mapped */
+static int phase_framebuffers(struct handoff *h)
+{
+	int r = 0;
+
+	for (size_t d = 0; d < ARRAY_SIZE(boot_fb_drivers) && !r; d++) {
+		struct dirent **list;
+		char dir[256];
+		int n;
+
+		snprintf(dir, sizeof(dir), "/sys/bus/platform/drivers/%s", boot_fb_drivers[d]);
+		if ((n = scan_sorted(h->root, dir, &list)) < 0)
+			continue;
+		for (int i = 0; i < n && !r; i++)
+			if (!is_attr(list[i]->d_name) && list[i]->d_type == DT_LNK)
+				r = step(h, J_FB, boot_fb_drivers[d], list[i]->d_name);
+		free_list(list, n);
+	}
+	return r;
+}
+
+static void describe_holders(const struct holder_scan *hs, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < hs->n_holders && used < len; i++) {
+		const struct proc_info *pi = &hs->holders[i].pi;
+
+		if (i == 3) {
+			snprintf(buf + used, len - used, " and %zu more", hs->n_holders - 3);
+			break;
+		}
+		used += snprintf(buf + used, len - used, "%s%s (pid %u%s%s)", i ? ", " : "", pi->comm,
+				 pi->pid, pi->unit[0] ? ", " : "", pi->unit);
+	}
+}
+
+static void signal_holders(struct handoff *h, const struct holder_scan *hs, int sig)
+{
+	for (size_t i = 0; i < hs->n_holders; i++) {
+		pid_t pid = hs->holders[i].pi.pid;
+
+		/* never init, never ourselves */
+		if (pid <= 1 || pid == getpid())
+			continue;
+		if (kill(pid, sig) == 0)
+			say(h, HANDOFF_WARN, "sent %s to %s (pid %d)",
+			    sig == SIGKILL ? "SIGKILL" : "SIGTERM", hs->holders[i].pi.comm, pid);
+	}
+}
+
+/* "waiting for lactd.service (pid 812) to release /dev/dri/renderD128 — 4 s of 10" */
+static void progress_line(struct handoff *h, const struct holder_scan *hs, uint64_t waited)
+{
+	const struct holder *first = &hs->holders[0];
+	char path[4096], more[48] = "";
+
+	hold_rec_path(h->root, &first->recs[0], path, sizeof(path));
+	/* gone already (a SIGTERM just went out): the node it held, by number */
+	for (size_t i = 0; !path[0] && i < h->ts.n_nodes; i++)
+		if (h->ts.nodes[i].kdev == first->recs[0].rdev && h->ts.nodes[i].path[0])
+			snprintf(path, sizeof(path), "%s", h->ts.nodes[i].path);
+	if (hs->n_holders > 1)
+		snprintf(more, sizeof(more), " (and %zu more)", hs->n_holders - 1);
+	say(h, HANDOFF_PROGRESS, "waiting for %s (pid %u)%s to release %s — %llu s of %u",
+	    first->pi.unit[0] ? first->pi.unit : first->pi.comm, first->pi.pid, more,
+	    path[0] ? path : "the GPU", (unsigned long long)(waited / 1000000),
+	    h->c->holder_timeout);
+}
+
+/* 4. processes that still have the GPU open: wait, end them, or fail (on-holders) */
+static int phase_holders(struct handoff *h)
+{
+	uint64_t start = now_us(), deadline = start + h->c->holder_timeout * 1000000ull;
+	const char *mode = on_holders_names[h->c->on_holders];
+	bool termed = false, killed = false, told = false;
+	uint64_t kill_deadline = 0, next_tell = 0;
+	char who[400], err[320], note[640];
+
+	for (;;) {
+		struct holder_scan hs;
+		int r = holders_scan(h->root, &h->ts.scan, SCAN_AUTO, &hs, err, sizeof(err));
+		uint64_t now = now_us();
+
+		if (r < 0)
+			return fail(h, r, "holders: the scan failed: %s", err);
+		if (!hs.n_holders && !h->dry) {
+			holder_scan_free(&hs);
+			say(h, HANDOFF_PROGRESS_END, "%s", "");
+			return 0;
+		}
+		describe_holders(&hs, who, sizeof(who));
+		if (h->dry) {
+			if (hs.n_holders)
+				snprintf(note, sizeof(note),
+					 "holders: %zu process%s now: %s (on-holders = %s, up to %u s)",
+					 hs.n_holders, hs.n_holders == 1 ? "" : "es", who, mode,
+					 h->c->holder_timeout);
+			else
+				snprintf(note, sizeof(note), "holders: none now (on-holders = %s)", mode);
+			plan_item(h, &(struct plan_item){ .kind = PLAN_HOLDERS, .hs = &hs,
+							  .text = note, .on_holders = mode,
+							  .timeout_s = h->c->holder_timeout });
+			holder_scan_free(&hs);
+			return 0;
+		}
+		if (h->c->on_holders == HOLDERS_FAIL) {
+			holder_scan_free(&hs);
+			return fail(h, -EBUSY, "holders: the GPU is held by %s; on-holders = fail", who);
+		}
+		if (h->c->on_holders == HOLDERS_KILL && !termed) {
+			signal_holders(h, &hs, SIGTERM);
+			termed = true;
+		} else if (h->c->on_holders == HOLDERS_KILL && !killed && now >= deadline) {
+			signal_holders(h, &hs, SIGKILL);
+			killed = true;
+			kill_deadline = now + BIND_TIMEOUT_US;
+		} else if ((killed && now >= kill_deadline) ||
+			   (h->c->on_holders == HOLDERS_WAIT && now >= deadline)) {
+			holder_scan_free(&hs);
+			return fail(h, -EBUSY, "holders: still held after %llu s by %s",
+				    (unsigned long long)((now - start) / 1000000), who);
+		}
+		if (!told || now >= next_tell) {
+			progress_line(h, &hs, now - start);
+			/* a terminal's line is rewritten each second; a log gets one every 5 s */
+			next_tell = now + (isatty(STDERR_FILENO) ? 1000000ull : 5000000ull);
+			told = true;
+		}
+		holder_scan_free(&hs);
+		usleep(POLL_US);
+	}
+}
+
+/* does the driver drive a PCI device that is not being handed over? */
+static bool driver_shared(struct handoff *h, const char *driver)
+{
+	struct dirent **list;
+	char dir[256];
+	bool shared = false;
+	int n;
+
+	snprintf(dir, sizeof(dir), "/sys/bus/pci/drivers/%s", driver);
+	if ((n = scan_sorted(h->root, dir, &list)) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (strchr(list[i]->d_name, ':') && !target_set_has_pci(&h->ts, list[i]->d_name))
+			shared = true;
+	free_list(list, n);
+	return shared;
+}
+
+/*
+ * 5. the drivers: a module that drives only the handed-over devices is
+ * unloaded with everything that depends on it; a built-in driver, or one
+ * that other devices still use (the GPU's HDMI audio on snd_hda_intel),
+ * only lets go of the device.
+ */
+static int phase_modules(struct handoff *h)
+{
+	modname_t *roots = calloc(h->ts.n_pcis + 1, sizeof(*roots)), *order = NULL;
+	size_t n_roots = 0, n_order = 0;
+	int r = 0;
+
+	if (!roots)
+		return fail(h, -ENOMEM, "modules: out of memory");
+	for (size_t i = 0; i < h->ts.n_pcis && !r; i++) {
+		const struct target_pci *p = &h->ts.pcis[i];
+		bool builtin, dup = false;
+
+		if (!p->driver[0] || !strcmp(p->driver, "vfio-pci"))
+			continue;
+		builtin = !p->module[0] || module_initstate(h->kmod, p->module) == KMOD_MODULE_BUILTIN;
+		if (builtin || driver_shared(h, p->driver)) {
+			r = step(h, J_UNBIND, p->bdf, p->driver);
+			continue;
+		}
+		for (size_t j = 0; j < n_roots; j++)
+			dup |= !strcmp(roots[j], p->module);
+		if (!dup)
+			snprintf(roots[n_roots++], HOLD_MOD_LEN, "%s", p->module);
+	}
+	if (!r && n_roots && (r = module_unload_order(h->kmod, roots, n_roots, &order, &n_order)) < 0)
+		r = fail(h, r, "modules: the unload order of %s: %s", roots[0], strerror(-r));
+	for (size_t i = 0; i < n_order && !r; i++)
+		if (module_initstate(h->kmod, order[i]) >= 0) /* else not loaded */
+			r = step(h, J_MODULE, order[i], NULL);
+	free(order);
+	free(roots);
+	return r;
+}
+
+/* 6. vfio-pci loaded, and each device bound to it */
+static int phase_vfio(struct handoff *h)
+{
+	char drv[64];
+	int r;
+
+	if (module_initstate(h->kmod, "vfio_pci") < 0 && (r = step(h, J_LOADED, "vfio_pci", NULL)))
+		return r;
+	for (size_t i = 0; i < h->ts.n_pcis; i++) {
+		pci_driver(h, h->ts.pcis[i].bdf, drv, sizeof(drv));
+		if (strcmp(drv, "vfio-pci") && (r = step(h, J_VFIO, h->ts.pcis[i].bdf, NULL)))
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Undo recs from the last to the first. What could not be undone stays in
+ * the journal for the next release; err names the first such step.
+ */
+static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *err, size_t errlen)
+{
+	struct jrec *left = calloc(n + 1, sizeof(*left));
+	size_t n_left = 0;
+	char why[320], text[640];
+	int r;
+
+	if (!left)
+		return -ENOMEM;
+	err[0] = '\0';
+	for (size_t i = n; i-- > 0;) {
+		const struct jrec *rec = &recs[i];
+
+		if (h->dry) {
+			jrec_describe(rec, text, sizeof(text));
+			plan_item(h, &(struct plan_item){ .kind = PLAN_UNDO, .rec = rec, .text = text });
+			continue;
+		}
+		why[0] = '\0';
+		r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why)) : -EINVAL;
+		if (r < 0 && !why[0])
+			snprintf(why, sizeof(why), "%s", strerror(-r));
+		if (r < 0) {
+			say(h, HANDOFF_WARN, "cannot undo '%s %s%s%s': %s", jstep_name(rec->step),
+			    rec->a, rec->b[0] ? " " : "", rec->b, why);
+			if (!err[0])
+				snprintf(err, errlen, "undo %s %s: %s", jstep_name(rec->step), rec->a,
+					 why);
+			/* kept in journal order: the next release undoes them from the end */
+			memmove(left + 1, left, n_left * sizeof(*left));
+			left[0] = *rec;
+			n_left++;
+		}
+	}
+	/* a device we moved must be back on a driver: a reloaded module probes it */
+	if (!h->dry)
+		for (size_t i = 0; i < n; i++) {
+			char drv[64];
+
+			if (recs[i].step != J_VFIO)
+				continue;
+			pci_driver(h, recs[i].a, drv, sizeof(drv));
+			if (!strcmp(drv, "vfio-pci") && !err[0])
+				snprintf(err, errlen, "%s is still on vfio-pci", recs[i].a);
+			else
+				say(h, HANDOFF_INFO, "%s is back on %s", recs[i].a,
+				    drv[0] ? drv : "no driver");
+		}
+	if (!h->dry && (r = journal_store(h->root, h->vm, left, n_left)) < 0 && !err[0])
+		snprintf(err, errlen, "cannot rewrite the journal: %s", strerror(-r));
+	free(left);
+	return err[0] ? -EIO : 0;
+}
+
+static void handoff_done(struct handoff *h)
+{
+	/* the target set's libkmod context, when it has one, is this one */
+	if (h->kmod && h->kmod != h->ts.kmod)
+		modules_close(h->kmod);
+	if (h->jfd >= 0)
+		close(h->jfd);
+	units_disconnect(h->bus);
+	free(h->done);
+	target_set_free(&h->ts);
+}
+
+int handoff_prepare(const char *root, const struct config *c, const struct domain *dom,
+		    struct kmod_ctx *k, const struct handoff_io *io, char *err, size_t errlen)
+{
+	static int (*const phases[])(struct handoff *) = {
+		phase_units, phase_consoles, phase_framebuffers, phase_holders, phase_modules,
+		phase_vfio,
+	};
+	struct handoff h = { .root = root, .c = c, .vm = c->vm, .io = io, .dry = io && io->plan,
+			     .jfd = -1 };
+	struct target_req req = { 0 };
+	char jpath[4096];
+	int r;
+
+	/* the config's devices, else the guest's own PCI hostdevs */
+	if (c->n_pcis) {
+		req.pcis = c->pcis;
+		req.n_pcis = c->n_pcis;
+	} else if (dom && dom->n_pcis) {
+		req.pcis = dom->pcis;
+		req.n_pcis = dom->n_pcis;
+	} else {
+		if (k)
+			modules_close(k);
+		snprintf(err, errlen, "no devices to hand over: set pcis in %s%s", c->path,
+			 dom ? " or give the domain a PCI <hostdev>" : "");
+		return -EINVAL;
+	}
+	if ((r = targets_resolve(root, c, &req, k, &h.ts, err, errlen)) < 0)
+		return r;
+	h.kmod = h.ts.kmod;
+	if (!h.kmod && (r = modules_open(&h.kmod, kmod_say, &h, err, errlen)) < 0)
+		goto out;
+	journal_path(root, h.vm, jpath, sizeof(jpath));
+	if (h.dry) {
+		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN, .verb = "prepare", .vm = h.vm,
+						   .path = jpath });
+		for (size_t i = 0; i < h.ts.n_pcis; i++)
+			plan_item(&h, &(struct plan_item){ .kind = PLAN_DEVICE, .pci = &h.ts.pcis[i] });
+		if (!access(jpath, F_OK))
+			plan_note(&h, "note: %s exists; prepare would refuse until it is released",
+				  jpath);
+	} else if ((r = journal_create(root, h.vm, &h.jfd)) < 0) {
+		if (r == -EEXIST)
+			snprintf(err, errlen, "%s exists: a handoff of %s is in place; release it first "
+				 "(vfio-agent handoff release --vm %s)", jpath, c->vm, c->vm);
+		else
+			snprintf(err, errlen, "cannot create %s: %s", jpath, strerror(-r));
+		r = r == -EINVAL ? -EIO : r;
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(phases); i++) {
+		if ((r = phases[i](&h)) < 0) {
+			char uerr[320];
+
+			say(&h, HANDOFF_INFO, "prepare %s: rolling back %zu step%s", c->vm, h.n_done,
+			    h.n_done == 1 ? "" : "s");
+			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0)
+				snprintf(err, errlen, "%s; the rollback did not finish: %s (%s keeps "
+					 "what is left)", h.err, uerr, jpath);
+			else
+				snprintf(err, errlen, "%s; rolled back, the host is as it was", h.err);
+			goto out;
+		}
+	}
+	if (!h.dry)
+		say(&h, HANDOFF_INFO, "prepare %s: the GPU is on vfio-pci (%zu steps in %s)", c->vm,
+		    h.n_done, jpath);
+	r = 0;
+out:
+	handoff_done(&h);
+	return r;
+}
+
+int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
+		    const struct handoff_io *io, char *err, size_t errlen)
+{
+	struct handoff h = { .root = root, .vm = vm, .io = io, .dry = io && io->plan, .jfd = -1,
+			     .kmod = k };
+	struct jrec *recs = NULL;
+	char jpath[4096], uerr[320];
+	size_t n = 0, bad = 0;
+	bool cut;
+	int r;
+
+	if (journal_path(root, vm, jpath, sizeof(jpath)) < 0) {
+		snprintf(err, errlen, "'%s' cannot name a journal", vm);
+		r = -EINVAL;
+		goto out;
+	}
+	r = journal_load(root, vm, &recs, &n, &cut, &bad);
+	if (r == -ENOENT) {
+		say(&h, HANDOFF_INFO, "release %s: no journal, nothing to undo", vm);
+		if (h.dry)
+			plan_item(&h, &(struct plan_item){ .kind = PLAN_NO_JOURNAL, .verb = "release",
+							   .vm = vm, .path = jpath });
+		r = 0;
+		goto out;
+	}
+	if (r < 0) {
+		if (bad)
+			snprintf(err, errlen, "%s line %zu is not a journal step; nothing was undone",
+				 jpath, bad);
+		else
+			snprintf(err, errlen, "cannot read %s: %s", jpath, strerror(-r));
+		r = r == -EINVAL ? -EIO : r;
+		goto out;
+	}
+	if (cut)
+		say(&h, HANDOFF_WARN,
+		    "%s: the last line was cut off while being written; its step never ran", jpath);
+	if (!h.kmod && (r = modules_open(&h.kmod, kmod_say, &h, err, errlen)) < 0)
+		goto out;
+	if (h.dry)
+		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN, .verb = "release", .vm = vm,
+						   .path = jpath });
+	if ((r = undo_all(&h, recs, n, uerr, sizeof(uerr))) < 0)
+		snprintf(err, errlen, "%s; %s keeps what is left: run release again", uerr, jpath);
+	else if (!h.dry)
+		say(&h, HANDOFF_INFO, "release %s: %zu steps undone", vm, n);
+out:
+	free(recs);
+	handoff_done(&h);
+	return r;
+}
