@@ -62,11 +62,12 @@ endif
 
 AGENT_SRC := $(wildcard agent/*.c)
 CORE_SRC := $(wildcard core/*.c)
+SHARED_SRC := $(wildcard shared/*.c)
 NF_SRC := $(wildcard netfilter/*.c)
 BPF_PROGS := $(wildcard bpf/*.bpf.c)
 BPF_SRC := $(filter-out $(BPF_PROGS),$(wildcard bpf/*.c))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.skel.h,$(BPF_PROGS))
-LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(NF_SRC) $(BPF_SRC) $(CORE_SRC)) \
+LIB_OBJ := $(patsubst %.c,$(O)/%.o,$(NF_SRC) $(BPF_SRC) $(CORE_SRC) $(SHARED_SRC)) \
 	   $(patsubst %.c,$(O)/%.o,$(filter-out agent/main.c,$(AGENT_SRC)))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))

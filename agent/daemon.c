@@ -51,6 +51,18 @@ static const char daemon_usage[] =
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 30000
 #define DESC_LEN 256
+#define WANT_MAX_PORTS (CONFIG_MAX_FORWARDS + 1) /* the VNC port and the forwards */
+
+/* The forward the daemon keeps in place, compared field by field. */
+struct want {
+	bool up; /* false: none (the VM is not running or has no address) */
+	char ifname[IFNAMSIZ];
+	bool fam[NF_NFAM];
+	struct nf_addr host[NF_NFAM], guest[NF_NFAM];
+	struct nf_port ports[WANT_MAX_PORTS];
+	size_t n_ports;
+	char desc[DESC_LEN]; /* the same, as one line for the log and STATUS= */
+};
 
 struct daemon {
 	const struct agent_ctx *ctx;
@@ -68,13 +80,61 @@ struct daemon {
 	int retry_timer, retry_ms;
 	int watchdog_timer;
 
-	char want[DESC_LEN]; /* the forward in place, as one line; "" when none */
+	struct want want; /* the forward in place */
 	char why[160];	     /* what the next reconcile answers */
 	char last_err[512];
 	bool quit;
 };
 
 /* ---- the desired state ---- */
+
+static void want_set(struct want *w, const struct fwd_spec *fs, const char *desc)
+{
+	memset(w, 0, sizeof(*w));
+	if (!fs)
+		return;
+	w->up = true;
+	snprintf(w->ifname, sizeof(w->ifname), "%s", fs->spec.ifname);
+	for (int fam = 0; fam < NF_NFAM; fam++)
+		if ((w->fam[fam] = fs->spec.fam[fam].enabled)) {
+			w->host[fam] = fs->spec.fam[fam].host;
+			w->guest[fam] = fs->spec.fam[fam].guest;
+		}
+	w->n_ports = fs->spec.n_ports < WANT_MAX_PORTS ? fs->spec.n_ports : WANT_MAX_PORTS;
+	memcpy(w->ports, fs->spec.ports, w->n_ports * sizeof(*w->ports));
+	snprintf(w->desc, sizeof(w->desc), "%s", desc);
+}
+
+static bool addr_eq(const struct nf_addr *a, const struct nf_addr *b)
+{
+	return a->family == b->family && !memcmp(a->bytes, b->bytes, sizeof(a->bytes));
+}
+
+static bool want_equal(const struct want *a, const struct want *b)
+{
+	if (a->up != b->up || strcmp(a->ifname, b->ifname) || a->n_ports != b->n_ports)
+		return false;
+	for (int fam = 0; fam < NF_NFAM; fam++)
+		if (a->fam[fam] != b->fam[fam] ||
+		    (a->fam[fam] && (!addr_eq(&a->host[fam], &b->host[fam]) ||
+				     !addr_eq(&a->guest[fam], &b->guest[fam]))))
+			return false;
+	for (size_t i = 0; i < a->n_ports; i++)
+		if (a->ports[i].proto != b->ports[i].proto ||
+		    a->ports[i].host_port != b->ports[i].host_port ||
+		    a->ports[i].guest_port != b->ports[i].guest_port)
+			return false;
+	return true;
+}
+
+/* is addr the guest side of the forward in place? */
+static bool want_is_guest(const struct want *w, const struct nf_addr *addr)
+{
+	for (int fam = 0; w->up && fam < NF_NFAM; fam++)
+		if (w->fam[fam] && addr_eq(&w->guest[fam], addr))
+			return true;
+	return false;
+}
 
 static bool domain_running(struct daemon *d, virDomainPtr *dom)
 {
@@ -113,8 +173,8 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 
 static void notify_status(struct daemon *d)
 {
-	sym_sd_notifyf(0, "STATUS=%s%s%s", d->want[0] ? d->c->vm : "", d->want[0] ? ": " : "",
-		   d->want[0] ? d->want : "no forward (the VM is not running or has no address)");
+	sym_sd_notifyf(0, "STATUS=%s%s%s", d->want.up ? d->c->vm : "", d->want.up ? ": " : "",
+		       d->want.up ? d->want.desc : "no forward (the VM is not running or has no address)");
 }
 
 static void retry_later(struct daemon *d)
@@ -138,6 +198,7 @@ static void reconcile(struct daemon *d, const char *why)
 {
 	struct fwd_spec fs = { 0 };
 	struct config want = *d->c;
+	struct want next;
 	struct nf_err e = { 0 };
 	char desc[DESC_LEN] = "", src[64] = "", err[512];
 	virDomainPtr dom = NULL;
@@ -188,6 +249,7 @@ static void reconcile(struct daemon *d, const char *why)
 	else
 		r = nf_forward_down(d->nf, &removed, &e);
 	close(lock);
+	want_set(&next, running ? &fs : NULL, desc);
 	fwd_spec_free(&fs);
 	if (r < 0) {
 		snprintf(err, sizeof(err), "%s: forward %s %s failed: %s%s%s; retrying", why,
@@ -201,19 +263,20 @@ static void reconcile(struct daemon *d, const char *why)
 	d->last_err[0] = '\0';
 	d->retry_ms = 0;
 	sym_virEventUpdateTimeout(d->retry_timer, -1);
-	if (running && (r == NF_UP_CHANGED || strcmp(d->want, desc))) {
-		if (!strcmp(d->want, desc))
+	if (running && (r == NF_UP_CHANGED || !want_equal(&d->want, &next))) {
+		if (want_equal(&d->want, &next))
 			log_info("%s: forward %s repaired: %s", why, d->c->vm, desc);
-		else if (d->want[0])
-			log_info("%s: forward %s updated: %s (was %s)", why, d->c->vm, desc, d->want);
+		else if (d->want.up)
+			log_info("%s: forward %s updated: %s (was %s)", why, d->c->vm, desc,
+				 d->want.desc);
 		else
 			log_info("%s: forward %s up: %s%s%s%s", why, d->c->vm, desc,
 				 src[0] ? " (guest address from the " : "", src, src[0] ? ")" : "");
-	} else if (!running && (removed || d->want[0])) {
+	} else if (!running && (removed || d->want.up)) {
 		log_info("%s: forward %s removed%s", why, d->c->vm,
 			 !strcmp(desc, "-") ? " until the guest has an address" : "");
 	}
-	snprintf(d->want, sizeof(d->want), "%s", running ? desc : "");
+	d->want = next;
 	notify_status(d);
 }
 
@@ -362,12 +425,9 @@ static void on_rtnl_event(const struct nl_event *ev, void *data)
 		 * a guest that came up or took a new lease talks from an address
 		 * the forward does not have yet; the forward's own going away.
 		 */
-		char pat[80];
-		bool ours;
+		bool ours = want_is_guest(&b->d->want, &ev->addr);
 
-		snprintf(pat, sizeof(pat), "-> %s:", nf_addr_str(&ev->addr, a, sizeof(a)));
-		ours = strstr(b->d->want, pat) != NULL;
-
+		nf_addr_str(&ev->addr, a, sizeof(a));
 		if (ev->removed && ours)
 			snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
 		else if (!ev->removed && !ours)

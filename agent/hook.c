@@ -19,6 +19,7 @@
 #include "agent/agent.h"
 #include "core/config.h"
 #include "core/domain.h"
+#include "core/guest.h"
 #include "agent/forward.h"
 #include "agent/handoff.h"
 #include "core/state.h"
@@ -27,8 +28,6 @@
 #include "shared/macro.h"
 #include "netfilter/nft.h"
 #include "netfilter/rtnl.h"
-
-#define LEASE_DIR "/var/lib/libvirt/dnsmasq"
 
 enum hook_job { JOB_NONE, JOB_PREPARE, JOB_FORWARD_UP, JOB_FORWARD_DOWN, JOB_RELEASE, JOB_REPAIR };
 
@@ -82,96 +81,20 @@ static char *drain_stdin(size_t *len)
 	return buf;
 }
 
-/* a lease of libvirt's dnsmasq (its <bridge>.status, a JSON array) for mac */
-static bool lease_find(const char *file, const uint8_t mac[6], struct nf_addr *out)
-{
-	json_object *arr = json_object_from_file(file);
-	time_t now = time(NULL);
-	bool found = false;
-
-	if (!arr || !json_object_is_type(arr, json_type_array)) {
-		json_object_put(arr);
-		return false;
-	}
-	for (size_t i = 0; i < json_object_array_length(arr) && !found; i++) {
-		json_object *e = json_object_array_get_idx(arr, i), *m, *ip, *exp;
-		uint8_t lm[6];
-
-		if (!json_object_object_get_ex(e, "mac-address", &m) ||
-		    !json_object_object_get_ex(e, "ip-address", &ip) ||
-		    !json_object_is_type(m, json_type_string) ||
-		    !json_object_is_type(ip, json_type_string) || parse_mac(json_object_get_string(m), lm) || memcmp(lm, mac, 6))
-			continue;
-		if (json_object_object_get_ex(e, "expiry-time", &exp) &&
-		    json_object_get_int64(exp) < now)
-			continue;
-		found = parse_addr(json_object_get_string(ip), out);
-	}
-	json_object_put(arr);
-	return found;
-}
-
-static bool leases_find(const char *root, const struct dom_iface *f, struct nf_addr *out,
-			char *file, size_t len)
-{
-	char dir[2048];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s" LEASE_DIR, root);
-	if (f->bridge[0]) {
-		snprintf(file, len, "%s/%s.status", dir, f->bridge);
-		return lease_find(file, f->mac, out);
-	}
-	if (!(d = opendir(dir)))
-		return false;
-	while (!found && (de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-
-		if (l < 8 || strcmp(de->d_name + l - 7, ".status"))
-			continue;
-		snprintf(file, len, "%s/%s", dir, de->d_name);
-		found = lease_find(file, f->mac, out);
-	}
-	closedir(d);
-	return found;
-}
-
-/* guest.ip = auto: the neighbour table first (it is current), then the leases */
-static bool guest_ip_learn(const char *root, const struct domain *dom, struct nf_addr *out)
-{
-	char a[INET6_ADDRSTRLEN], file[4096];
-
-	for (size_t i = 0; i < dom->n_ifaces; i++) {
-		const uint8_t *m = dom->ifaces[i].mac;
-
-		if (rtnl_neigh_by_mac(m, AF_INET, out, 1) > 0) {
-			log_info("guest %s is %s (neighbour table)", dom->name,
-				 nf_addr_str(out, a, sizeof(a)));
-			return true;
-		}
-		if (leases_find(root, &dom->ifaces[i], out, file, sizeof(file))) {
-			log_info("guest %s is %s (%s)", dom->name, nf_addr_str(out, a, sizeof(a)),
-				 file);
-			return true;
-		}
-	}
-	return false;
-}
-
 /* guest.ip = auto is filled in here, when the guest's address is known */
 static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const struct domain *dom)
 {
 	if (c->vnc.guest_auto) {
+		char src[4096], a[INET6_ADDRSTRLEN];
 		struct nf_addr ip;
 
-		if (!dom || !guest_ip_learn(ctx->root, dom, &ip)) {
+		if (!dom || guest_addr_from_host(ctx->root, dom, &ip, src, sizeof(src)) < 0) {
 			/* the guest has not talked yet: the daemon follows its address */
 			log_info("forward %s: the guest's address is not known yet; the daemon sets up "
 				 "the forward once it is", c->vm);
 			return EXIT_OK;
 		}
+		log_info("guest %s is %s (%s)", dom->name, nf_addr_str(&ip, a, sizeof(a)), src);
 		c->vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
 		c->vnc.guest_auto = false;
 	}

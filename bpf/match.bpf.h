@@ -12,7 +12,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
-#include "bpf/holders.h"
+#include "bpf/hold_rec.h"
 
 #define S_IFMT 00170000
 #define S_IFCHR 0020000

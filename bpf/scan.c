@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bpf/scan.h"
+#include "shared/array.h"
 
 void hold_vec_free(struct hold_vec *h)
 {
@@ -15,15 +16,8 @@ void hold_vec_free(struct hold_vec *h)
 
 int hold_vec_push(struct hold_vec *h, const struct hold_rec *r)
 {
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct hold_rec *v = realloc(h->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		h->v = v;
-		h->cap = cap;
-	}
+	if (ARRAY_RESERVE(h->v, h->cap, h->n) < 0)
+		return -ENOMEM;
 	h->v[h->n++] = *r;
 	return 0;
 }
@@ -57,22 +51,14 @@ void hold_vec_normalize(struct hold_vec *h)
 	h->n = n;
 }
 
-#define GROW(arr, n) \
-	({ \
-		void *_p = realloc((arr), ((n) + 1) * sizeof(*(arr))); \
-		if (_p) \
-			(arr) = _p; \
-		_p ? 0 : -ENOMEM; \
-	})
-
-int targets_add_dev(struct scan_targets *t, uint32_t kdev)
+int scan_targets_add_dev(struct scan_targets *t, uint32_t kdev)
 {
 	for (size_t i = 0; i < t->n_devs; i++)
 		if (t->devs[i] == kdev)
 			return 0;
 	if (t->n_devs >= HOLD_MAX_DEVS)
 		return -E2BIG;
-	if (GROW(t->devs, t->n_devs) || GROW(t->dev_mods, t->n_devs))
+	if (ARRAY_GROW(t->devs, t->n_devs) || ARRAY_GROW(t->dev_mods, t->n_devs))
 		return -ENOMEM;
 	memset(t->dev_mods[t->n_devs], 0, HOLD_MOD_LEN);
 	t->devs[t->n_devs++] = kdev;
@@ -81,7 +67,7 @@ int targets_add_dev(struct scan_targets *t, uint32_t kdev)
 
 static void mod_name_norm(char out[HOLD_MOD_LEN], const char *name);
 
-int targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *module)
+int scan_targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *module)
 {
 	if (strlen(module) >= HOLD_MOD_LEN)
 		return -EINVAL;
@@ -93,14 +79,14 @@ int targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *modul
 	return -ENOENT;
 }
 
-int targets_add_major(struct scan_targets *t, uint32_t major)
+int scan_targets_add_major(struct scan_targets *t, uint32_t major)
 {
 	for (size_t i = 0; i < t->n_majors; i++)
 		if (t->majors[i] == major)
 			return 0;
 	if (t->n_majors >= HOLD_MAX_MAJORS)
 		return -E2BIG;
-	if (GROW(t->majors, t->n_majors))
+	if (ARRAY_GROW(t->majors, t->n_majors))
 		return -ENOMEM;
 	t->majors[t->n_majors++] = major;
 	return 0;
@@ -124,7 +110,7 @@ static void mod_name_norm(char out[HOLD_MOD_LEN], const char *name)
 	memset(out + i, 0, HOLD_MOD_LEN - i);
 }
 
-int targets_add_mod(struct scan_targets *t, const char *name)
+int scan_targets_add_mod(struct scan_targets *t, const char *name)
 {
 	char norm[HOLD_MOD_LEN];
 
@@ -135,20 +121,20 @@ int targets_add_mod(struct scan_targets *t, const char *name)
 		return 0;
 	if (t->n_mods >= HOLD_MAX_MODS)
 		return -E2BIG;
-	if (GROW(t->mods, t->n_mods))
+	if (ARRAY_GROW(t->mods, t->n_mods))
 		return -ENOMEM;
 	memcpy(t->mods[t->n_mods++], norm, HOLD_MOD_LEN);
 	return 0;
 }
 
-int targets_add_drm_driver(struct scan_targets *t, const char *driver, const char *module)
+int scan_targets_add_drm_driver(struct scan_targets *t, const char *driver, const char *module)
 {
 	if (strlen(driver) >= HOLD_MOD_LEN || strlen(module) >= HOLD_MOD_LEN)
 		return -EINVAL;
 	for (size_t i = 0; i < t->n_drm_drivers; i++)
 		if (!strcmp(t->drm_drivers[i][0], driver))
 			return 0;
-	if (GROW(t->drm_drivers, t->n_drm_drivers))
+	if (ARRAY_GROW(t->drm_drivers, t->n_drm_drivers))
 		return -ENOMEM;
 	memset(t->drm_drivers[t->n_drm_drivers], 0, sizeof(t->drm_drivers[0]));
 	strcpy(t->drm_drivers[t->n_drm_drivers][0], driver);
@@ -157,23 +143,23 @@ int targets_add_drm_driver(struct scan_targets *t, const char *driver, const cha
 	return 0;
 }
 
-int targets_add_node(struct scan_targets *t, uint64_t st_dev, uint64_t st_ino)
+int scan_targets_add_node(struct scan_targets *t, uint64_t st_dev, uint64_t st_ino)
 {
 	for (size_t i = 0; i < t->n_nodes; i++)
 		if (t->nodes[i].st_dev == st_dev && t->nodes[i].st_ino == st_ino)
 			return 0;
-	if (GROW(t->nodes, t->n_nodes))
+	if (ARRAY_GROW(t->nodes, t->n_nodes))
 		return -ENOMEM;
 	t->nodes[t->n_nodes++] = (struct scan_node){ st_dev, st_ino };
 	return 0;
 }
 
-bool targets_empty(const struct scan_targets *t)
+bool scan_targets_empty(const struct scan_targets *t)
 {
 	return !t->n_devs && !t->n_majors && !t->n_mods;
 }
 
-void targets_free(struct scan_targets *t)
+void scan_targets_free(struct scan_targets *t)
 {
 	free(t->devs);
 	free(t->dev_mods);

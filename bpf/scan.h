@@ -15,7 +15,7 @@
 
 #include <linux/types.h>
 
-#include "bpf/holders.h"
+#include "bpf/hold_rec.h"
 
 /* device numbers in the kernel's encoding, as struct inode holds them */
 #define KDEV(maj, min) (((uint32_t)(maj) << 20) | (uint32_t)(min))
@@ -62,15 +62,15 @@ int hold_vec_push(struct hold_vec *h, const struct hold_rec *r);
 void hold_vec_normalize(struct hold_vec *h);
 
 /* targets: add, deduplicated */
-int targets_add_dev(struct scan_targets *t, uint32_t kdev);
+int scan_targets_add_dev(struct scan_targets *t, uint32_t kdev);
 /* the driver module behind a target device node; the files on it pin that */
-int targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *module);
-int targets_add_major(struct scan_targets *t, uint32_t major);
-int targets_add_mod(struct scan_targets *t, const char *name);
-int targets_add_drm_driver(struct scan_targets *t, const char *driver, const char *module);
-int targets_add_node(struct scan_targets *t, uint64_t st_dev, uint64_t st_ino);
-bool targets_empty(const struct scan_targets *t);
-void targets_free(struct scan_targets *t);
+int scan_targets_set_dev_mod(struct scan_targets *t, uint32_t kdev, const char *module);
+int scan_targets_add_major(struct scan_targets *t, uint32_t major);
+int scan_targets_add_mod(struct scan_targets *t, const char *name);
+int scan_targets_add_drm_driver(struct scan_targets *t, const char *driver, const char *module);
+int scan_targets_add_node(struct scan_targets *t, uint64_t st_dev, uint64_t st_ino);
+bool scan_targets_empty(const struct scan_targets *t);
+void scan_targets_free(struct scan_targets *t);
 
 /*
  * The user-space half of the match, for the /proc backend and to re-check
@@ -84,7 +84,7 @@ bool hold_match(const struct scan_targets *t, struct hold_rec *r, bool is_chr,
 
 struct bpf_map;
 /* put the targets into the match maps of a loaded program */
-int targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
+int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
 		      struct bpf_map *mods);
 
 /* the one line for a program that did not load: missing BTF, missing capabilities */

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/scan.h"
+#include "shared/macro.h"
 #include "holders.skel.h"
 
 static void holders_destroyp(struct holders_bpf **s)
@@ -25,13 +26,7 @@ static void link_destroyp(struct bpf_link **l)
 	bpf_link__destroy(*l); /* accepts NULL */
 }
 
-static void closep(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-}
-
-int targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
+int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
 		      struct bpf_map *mods)
 {
 	const uint8_t one = 1;
@@ -52,8 +47,8 @@ int targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct
 static int run_iter(struct bpf_program *prog, const struct scan_targets *t, struct hold_vec *out,
 		    char *err, size_t errlen)
 {
-	__attribute__((cleanup(link_destroyp))) struct bpf_link *link = NULL;
-	__attribute__((cleanup(closep))) int fd = -1;
+	_cleanup_(link_destroyp) struct bpf_link *link = NULL;
+	_cleanup_close_ int fd = -1;
 	struct hold_rec buf[64];
 	ssize_t n;
 	int r;
@@ -122,7 +117,7 @@ static void *iter_thread(void *arg)
 
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
 {
-	__attribute__((cleanup(holders_destroyp))) struct holders_bpf *skel = NULL;
+	_cleanup_(holders_destroyp) struct holders_bpf *skel = NULL;
 	struct iter_job vmas = { .t = t };
 	pthread_t th;
 	bool threaded;
@@ -138,7 +133,7 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 		scan_bpf_load_error(r, "the iterators", err, errlen);
 		return r;
 	}
-	r = targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,
+	r = scan_targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,
 			      skel->maps.target_mods);
 	if (r) {
 		snprintf(err, errlen, "filling the target maps: %s", strerror(-r));

@@ -8,15 +8,9 @@
 #include <unistd.h>
 
 #include "core/attrib.h"
+#include "shared/macro.h"
 #include "core/sysfs.h"
 #include "core/targets.h"
-
-static bool ends_with(const char *s, size_t n, const char *suffix)
-{
-	size_t l = strlen(suffix);
-
-	return n > l && !memcmp(s + n - l, suffix, l);
-}
 
 void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind, uid_t *uid)
 {
@@ -33,11 +27,11 @@ void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind,
 		n = strcspn(p, "/");
 		if (!n)
 			break;
-		if (ends_with(p, n, ".slice")) {
+		if (strn_ends_with(p, n, ".slice")) {
 			p += n;
 			continue;
 		}
-		if (!user_mgr && n > 5 && !strncmp(p, "user@", 5) && ends_with(p, n, ".service")) {
+		if (!user_mgr && n > 5 && !strncmp(p, "user@", 5) && strn_ends_with(p, n, ".service")) {
 			/* the user's manager: its own units lie below */
 			user_mgr = p;
 			u = strtoul(p + 5, NULL, 10);
@@ -52,7 +46,7 @@ void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind,
 			*kind = UNIT_USER;
 		else if (!strcmp(unit, "init.scope"))
 			*kind = UNIT_INIT;
-		else if (ends_with(p, n, ".scope"))
+		else if (strn_ends_with(p, n, ".scope"))
 			*kind = UNIT_SCOPE;
 		else
 			*kind = UNIT_SYSTEM;

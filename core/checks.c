@@ -117,13 +117,6 @@ static void fbcon_bound(const char *root, char *vt, size_t len)
 	closedir(d);
 }
 
-static bool str_ends(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), l = strlen(suffix);
-
-	return n >= l && !strcmp(s + n - l, suffix);
-}
-
 void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_refs *out)
 {
 	struct dirent *de;
@@ -141,7 +134,7 @@ void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_ref
 		snprintf(p, sizeof(p), "/sys/class/graphics/%s/name", de->d_name);
 		read_line_at(root, p, name, sizeof(name));
 		/* DRM's fbdev emulation names its framebuffers "<driver>drmfb" */
-		if (!str_ends(name, "drmfb"))
+		if (!str_ends_with(name, "drmfb"))
 			continue;
 		out->emulations++;
 		snprintf(p, sizeof(p), "/sys/class/graphics/%s/dev", de->d_name);

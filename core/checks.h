@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "bpf/holders.h"
+#include "bpf/hold_rec.h"
 
 struct config;
 struct target_set;

@@ -441,6 +441,9 @@ static int enter_section(struct parse *p, const char *section)
 
 		if (!valid_name(name, sizeof(c->fwd->name)))
 			return fail(p, section, NULL, "'%s' is not a forward name (letters, digits, ._+-@)", name);
+		if (c->n_fwd >= CONFIG_MAX_FORWARDS)
+			return fail(p, section, NULL, "more than %d [forward NAME] sections",
+				    CONFIG_MAX_FORWARDS);
 		n = realloc(c->fwd, (c->n_fwd + 1) * sizeof(*c->fwd));
 		if (!n)
 			return fail(p, section, NULL, "out of memory");

@@ -11,6 +11,8 @@
 #include "netfilter/nft.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/vfio-agent/vfio-agent.conf"
+/* [forward NAME] sections: the VNC port and these fit one map and one status screen */
+#define CONFIG_MAX_FORWARDS 63
 
 enum cfg_cpu { CPU_UNSET, CPU_INTEL, CPU_AMD };
 enum cfg_gpu { GPU_UNSET, GPU_AMD, GPU_NVIDIA };

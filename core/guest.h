@@ -31,4 +31,14 @@ bool guest_addr_find(virDomainPtr dom, struct nf_addr *out, char *src, size_t sr
 int guest_addr_lookup(virConnectPtr conn, const char *vm, struct nf_addr *out, char *src,
 		      size_t srclen);
 
+struct domain;
+
+/*
+ * The hook's way, which may not ask libvirt: the host's neighbour table
+ * first (it is current), then libvirt's dnsmasq leases under root. 0 with
+ * src naming where it came from (the lease file), or -ENOENT.
+ */
+int guest_addr_from_host(const char *root, const struct domain *dom, struct nf_addr *out,
+			 char *src, size_t srclen);
+
 #endif

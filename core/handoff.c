@@ -29,6 +29,7 @@
 #include "core/targets.h"
 #include "core/units.h"
 #include "shared/macro.h"
+#include "shared/strbuf.h"
 
 #define UNIT_TIMEOUT_US (90 * 1000000ull) /* systemd's DefaultTimeoutStopSec */
 #define BIND_TIMEOUT_US (2 * 1000000ull)
@@ -449,18 +450,17 @@ static int phase_framebuffers(struct handoff *h)
 
 static void describe_holders(const struct holder_scan *hs, char *buf, size_t len)
 {
-	size_t used = 0;
+	struct strbuf sb = strbuf_on(buf, len);
 
-	buf[0] = '\0';
-	for (size_t i = 0; i < hs->n_holders && used < len; i++) {
+	for (size_t i = 0; i < hs->n_holders; i++) {
 		const struct proc_info *pi = &hs->holders[i].pi;
 
 		if (i == 3) {
-			snprintf(buf + used, len - used, " and %zu more", hs->n_holders - 3);
+			sb_printf(&sb, " and %zu more", hs->n_holders - 3);
 			break;
 		}
-		used += snprintf(buf + used, len - used, "%s%s (pid %u%s%s)", i ? ", " : "", pi->comm,
-				 pi->pid, pi->unit[0] ? ", " : "", pi->unit);
+		sb_printf(&sb, "%s%s (pid %u%s%s)", i ? ", " : "", pi->comm, pi->pid,
+			  pi->unit[0] ? ", " : "", pi->unit);
 	}
 }
 

@@ -73,8 +73,8 @@ static void kmod_list_unrefp(struct kmod_list **l)
 		sym_kmod_module_unref_list(*l);
 }
 
-#define _cleanup_mod_ __attribute__((cleanup(kmod_module_unrefp)))
-#define _cleanup_modlist_ __attribute__((cleanup(kmod_list_unrefp)))
+#define _cleanup_mod_ _cleanup_(kmod_module_unrefp)
+#define _cleanup_modlist_ _cleanup_(kmod_list_unrefp)
 
 int module_each_dependent(struct kmod_ctx *k, const char *name,
 			  int (*fn)(const char *dep, void *arg), void *arg)

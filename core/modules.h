@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bpf/holders.h"
+#include "bpf/hold_rec.h"
 
 struct kmod_ctx;
 

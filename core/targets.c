@@ -49,8 +49,8 @@ static int add_node(struct target_set *ts, uint32_t kdev, bool whole_major, cons
 	struct target_node *n;
 	int r;
 
-	r = whole_major ? targets_add_major(&ts->scan, KDEV_MAJOR(kdev))
-			: targets_add_dev(&ts->scan, kdev);
+	r = whole_major ? scan_targets_add_major(&ts->scan, KDEV_MAJOR(kdev))
+			: scan_targets_add_dev(&ts->scan, kdev);
 	if (r)
 		return r;
 	for (size_t i = 0; i < ts->n_nodes; i++)
@@ -159,7 +159,7 @@ static int add_dep(const char *dep, void *arg)
 {
 	struct scan_targets *t = arg;
 	size_t before = t->n_mods;
-	int r = targets_add_mod(t, dep);
+	int r = scan_targets_add_mod(t, dep);
 
 	return r < 0 ? r : t->n_mods == before; /* 1: seen */
 }
@@ -176,7 +176,7 @@ static int add_root_module(struct target_set *ts, struct kmod_ctx *k, const char
 		return -ENOMEM;
 	ts->roots = p;
 	snprintf(ts->roots[ts->n_roots++], HOLD_MOD_LEN, "%s", mod);
-	if ((r = targets_add_mod(&ts->scan, mod)))
+	if ((r = scan_targets_add_mod(&ts->scan, mod)))
 		return r;
 	r = k ? module_each_dependent(k, mod, add_dep, &ts->scan) : 0;
 	return r == -ENOENT ? 0 : r;
@@ -217,12 +217,12 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 	/* card0, renderD128, fb0 of this device: their files pin its driver */
 	for (size_t i = first; i < ts->n_nodes; i++)
 		if (!ts->nodes[i].whole_major &&
-		    (r = targets_set_dev_mod(&ts->scan, ts->nodes[i].kdev, p->module)))
+		    (r = scan_targets_set_dev_mod(&ts->scan, ts->nodes[i].kdev, p->module)))
 			return r;
 	if ((r = add_root_module(ts, k, p->module)))
 		return r;
 	/* the DRM driver's name in fdinfo is the PCI driver's ("bochs-drm" for bochs) */
-	if ((r = targets_add_drm_driver(&ts->scan, p->driver, p->module)))
+	if ((r = scan_targets_add_drm_driver(&ts->scan, p->driver, p->module)))
 		return r;
 	if (!strcmp(p->module, "amdgpu")) {
 		uint32_t kdev;
@@ -327,14 +327,14 @@ static int add_device(struct target_set *ts, const char *root, const char *arg)
 	if (!S_ISCHR(st.st_mode))
 		return -ENOTTY;
 	kdev = KDEV(major(st.st_rdev), minor(st.st_rdev));
-	targets_add_node(&ts->scan, st.st_dev, st.st_ino);
+	scan_targets_add_node(&ts->scan, st.st_dev, st.st_ino);
 	if ((r = add_node(ts, kdev, false, arg, "--device")))
 		return r;
 	/* the driver of the device behind the node, where sysfs says */
 	snprintf(full, sizeof(full), "/sys/dev/char/%u:%u/device/driver/module", major(st.st_rdev),
 		 minor(st.st_rdev));
 	if (!read_link_base_at(root, full, mod, sizeof(mod)))
-		return targets_set_dev_mod(&ts->scan, kdev, mod);
+		return scan_targets_set_dev_mod(&ts->scan, kdev, mod);
 	return 0;
 }
 
@@ -475,7 +475,7 @@ void target_set_free(struct target_set *ts)
 {
 	if (ts->kmod)
 		modules_close(ts->kmod);
-	targets_free(&ts->scan);
+	scan_targets_free(&ts->scan);
 	free(ts->pcis);
 	free(ts->nodes);
 	free(ts->roots);

@@ -26,13 +26,13 @@ static void test_match(void)
 	struct scan_targets t = { 0 };
 	struct hold_rec r;
 
-	targets_add_dev(&t, KDEV(226, 0));
-	targets_add_dev(&t, KDEV(226, 128));
-	targets_add_major(&t, 195);
-	targets_add_mod(&t, "amdgpu");
-	targets_add_mod(&t, "nvidia-drm"); /* normalised to nvidia_drm */
-	targets_add_drm_driver(&t, "bochs-drm", "bochs");
-	CHECK("a module is added once", targets_add_mod(&t, "amdgpu") == 0 && t.n_mods == 2);
+	scan_targets_add_dev(&t, KDEV(226, 0));
+	scan_targets_add_dev(&t, KDEV(226, 128));
+	scan_targets_add_major(&t, 195);
+	scan_targets_add_mod(&t, "amdgpu");
+	scan_targets_add_mod(&t, "nvidia-drm"); /* normalised to nvidia_drm */
+	scan_targets_add_drm_driver(&t, "bochs-drm", "bochs");
+	CHECK("a module is added once", scan_targets_add_mod(&t, "amdgpu") == 0 && t.n_mods == 2);
 
 	r = rec(KDEV(226, 0), NULL, NULL);
 	CHECK("card0 by number", hold_match(&t, &r, true, NULL, false) && r.why == WHY_DEV);
@@ -71,8 +71,8 @@ static void test_match(void)
 	r = rec(KDEV(226, 128), "amdgpu", NULL);
 	CHECK("renderD128 of amdgpu: number and owner",
 	      hold_match(&t, &r, true, NULL, false) && r.why == (WHY_DEV | WHY_OWNER));
-	targets_free(&t);
-	CHECK("free leaves it empty", targets_empty(&t));
+	scan_targets_free(&t);
+	CHECK("free leaves it empty", scan_targets_empty(&t));
 }
 
 static void test_vec(void)

@@ -4,8 +4,8 @@
  * the ring buffer) and the map layouts the loaders fill. Shared by the BPF
  * side and user space, so only fixed-size types.
  */
-#ifndef VFIO_AGENT_BPF_HOLDERS_H
-#define VFIO_AGENT_BPF_HOLDERS_H
+#ifndef VFIO_BPF_HOLD_REC_H
+#define VFIO_BPF_HOLD_REC_H
 
 #include <linux/types.h>
 

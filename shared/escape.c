@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdlib.h>
+#include <string.h>
+
+#include "shared/escape.h"
+#include "shared/strbuf.h"
+
+size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (avail < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates and what lies past U+10FFFF are not UTF-8 */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void sb_escape(struct strbuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+
+	while (left && !sb->err) {
+		size_t n = utf8_seq_len(p, left);
+
+		if (n == 1 && *p == '\\') {
+			sb_printf(sb, "\\\\");
+		} else if (n == 1 && (*p < 0x20 || *p == 0x7f)) {
+			sb_printf(sb, "\\x%02x", *p);
+		} else if (n == 0) {
+			sb_printf(sb, "\\x%02x", *p);
+			n = 1;
+		} else {
+			for (size_t i = 0; i < n; i++)
+				sb_putc(sb, (char)p[i]);
+		}
+		p += n;
+		left -= n;
+	}
+}
+
+const char *escape_text(const char *s, char *buf, size_t len)
+{
+	struct strbuf sb = strbuf_on(buf, len);
+
+	sb_escape(&sb, s);
+	return buf;
+}
+
+bool text_is_plain(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+
+	while (left) {
+		size_t n = utf8_seq_len(p, left);
+
+		if (!n || (n == 1 && (*p < 0x20 || *p == 0x7f || *p == '\\')))
+			return false;
+		p += n;
+		left -= n;
+	}
+	return true;
+}
+
+char *utf8_sanitize(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), o = 0;
+	char *out = malloc(left * 3 + 1); /* each bad byte becomes three */
+
+	if (!out)
+		return NULL;
+	while (left) {
+		size_t n = utf8_seq_len(p, left);
+
+		if (!n) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			n = 1;
+		} else {
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p += n;
+		left -= n;
+	}
+	out[o] = '\0';
+	return out;
+}
