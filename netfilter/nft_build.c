@@ -51,10 +51,11 @@ const struct nf_foreign_chain nf_foreign_chains[] = {
 };
 const size_t nf_n_foreign_chains = sizeof(nf_foreign_chains) / sizeof(nf_foreign_chains[0]);
 
-static const char *const set_allow[NF_NFAM] = { "allow4", "allow6" };
-static const char *const set_dnat[NF_NFAM] = { "dnat4", "dnat6" };
-static const char *const set_guests[NF_NFAM] = { "guests4", "guests6" };
-#define SET_PORTS "ports"
+const char *const nf_set_name[NF_NSETS][NF_NFAM] = {
+	[NF_SET_ALLOW] = { "allow4", "allow6" },
+	[NF_SET_DNAT] = { "dnat4", "dnat6" },
+	[NF_SET_GUESTS] = { "guests4", "guests6" },
+};
 
 static unsigned int addr_len(int fam)
 {
@@ -255,7 +256,7 @@ static void dnat_map(struct rb *b, int fam)
 	struct nftnl_expr *e;
 
 	load_proto_port(b, 0);
-	lookup(b, set_dnat[fam], NFT_REG_1, NFT_REG_1, false);
+	lookup(b, nf_set_name[NF_SET_DNAT][fam], NFT_REG_1, NFT_REG_1, false);
 	e = rb_expr(b, "nat");
 	if (!e)
 		return;
@@ -318,9 +319,9 @@ static int add_rule_ours(struct nf_objs *o, const char *chain, const struct nf_f
 		match_iifname(&b, spec->ifname);
 		match_daddr(&b, fam, &f->host);
 		load_proto_port(&b, 0);
-		lookup(&b, SET_PORTS, NFT_REG_1, 0, false);
+		lookup(&b, NF_SET_PORTS, NFT_REG_1, 0, false);
 		payload(&b, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), addr_len(fam), NFT_REG_1);
-		lookup(&b, set_allow[fam], NFT_REG_1, 0, true);
+		lookup(&b, nf_set_name[NF_SET_ALLOW][fam], NFT_REG_1, 0, true);
 		counter(&b);
 		verdict(&b, NF_DROP);
 		break;
@@ -336,7 +337,7 @@ static int add_rule_ours(struct nf_objs *o, const char *chain, const struct nf_f
 	case 'f': /* forward: count and accept the translated flow */
 		ct_dnat(&b);
 		load_flow(&b, fam);
-		lookup(&b, set_guests[fam], NFT_REG_1, 0, false);
+		lookup(&b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
 		counter(&b);
 		verdict(&b, NF_ACCEPT);
 		break;
@@ -346,7 +347,7 @@ static int add_rule_ours(struct nf_objs *o, const char *chain, const struct nf_f
 
 		ct_dnat(&b);
 		load_flow(&b, fam);
-		lookup(&b, set_guests[fam], NFT_REG_1, 0, false);
+		lookup(&b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
 		if (!spec->masquerade) {
 			e = rb_expr(&b, "fib");
 			if (e) {
@@ -497,6 +498,15 @@ static void key_proto_port(uint8_t *k, uint8_t proto, uint16_t port)
 	memcpy(k + 4, &p, 2);
 }
 
+uint32_t nf_guest_key(uint8_t *k, int fam, const struct nf_addr *guest, uint8_t proto,
+		      uint16_t port)
+{
+	memset(k, 0, NF_GUEST_KEY_MAX);
+	memcpy(k, guest->bytes, addr_len(fam));
+	key_proto_port(k + addr_len(fam), proto, port);
+	return addr_len(fam) + 8;
+}
+
 static int cmp_range(const void *a, const void *b, void *len)
 {
 	return memcmp(a, b, *(unsigned int *)len);
@@ -573,10 +583,10 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 {
 	struct nftnl_set *ports, *s;
 	struct nftnl_expr *cnt;
-	uint8_t k[8], d[24], g[24];
+	uint8_t k[8], d[24], g[NF_GUEST_KEY_MAX];
 	int r;
 
-	ports = set_new(o, SET_PORTS, 0, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
+	ports = set_new(o, NF_SET_PORTS, 0, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
 	if (!ports)
 		return -ENOMEM;
 	for (size_t i = 0; i < spec->n_ports; i++) {
@@ -591,13 +601,13 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 
 		if (!f->enabled)
 			continue;
-		s = set_new(o, set_allow[fam], NFT_SET_INTERVAL, atype, al);
+		s = set_new(o, nf_set_name[NF_SET_ALLOW][fam], NFT_SET_INTERVAL, atype, al);
 		if (!s)
 			return -ENOMEM;
 		if ((r = add_allow(s, fam, f->allow, f->n_allow)) < 0)
 			return r;
 
-		s = set_new(o, set_dnat[fam], NFT_SET_MAP,
+		s = set_new(o, nf_set_name[NF_SET_DNAT][fam], NFT_SET_MAP,
 			    CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
 		if (!s)
 			return -ENOMEM;
@@ -615,7 +625,7 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 		}
 
 		/* per-element counters: the packets and bytes of each forward */
-		s = set_new(o, set_guests[fam], 0,
+		s = set_new(o, nf_set_name[NF_SET_GUESTS][fam], 0,
 			    CONCAT3(atype, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), al + 8);
 		if (!s)
 			return -ENOMEM;
@@ -624,15 +634,14 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 			return -ENOMEM;
 		nftnl_set_add_expr(s, cnt);
 		for (size_t i = 0; i < spec->n_ports; i++) {
-			memset(g, 0, sizeof(g));
-			memcpy(g, f->guest.bytes, al);
-			key_proto_port(g + al, spec->ports[i].proto, spec->ports[i].guest_port);
+			uint32_t glen = nf_guest_key(g, fam, &f->guest, spec->ports[i].proto,
+						     spec->ports[i].guest_port);
 			/* two forwards to the same guest port share one element */
 			bool dup = false;
 			for (size_t j = 0; j < i; j++)
 				dup |= spec->ports[j].proto == spec->ports[i].proto &&
 				       spec->ports[j].guest_port == spec->ports[i].guest_port;
-			if (!dup && (r = elem_add(s, g, al + 8, NULL, 0, 0)) < 0)
+			if (!dup && (r = elem_add(s, g, glen, NULL, 0, 0)) < 0)
 				return r;
 		}
 	}
@@ -671,7 +680,7 @@ int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_presen
 		goto err;
 
 	/* drop before dstnat (-100), so a refused client is never translated */
-	if ((r = add_chain(o, "filter_pre", "filter", NF_INET_PRE_ROUTING, -150)) < 0 ||
+	if ((r = add_chain(o, NF_CHAIN_DROP, "filter", NF_INET_PRE_ROUTING, -150)) < 0 ||
 	    (r = add_chain(o, "nat_pre", "nat", NF_INET_PRE_ROUTING, -100)) < 0 ||
 	    (r = add_chain(o, "nat_out", "nat", NF_INET_LOCAL_OUT, -100)) < 0 ||
 	    (r = add_chain(o, "forward", "filter", NF_INET_FORWARD, 0)) < 0 ||
@@ -681,7 +690,7 @@ int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_presen
 	for (int fam = 0; fam < NF_NFAM; fam++) {
 		if (!spec->fam[fam].enabled)
 			continue;
-		if ((r = add_rule_ours(o, "filter_pre", spec, fam, 'd')) < 0 ||
+		if ((r = add_rule_ours(o, NF_CHAIN_DROP, spec, fam, 'd')) < 0 ||
 		    (r = add_rule_ours(o, "nat_pre", spec, fam, 'p')) < 0 ||
 		    (r = add_rule_ours(o, "nat_out", spec, fam, 'o')) < 0 ||
 		    (r = add_rule_ours(o, "forward", spec, fam, 'f')) < 0 ||

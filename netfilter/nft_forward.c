@@ -3,7 +3,6 @@
  * up, down and status: read what the kernel holds, compare it with what the
  * spec asks for, and write the difference as one batch.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -295,7 +294,6 @@ static struct nftnl_set *find_set(const struct nf_actual *a, const char *name)
 int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 		      struct nf_status *st, struct nf_err *err)
 {
-	static const char *const guests[NF_NFAM] = { "guests4", "guests6" };
 	struct nf_text want = { 0 }, have = { 0 };
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
@@ -317,7 +315,7 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 	for (size_t i = 0; i < a.n_rules; i++) {
 		struct counter_ctx c = { 0 };
 
-		if (strcmp(nftnl_rule_get_str(a.rules[i], NFTNL_RULE_CHAIN), "filter_pre"))
+		if (strcmp(nftnl_rule_get_str(a.rules[i], NFTNL_RULE_CHAIN), NF_CHAIN_DROP))
 			continue;
 		nftnl_expr_foreach(a.rules[i], counter_cb, &c);
 		st->dropped_packets += c.packets;
@@ -331,22 +329,19 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 		}
 		for (int fam = 0; fam < NF_NFAM; fam++) {
 			const struct nf_family *f = &spec->fam[fam];
-			struct nftnl_set *set = find_set(&a, guests[fam]);
-			unsigned int al = fam == NF_V4 ? 4 : 16;
+			struct nftnl_set *set = find_set(&a, nf_set_name[NF_SET_GUESTS][fam]);
 
 			if (!f->enabled)
 				continue;
 			for (size_t i = 0; i < spec->n_ports; i++) {
 				struct nf_fwd_status *fs = &st->fwd[st->n_fwd++];
-				uint8_t key[24] = { 0 };
-				uint16_t gp = htons(spec->ports[i].guest_port);
-				struct elem_find ef = { key, al + 8, false, { 0 } };
+				uint8_t key[NF_GUEST_KEY_MAX];
+				struct elem_find ef = { key, 0, false, { 0 } };
 
 				fs->port = spec->ports[i];
 				fs->guest = f->guest;
-				memcpy(key, f->guest.bytes, al);
-				key[al] = spec->ports[i].proto;
-				memcpy(key + al + 4, &gp, 2);
+				ef.klen = nf_guest_key(key, fam, &f->guest, spec->ports[i].proto,
+						       spec->ports[i].guest_port);
 				if (set)
 					nftnl_set_elem_foreach(set, elem_find_cb, &ef);
 				fs->present = ef.found;

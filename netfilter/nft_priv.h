@@ -15,6 +15,25 @@ struct nftnl_set;
 struct nftnl_chain;
 struct nftnl_rule;
 
+/* ---- the table's objects (nft_build.c) ---- */
+
+/*
+ * The sets of our table besides "ports": one of each per family. The builder
+ * makes them and status reads the counters of guests' elements back, so both
+ * take their names and guests' key from here.
+ */
+#define NF_SET_PORTS "ports"
+enum nf_set { NF_SET_ALLOW, NF_SET_DNAT, NF_SET_GUESTS, NF_NSETS };
+extern const char *const nf_set_name[NF_NSETS][NF_NFAM];
+
+/* guests' key, "daddr . l4proto . dport" as concatenations are stored; its length */
+#define NF_GUEST_KEY_MAX (16 + 8)
+uint32_t nf_guest_key(uint8_t *key, int fam, const struct nf_addr *guest, uint8_t proto,
+		      uint16_t port);
+
+/* the base chain that drops clients outside allow: status reports its counter */
+#define NF_CHAIN_DROP "filter_pre"
+
 struct nf_objs {
 	struct nftnl_table *table;
 	struct nftnl_set *sets[8];
