@@ -207,7 +207,7 @@ static void match_iifname(struct rb *b, const char *ifname)
 {
 	char name[IFNAMSIZ] = { 0 };
 
-	strncpy(name, ifname, IFNAMSIZ - 1);
+	memcpy(name, ifname, strnlen(ifname, IFNAMSIZ - 1));
 	meta(b, NFT_META_IIFNAME, NFT_REG_1);
 	cmp(b, NFT_CMP_EQ, name, IFNAMSIZ);
 }
@@ -303,64 +303,96 @@ static int rule_done(struct nf_objs *o, struct rb *b, bool exempt)
 	return 0;
 }
 
-static int add_rule_ours(struct nf_objs *o, const char *chain, const struct nf_forward_spec *spec,
-			 int fam, int kind)
+/*
+ * The rule each base chain holds per family, after "meta nfproto"; the
+ * forwards themselves live in the sets.
+ */
+static void rule_drop(struct rb *b, const struct nf_forward_spec *spec, int fam)
 {
-	const struct nf_family *f = &spec->fam[fam];
+	/* a client on the interface, outside allow */
+	match_iifname(b, spec->ifname);
+	match_daddr(b, fam, &spec->fam[fam].host);
+	load_proto_port(b, 0);
+	lookup(b, NF_SET_PORTS, NFT_REG_1, 0, false);
+	payload(b, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), addr_len(fam), NFT_REG_1);
+	lookup(b, nf_set_name[NF_SET_ALLOW][fam], NFT_REG_1, 0, true);
+	counter(b);
+	verdict(b, NF_DROP);
+}
+
+static void rule_dnat_lan(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	/* from the chosen interface to host.ip */
+	match_iifname(b, spec->ifname);
+	match_daddr(b, fam, &spec->fam[fam].host);
+	dnat_map(b, fam);
+}
+
+static void rule_dnat_local(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	/* the host itself; loopback addresses never match host.ip */
+	match_daddr(b, fam, &spec->fam[fam].host);
+	dnat_map(b, fam);
+}
+
+static void rule_accept(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	/* count and accept the translated flow */
+	ct_dnat(b);
+	load_flow(b, fam);
+	lookup(b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
+	counter(b);
+	verdict(b, NF_ACCEPT);
+}
+
+static void rule_masq(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	uint32_t local = RTN_LOCAL;
+	struct nftnl_expr *e;
+
+	/* masquerade where the return path needs it */
+	ct_dnat(b);
+	load_flow(b, fam);
+	lookup(b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
+	if (!spec->masquerade) {
+		e = rb_expr(b, "fib");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		}
+		cmp(b, NFT_CMP_EQ, &local, sizeof(local));
+	}
+	rb_expr(b, "masq");
+}
+
+/* The base chains of our table, in the order they are made and their rules added. */
+static const struct base_chain {
+	const char *name;
+	const char *type;
+	uint32_t hook;
+	int32_t prio;
+	void (*rule)(struct rb *b, const struct nf_forward_spec *spec, int fam);
+} base_chains[] = {
+	/* drop before dstnat (-100), so a refused client is never translated */
+	{ NF_CHAIN_DROP, "filter", NF_INET_PRE_ROUTING, -150, rule_drop },
+	{ "nat_pre", "nat", NF_INET_PRE_ROUTING, -100, rule_dnat_lan },
+	{ "nat_out", "nat", NF_INET_LOCAL_OUT, -100, rule_dnat_local },
+	{ "forward", "filter", NF_INET_FORWARD, 0, rule_accept },
+	{ "nat_post", "nat", NF_INET_POST_ROUTING, 100, rule_masq },
+};
+
+static int add_rule_ours(struct nf_objs *o, const struct base_chain *bc,
+			 const struct nf_forward_spec *spec, int fam)
+{
 	struct rb b;
 	int r;
 
-	r = rule_new(o, NF_TABLE_NAME, NFPROTO_INET, chain, &b);
+	r = rule_new(o, NF_TABLE_NAME, NFPROTO_INET, bc->name, &b);
 	if (r < 0)
 		return r;
 	match_nfproto(&b, fam);
-	switch (kind) {
-	case 'd': /* a client on the interface, outside allow: drop */
-		match_iifname(&b, spec->ifname);
-		match_daddr(&b, fam, &f->host);
-		load_proto_port(&b, 0);
-		lookup(&b, NF_SET_PORTS, NFT_REG_1, 0, false);
-		payload(&b, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), addr_len(fam), NFT_REG_1);
-		lookup(&b, nf_set_name[NF_SET_ALLOW][fam], NFT_REG_1, 0, true);
-		counter(&b);
-		verdict(&b, NF_DROP);
-		break;
-	case 'p': /* prerouting: from the chosen interface to host.ip */
-		match_iifname(&b, spec->ifname);
-		match_daddr(&b, fam, &f->host);
-		dnat_map(&b, fam);
-		break;
-	case 'o': /* output: the host itself; loopback addresses never match host.ip */
-		match_daddr(&b, fam, &f->host);
-		dnat_map(&b, fam);
-		break;
-	case 'f': /* forward: count and accept the translated flow */
-		ct_dnat(&b);
-		load_flow(&b, fam);
-		lookup(&b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
-		counter(&b);
-		verdict(&b, NF_ACCEPT);
-		break;
-	case 'm': { /* postrouting: masquerade where the return path needs it */
-		uint32_t local = RTN_LOCAL;
-		struct nftnl_expr *e;
-
-		ct_dnat(&b);
-		load_flow(&b, fam);
-		lookup(&b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
-		if (!spec->masquerade) {
-			e = rb_expr(&b, "fib");
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-			}
-			cmp(&b, NFT_CMP_EQ, &local, sizeof(local));
-		}
-		rb_expr(&b, "masq");
-		break;
-	}
-	}
+	bc->rule(&b, spec, fam);
 	return rule_done(o, &b, false);
 }
 
@@ -436,19 +468,18 @@ static int add_exempt(struct nf_objs *o, const struct nf_foreign_chain *fc,
 	return rule_done(o, &b, true);
 }
 
-static int add_chain(struct nf_objs *o, const char *name, const char *type, uint32_t hook,
-		     int32_t prio)
+static int add_chain(struct nf_objs *o, const struct base_chain *bc)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
 	if (!c)
 		return -ENOMEM;
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NF_TABLE_NAME);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, bc->name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, bc->type);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, bc->hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, bc->prio);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	o->chains[o->n_chains++] = c;
 	return 0;
@@ -679,23 +710,15 @@ int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_presen
 	if ((r = add_sets(o, spec)) < 0)
 		goto err;
 
-	/* drop before dstnat (-100), so a refused client is never translated */
-	if ((r = add_chain(o, NF_CHAIN_DROP, "filter", NF_INET_PRE_ROUTING, -150)) < 0 ||
-	    (r = add_chain(o, "nat_pre", "nat", NF_INET_PRE_ROUTING, -100)) < 0 ||
-	    (r = add_chain(o, "nat_out", "nat", NF_INET_LOCAL_OUT, -100)) < 0 ||
-	    (r = add_chain(o, "forward", "filter", NF_INET_FORWARD, 0)) < 0 ||
-	    (r = add_chain(o, "nat_post", "nat", NF_INET_POST_ROUTING, 100)) < 0)
-		goto err;
-
+	for (size_t c = 0; c < ARRAY_SIZE(base_chains); c++)
+		if ((r = add_chain(o, &base_chains[c])) < 0)
+			goto err;
 	for (int fam = 0; fam < NF_NFAM; fam++) {
 		if (!spec->fam[fam].enabled)
 			continue;
-		if ((r = add_rule_ours(o, NF_CHAIN_DROP, spec, fam, 'd')) < 0 ||
-		    (r = add_rule_ours(o, "nat_pre", spec, fam, 'p')) < 0 ||
-		    (r = add_rule_ours(o, "nat_out", spec, fam, 'o')) < 0 ||
-		    (r = add_rule_ours(o, "forward", spec, fam, 'f')) < 0 ||
-		    (r = add_rule_ours(o, "nat_post", spec, fam, 'm')) < 0)
-			goto err;
+		for (size_t c = 0; c < ARRAY_SIZE(base_chains); c++)
+			if ((r = add_rule_ours(o, &base_chains[c], spec, fam)) < 0)
+				goto err;
 	}
 
 	for (size_t c = 0; foreign_present && c < nf_n_foreign_chains; c++) {

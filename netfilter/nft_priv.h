@@ -9,6 +9,10 @@
 
 #include "netfilter/nft.h"
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 struct nlmsghdr;
 struct nftnl_table;
 struct nftnl_set;
