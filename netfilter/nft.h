@@ -132,5 +132,11 @@ void nf_status_free(struct nf_status *st);
 /* Text forms used by reports. */
 const char *nf_addr_str(const struct nf_addr *a, char *buf, size_t len);
 const char *nf_proto_name(uint8_t proto);
+/*
+ * A netfilter family as nft names it: NFPROTO_IPV4 "ip", NFPROTO_IPV6 "ip6",
+ * NFPROTO_INET "inet", NFPROTO_ARP "arp", NFPROTO_BRIDGE "bridge",
+ * NFPROTO_NETDEV "netdev"; any other value "unknown".
+ */
+const char *nf_family_name(uint32_t nfproto);
 
 #endif

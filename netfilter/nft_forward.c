@@ -124,11 +124,6 @@ static void b_chain(struct nf_batch *b, const struct nftnl_chain *c)
 	nf_batch_put(b, nlh);
 }
 
-static const char *family_name(uint32_t f)
-{
-	return f == NFPROTO_IPV4 ? "ip" : f == NFPROTO_IPV6 ? "ip6" : "inet";
-}
-
 static void b_rule(struct nf_batch *b, struct nftnl_rule *r, uint16_t type, uint16_t flags)
 {
 	char what[96];
@@ -136,7 +131,7 @@ static void b_rule(struct nf_batch *b, struct nftnl_rule *r, uint16_t type, uint
 	uint32_t fam = nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY);
 
 	snprintf(what, sizeof(what), "%s rule in %s %s %s",
-		 type == NFT_MSG_DELRULE ? "removing the" : "a", family_name(fam),
+		 type == NFT_MSG_DELRULE ? "removing the" : "a", nf_family_name(fam),
 		 nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
 	nlh = nf_batch_msg(b, type, fam, flags, what);
 	if (nlh)
