@@ -49,7 +49,9 @@ const struct nf_foreign_chain nf_foreign_chains[] = {
 	{ NFPROTO_IPV4, "libvirt_network", "guest_input", false },
 	{ NFPROTO_IPV6, "libvirt_network", "guest_input", false },
 };
-const size_t nf_n_foreign_chains = sizeof(nf_foreign_chains) / sizeof(nf_foreign_chains[0]);
+const size_t nf_n_foreign_chains = ARRAY_SIZE(nf_foreign_chains);
+_Static_assert(ARRAY_SIZE(nf_foreign_chains) == NF_N_FOREIGN_CHAINS,
+	       "NF_N_FOREIGN_CHAINS sizes the arrays that mirror nf_foreign_chains[]");
 
 const char *const nf_set_name[NF_NSETS][NF_NFAM] = {
 	[NF_SET_ALLOW] = { "allow4", "allow6" },
@@ -381,6 +383,8 @@ static const struct base_chain {
 	{ "forward", "filter", NF_INET_FORWARD, 0, rule_accept },
 	{ "nat_post", "nat", NF_INET_POST_ROUTING, 100, rule_masq },
 };
+_Static_assert(ARRAY_SIZE(base_chains) == NF_N_BASE_CHAINS,
+	       "NF_N_BASE_CHAINS sizes nf_objs.chains[]");
 
 static int add_rule_ours(struct nf_objs *o, const struct base_chain *bc,
 			 const struct nf_forward_spec *spec, int fam)
@@ -485,13 +489,17 @@ static int add_chain(struct nf_objs *o, const struct base_chain *bc)
 	return 0;
 }
 
-static struct nftnl_set *set_new(struct nf_objs *o, const char *name, uint32_t flags,
-				 uint32_t key_type, uint32_t key_len)
+static int set_new(struct nf_objs *o, struct nftnl_set **out, const char *name, uint32_t flags,
+		   uint32_t key_type, uint32_t key_len)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s;
 
+	/* a set added here that nf_set_name[] does not count */
+	if (o->n_sets == ARRAY_SIZE(o->sets))
+		return -E2BIG;
+	s = nftnl_set_alloc();
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NF_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
@@ -500,7 +508,8 @@ static struct nftnl_set *set_new(struct nf_objs *o, const char *name, uint32_t f
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, o->n_sets + 1);
 	o->sets[o->n_sets++] = s;
-	return s;
+	*out = s;
+	return 0;
 }
 
 static int elem_add(struct nftnl_set *s, const void *key, uint32_t klen, const void *data,
@@ -617,9 +626,9 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 	uint8_t k[8], d[24], g[NF_GUEST_KEY_MAX];
 	int r;
 
-	ports = set_new(o, NF_SET_PORTS, 0, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
-	if (!ports)
-		return -ENOMEM;
+	r = set_new(o, &ports, NF_SET_PORTS, 0, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < spec->n_ports; i++) {
 		key_proto_port(k, spec->ports[i].proto, spec->ports[i].host_port);
 		if ((r = elem_add(ports, k, 8, NULL, 0, 0)) < 0)
@@ -632,16 +641,14 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 
 		if (!f->enabled)
 			continue;
-		s = set_new(o, nf_set_name[NF_SET_ALLOW][fam], NFT_SET_INTERVAL, atype, al);
-		if (!s)
-			return -ENOMEM;
-		if ((r = add_allow(s, fam, f->allow, f->n_allow)) < 0)
+		r = set_new(o, &s, nf_set_name[NF_SET_ALLOW][fam], NFT_SET_INTERVAL, atype, al);
+		if (r < 0 || (r = add_allow(s, fam, f->allow, f->n_allow)) < 0)
 			return r;
 
-		s = set_new(o, nf_set_name[NF_SET_DNAT][fam], NFT_SET_MAP,
+		r = set_new(o, &s, nf_set_name[NF_SET_DNAT][fam], NFT_SET_MAP,
 			    CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
-		if (!s)
-			return -ENOMEM;
+		if (r < 0)
+			return r;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, CONCAT2(atype, TYPE_INET_SERVICE));
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, al + 4);
 		for (size_t i = 0; i < spec->n_ports; i++) {
@@ -656,10 +663,10 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 		}
 
 		/* per-element counters: the packets and bytes of each forward */
-		s = set_new(o, nf_set_name[NF_SET_GUESTS][fam], 0,
+		r = set_new(o, &s, nf_set_name[NF_SET_GUESTS][fam], 0,
 			    CONCAT3(atype, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), al + 8);
-		if (!s)
-			return -ENOMEM;
+		if (r < 0)
+			return r;
 		cnt = nftnl_expr_alloc("counter");
 		if (!cnt)
 			return -ENOMEM;

@@ -151,7 +151,7 @@ int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct 
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
 	struct nf_batch b;
-	bool present[8];
+	bool present[NF_N_FOREIGN_CHAINS];
 	int r;
 
 	r = nf_actual_read(s, &a, err);
@@ -292,7 +292,7 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 	struct nf_text want = { 0 }, have = { 0 };
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
-	bool present[8];
+	bool present[NF_N_FOREIGN_CHAINS];
 	int r;
 
 	memset(st, 0, sizeof(*st));

@@ -29,6 +29,7 @@ struct nftnl_rule;
 #define NF_SET_PORTS "ports"
 enum nf_set { NF_SET_ALLOW, NF_SET_DNAT, NF_SET_GUESTS, NF_NSETS };
 extern const char *const nf_set_name[NF_NSETS][NF_NFAM];
+#define NF_MAX_SETS (1 + NF_NSETS * NF_NFAM)
 
 /* guests' key, "daddr . l4proto . dport" as concatenations are stored; its length */
 #define NF_GUEST_KEY_MAX (16 + 8)
@@ -37,12 +38,14 @@ uint32_t nf_guest_key(uint8_t *key, int fam, const struct nf_addr *guest, uint8_
 
 /* the base chain that drops clients outside allow: status reports its counter */
 #define NF_CHAIN_DROP "filter_pre"
+/* the rows of base_chains[] in nft_build.c, which checks the count */
+#define NF_N_BASE_CHAINS 5
 
 struct nf_objs {
 	struct nftnl_table *table;
-	struct nftnl_set *sets[8];
+	struct nftnl_set *sets[NF_MAX_SETS]; /* set_new() checks */
 	size_t n_sets;
-	struct nftnl_chain *chains[8];
+	struct nftnl_chain *chains[NF_N_BASE_CHAINS];
 	size_t n_chains;
 	struct nftnl_rule **rules; /* in chain order, appended */
 	size_t n_rules;
@@ -101,7 +104,7 @@ struct nf_actual {
 	size_t n_sets;
 	struct nftnl_rule **rules;
 	size_t n_rules;
-	struct nf_foreign_state foreign[8];
+	struct nf_foreign_state foreign[NF_N_FOREIGN_CHAINS];
 };
 
 int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err);

@@ -399,7 +399,7 @@ out:
 int nf_actual_text(const struct nf_actual *a, struct nf_text *t)
 {
 	struct nftnl_rule **ex = NULL;
-	bool ok[8];
+	bool ok[NF_N_FOREIGN_CHAINS];
 	size_t n = 0;
 	int r;
 
