@@ -139,31 +139,51 @@ static void b_rule(struct nf_batch *b, struct nftnl_rule *r, uint16_t type, uint
 	nf_batch_put(b, nlh);
 }
 
-static void foreign_present(const struct nf_actual *a, bool *present)
+/*
+ * Build what spec asks for, with exemptions in the foreign chains that exist,
+ * and tell whether its text is the kernel's: up has nothing to do, status is
+ * in sync.
+ */
+static int build_compare(const struct nf_actual *a, const struct nf_forward_spec *spec,
+			 struct nf_objs **o, bool *same)
 {
+	struct nf_text want = { 0 }, have = { 0 };
+	bool present[NF_N_FOREIGN_CHAINS];
+	int r;
+
 	for (size_t c = 0; c < nf_n_foreign_chains; c++)
 		present[c] = a->foreign[c].exists;
+	r = nf_objs_build(spec, present, o);
+	if (r == 0 && (r = nf_objs_text(*o, &want)) == 0 && (r = nf_actual_text(a, &have)) == 0)
+		*same = !strcmp(want.buf, have.buf);
+	free(want.buf);
+	free(have.buf);
+	return r;
+}
+
+/* Remove every rule we tagged in a foreign chain. */
+static void b_unexempt(struct nf_batch *b, const struct nf_actual *a)
+{
+	for (size_t c = 0; c < nf_n_foreign_chains; c++)
+		for (size_t i = 0; i < a->foreign[c].n_ours; i++)
+			b_rule(b, a->foreign[c].ours[i], NFT_MSG_DELRULE, 0);
 }
 
 int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_err *err)
 {
-	struct nf_text want = { 0 }, have = { 0 };
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
 	struct nf_batch b;
-	bool present[NF_N_FOREIGN_CHAINS];
+	bool same;
 	int r;
 
 	r = nf_actual_read(s, &a, err);
 	if (r < 0)
 		return r;
-	foreign_present(&a, present);
-	r = nf_objs_build(spec, present, &o);
+	r = build_compare(&a, spec, &o, &same);
 	if (r < 0)
 		goto out;
-	if ((r = nf_objs_text(o, &want)) < 0 || (r = nf_actual_text(&a, &have)) < 0)
-		goto out;
-	if (!strcmp(want.buf, have.buf)) {
+	if (same) {
 		r = NF_UP_UNCHANGED;
 		goto out;
 	}
@@ -171,9 +191,8 @@ int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct 
 	if ((r = nf_batch_init(&b, s)) < 0)
 		goto out;
 	/* replace the whole table: delete and add in one transaction */
-	if (a.table) {
+	if (a.table)
 		b_table(&b, o->table, NFT_MSG_DELTABLE, 0);
-	}
 	b_table(&b, o->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 	for (size_t i = 0; i < o->n_sets; i++)
 		b_set(&b, o->sets[i]);
@@ -181,9 +200,7 @@ int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct 
 		b_chain(&b, o->chains[i]);
 	for (size_t i = 0; i < o->n_rules; i++)
 		b_rule(&b, o->rules[i], NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
-	for (size_t c = 0; c < nf_n_foreign_chains; c++)
-		for (size_t i = 0; i < a.foreign[c].n_ours; i++)
-			b_rule(&b, a.foreign[c].ours[i], NFT_MSG_DELRULE, 0);
+	b_unexempt(&b, &a);
 	/* each insert goes to the head: insert in reverse to keep their order */
 	for (size_t i = o->n_exempt; i-- > 0;)
 		b_rule(&b, o->exempt[i], NFT_MSG_NEWRULE, NLM_F_CREATE);
@@ -192,8 +209,6 @@ int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct 
 	if (r == 0)
 		r = NF_UP_CHANGED;
 out:
-	free(want.buf);
-	free(have.buf);
 	nf_objs_free(o);
 	nf_actual_free(&a);
 	return r;
@@ -228,9 +243,7 @@ int nf_forward_down(struct nf_sock *s, bool *removed, struct nf_err *err)
 		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 		b_table(&b, t, NFT_MSG_DELTABLE, 0);
 	}
-	for (size_t c = 0; c < nf_n_foreign_chains; c++)
-		for (size_t i = 0; i < a.foreign[c].n_ours; i++)
-			b_rule(&b, a.foreign[c].ours[i], NFT_MSG_DELRULE, 0);
+	b_unexempt(&b, &a);
 	r = nf_batch_send(s, &b, err);
 	nf_batch_free(&b);
 	if (t)
@@ -256,6 +269,15 @@ static int counter_cb(struct nftnl_expr *e, void *data)
 		c->bytes += nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES);
 	}
 	return 0;
+}
+
+static void add_counters(struct nftnl_rule *r, uint64_t *packets, uint64_t *bytes)
+{
+	struct counter_ctx c = { 0 };
+
+	nftnl_expr_foreach(r, counter_cb, &c);
+	*packets += c.packets;
+	*bytes += c.bytes;
 }
 
 struct elem_find {
@@ -289,10 +311,8 @@ static struct nftnl_set *find_set(const struct nf_actual *a, const char *name)
 int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 		      struct nf_status *st, struct nf_err *err)
 {
-	struct nf_text want = { 0 }, have = { 0 };
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
-	bool present[NF_N_FOREIGN_CHAINS];
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -300,22 +320,11 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 	if (r < 0)
 		return r;
 	st->table = a.table;
-	foreign_present(&a, present);
-	if (spec) {
-		if ((r = nf_objs_build(spec, present, &o)) < 0 || (r = nf_objs_text(o, &want)) < 0 ||
-		    (r = nf_actual_text(&a, &have)) < 0)
-			goto out;
-		st->matches = !strcmp(want.buf, have.buf);
-	}
-	for (size_t i = 0; i < a.n_rules; i++) {
-		struct counter_ctx c = { 0 };
-
-		if (strcmp(nftnl_rule_get_str(a.rules[i], NFTNL_RULE_CHAIN), NF_CHAIN_DROP))
-			continue;
-		nftnl_expr_foreach(a.rules[i], counter_cb, &c);
-		st->dropped_packets += c.packets;
-		st->dropped_bytes += c.bytes;
-	}
+	if (spec && (r = build_compare(&a, spec, &o, &st->matches)) < 0)
+		goto out;
+	for (size_t i = 0; i < a.n_rules; i++)
+		if (!strcmp(nftnl_rule_get_str(a.rules[i], NFTNL_RULE_CHAIN), NF_CHAIN_DROP))
+			add_counters(a.rules[i], &st->dropped_packets, &st->dropped_bytes);
 	if (spec) {
 		st->fwd = calloc(spec->n_ports * NF_NFAM + 1, sizeof(*st->fwd));
 		if (!st->fwd) {
@@ -351,18 +360,11 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
 		es->chain = &nf_foreign_chains[c];
 		es->chain_exists = a.foreign[c].exists;
 		es->n_rules = a.foreign[c].n_ours;
-		for (size_t i = 0; i < a.foreign[c].n_ours; i++) {
-			struct counter_ctx cc = { 0 };
-
-			nftnl_expr_foreach(a.foreign[c].ours[i], counter_cb, &cc);
-			es->packets += cc.packets;
-			es->bytes += cc.bytes;
-		}
+		for (size_t i = 0; i < a.foreign[c].n_ours; i++)
+			add_counters(a.foreign[c].ours[i], &es->packets, &es->bytes);
 	}
 	r = 0;
 out:
-	free(want.buf);
-	free(have.buf);
 	nf_objs_free(o);
 	nf_actual_free(&a);
 	return r;

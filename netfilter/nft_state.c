@@ -185,52 +185,19 @@ static int chain_exists(struct nf_sock *s, uint16_t family, const char *table, c
 	return ret < 0 ? ret : 1;
 }
 
-/* Requests about our table, each with only the table's name filled in. */
-static int put_table(struct nlmsghdr *nlh)
-{
-	struct nftnl_table *t = nftnl_table_alloc();
-
-	if (!t)
-		return -ENOMEM;
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NF_TABLE_NAME);
-	nftnl_table_nlmsg_build_payload(nlh, t);
-	nftnl_table_free(t);
-	return 0;
-}
-
-static int put_chain(struct nlmsghdr *nlh)
-{
-	struct nftnl_chain *c = nftnl_chain_alloc();
-
-	if (!c)
-		return -ENOMEM;
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NF_TABLE_NAME);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_chain_free(c);
-	return 0;
-}
-
-static int put_set(struct nlmsghdr *nlh)
-{
-	struct nftnl_set *st = nftnl_set_alloc();
-
-	if (!st)
-		return -ENOMEM;
-	nftnl_set_set_str(st, NFTNL_SET_TABLE, NF_TABLE_NAME);
-	nftnl_set_nlmsg_build_payload(nlh, st);
-	nftnl_set_free(st);
-	return 0;
-}
-
-static int table_request(struct nf_sock *s, uint16_t type, uint16_t flags,
-			 int (*put)(struct nlmsghdr *), nf_obj_cb cb, void *data,
-			 struct nf_err *err)
+/*
+ * A request about our table names only the table: NFTA_TABLE_NAME,
+ * NFTA_CHAIN_TABLE or NFTA_SET_TABLE, the attribute libnftnl would write
+ * for an object with nothing but its table set.
+ */
+static int table_request(struct nf_sock *s, uint16_t type, uint16_t flags, uint16_t attr,
+			 nf_obj_cb cb, void *data, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = nf_req_hdr(s, buf, type, NFPROTO_INET, flags);
-	int r = put(nlh);
 
-	return r < 0 ? r : nf_request(s, nlh, cb, data, err);
+	mnl_attr_put_strz(nlh, attr, NF_TABLE_NAME);
+	return nf_request(s, nlh, cb, data, err);
 }
 
 int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
@@ -241,13 +208,15 @@ int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
 
 	memset(a, 0, sizeof(*a));
 
-	r = table_request(s, NFT_MSG_GETTABLE, 0, put_table, table_cb, a, err);
+	r = table_request(s, NFT_MSG_GETTABLE, 0, NFTA_TABLE_NAME, table_cb, a, err);
 	if (r < 0 && r != -ENOENT)
 		goto err;
 
 	if (a->table) {
-		if ((r = table_request(s, NFT_MSG_GETCHAIN, NLM_F_DUMP, put_chain, chain_cb, a, err)) < 0 ||
-		    (r = table_request(s, NFT_MSG_GETSET, NLM_F_DUMP, put_set, set_cb, a, err)) < 0)
+		if ((r = table_request(s, NFT_MSG_GETCHAIN, NLM_F_DUMP, NFTA_CHAIN_TABLE, chain_cb,
+				       a, err)) < 0 ||
+		    (r = table_request(s, NFT_MSG_GETSET, NLM_F_DUMP, NFTA_SET_TABLE, set_cb, a,
+				       err)) < 0)
 			goto err;
 		for (size_t i = 0; i < a->n_sets; i++) {
 			nlh = nf_req_hdr(s, buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP);
