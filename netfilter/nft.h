@@ -60,6 +60,8 @@ struct nf_foreign_chain {
 	bool iptables; /* written by iptables-nft: speak its dialect */
 };
 
+/* how many there are: the arrays that mirror the table take their size from this */
+#define NF_N_FOREIGN_CHAINS 4
 extern const struct nf_foreign_chain nf_foreign_chains[];
 extern const size_t nf_n_foreign_chains;
 
@@ -121,7 +123,7 @@ struct nf_status {
 	uint64_t dropped_packets, dropped_bytes;
 	struct nf_fwd_status *fwd;   /* one per spec port and family, in spec order */
 	size_t n_fwd;
-	struct nf_exempt_status exempt[8];
+	struct nf_exempt_status exempt[NF_N_FOREIGN_CHAINS];
 	size_t n_exempt;
 };
 
@@ -132,5 +134,11 @@ void nf_status_free(struct nf_status *st);
 /* Text forms used by reports. */
 const char *nf_addr_str(const struct nf_addr *a, char *buf, size_t len);
 const char *nf_proto_name(uint8_t proto);
+/*
+ * A netfilter family as nft names it: NFPROTO_IPV4 "ip", NFPROTO_IPV6 "ip6",
+ * NFPROTO_INET "inet", NFPROTO_ARP "arp", NFPROTO_BRIDGE "bridge",
+ * NFPROTO_NETDEV "netdev"; any other value "unknown".
+ */
+const char *nf_family_name(uint32_t nfproto);
 
 #endif

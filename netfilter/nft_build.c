@@ -49,12 +49,15 @@ const struct nf_foreign_chain nf_foreign_chains[] = {
 	{ NFPROTO_IPV4, "libvirt_network", "guest_input", false },
 	{ NFPROTO_IPV6, "libvirt_network", "guest_input", false },
 };
-const size_t nf_n_foreign_chains = sizeof(nf_foreign_chains) / sizeof(nf_foreign_chains[0]);
+const size_t nf_n_foreign_chains = ARRAY_SIZE(nf_foreign_chains);
+_Static_assert(ARRAY_SIZE(nf_foreign_chains) == NF_N_FOREIGN_CHAINS,
+	       "NF_N_FOREIGN_CHAINS sizes the arrays that mirror nf_foreign_chains[]");
 
-static const char *const set_allow[NF_NFAM] = { "allow4", "allow6" };
-static const char *const set_dnat[NF_NFAM] = { "dnat4", "dnat6" };
-static const char *const set_guests[NF_NFAM] = { "guests4", "guests6" };
-#define SET_PORTS "ports"
+const char *const nf_set_name[NF_NSETS][NF_NFAM] = {
+	[NF_SET_ALLOW] = { "allow4", "allow6" },
+	[NF_SET_DNAT] = { "dnat4", "dnat6" },
+	[NF_SET_GUESTS] = { "guests4", "guests6" },
+};
 
 static unsigned int addr_len(int fam)
 {
@@ -206,7 +209,7 @@ static void match_iifname(struct rb *b, const char *ifname)
 {
 	char name[IFNAMSIZ] = { 0 };
 
-	strncpy(name, ifname, IFNAMSIZ - 1);
+	memcpy(name, ifname, strnlen(ifname, IFNAMSIZ - 1));
 	meta(b, NFT_META_IIFNAME, NFT_REG_1);
 	cmp(b, NFT_CMP_EQ, name, IFNAMSIZ);
 }
@@ -255,7 +258,7 @@ static void dnat_map(struct rb *b, int fam)
 	struct nftnl_expr *e;
 
 	load_proto_port(b, 0);
-	lookup(b, set_dnat[fam], NFT_REG_1, NFT_REG_1, false);
+	lookup(b, nf_set_name[NF_SET_DNAT][fam], NFT_REG_1, NFT_REG_1, false);
 	e = rb_expr(b, "nat");
 	if (!e)
 		return;
@@ -302,64 +305,98 @@ static int rule_done(struct nf_objs *o, struct rb *b, bool exempt)
 	return 0;
 }
 
-static int add_rule_ours(struct nf_objs *o, const char *chain, const struct nf_forward_spec *spec,
-			 int fam, int kind)
+/*
+ * The rule each base chain holds per family, after "meta nfproto"; the
+ * forwards themselves live in the sets.
+ */
+static void rule_drop(struct rb *b, const struct nf_forward_spec *spec, int fam)
 {
-	const struct nf_family *f = &spec->fam[fam];
+	/* a client on the interface, outside allow */
+	match_iifname(b, spec->ifname);
+	match_daddr(b, fam, &spec->fam[fam].host);
+	load_proto_port(b, 0);
+	lookup(b, NF_SET_PORTS, NFT_REG_1, 0, false);
+	payload(b, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), addr_len(fam), NFT_REG_1);
+	lookup(b, nf_set_name[NF_SET_ALLOW][fam], NFT_REG_1, 0, true);
+	counter(b);
+	verdict(b, NF_DROP);
+}
+
+static void rule_dnat_lan(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	/* from the chosen interface to host.ip */
+	match_iifname(b, spec->ifname);
+	match_daddr(b, fam, &spec->fam[fam].host);
+	dnat_map(b, fam);
+}
+
+static void rule_dnat_local(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	/* the host itself; loopback addresses never match host.ip */
+	match_daddr(b, fam, &spec->fam[fam].host);
+	dnat_map(b, fam);
+}
+
+static void rule_accept(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	/* count and accept the translated flow */
+	ct_dnat(b);
+	load_flow(b, fam);
+	lookup(b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
+	counter(b);
+	verdict(b, NF_ACCEPT);
+}
+
+static void rule_masq(struct rb *b, const struct nf_forward_spec *spec, int fam)
+{
+	uint32_t local = RTN_LOCAL;
+	struct nftnl_expr *e;
+
+	/* masquerade where the return path needs it */
+	ct_dnat(b);
+	load_flow(b, fam);
+	lookup(b, nf_set_name[NF_SET_GUESTS][fam], NFT_REG_1, 0, false);
+	if (!spec->masquerade) {
+		e = rb_expr(b, "fib");
+		if (e) {
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+			nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
+		}
+		cmp(b, NFT_CMP_EQ, &local, sizeof(local));
+	}
+	rb_expr(b, "masq");
+}
+
+/* The base chains of our table, in the order they are made and their rules added. */
+static const struct base_chain {
+	const char *name;
+	const char *type;
+	uint32_t hook;
+	int32_t prio;
+	void (*rule)(struct rb *b, const struct nf_forward_spec *spec, int fam);
+} base_chains[] = {
+	/* drop before dstnat (-100), so a refused client is never translated */
+	{ NF_CHAIN_DROP, "filter", NF_INET_PRE_ROUTING, -150, rule_drop },
+	{ "nat_pre", "nat", NF_INET_PRE_ROUTING, -100, rule_dnat_lan },
+	{ "nat_out", "nat", NF_INET_LOCAL_OUT, -100, rule_dnat_local },
+	{ "forward", "filter", NF_INET_FORWARD, 0, rule_accept },
+	{ "nat_post", "nat", NF_INET_POST_ROUTING, 100, rule_masq },
+};
+_Static_assert(ARRAY_SIZE(base_chains) == NF_N_BASE_CHAINS,
+	       "NF_N_BASE_CHAINS sizes nf_objs.chains[]");
+
+static int add_rule_ours(struct nf_objs *o, const struct base_chain *bc,
+			 const struct nf_forward_spec *spec, int fam)
+{
 	struct rb b;
 	int r;
 
-	r = rule_new(o, NF_TABLE_NAME, NFPROTO_INET, chain, &b);
+	r = rule_new(o, NF_TABLE_NAME, NFPROTO_INET, bc->name, &b);
 	if (r < 0)
 		return r;
 	match_nfproto(&b, fam);
-	switch (kind) {
-	case 'd': /* a client on the interface, outside allow: drop */
-		match_iifname(&b, spec->ifname);
-		match_daddr(&b, fam, &f->host);
-		load_proto_port(&b, 0);
-		lookup(&b, SET_PORTS, NFT_REG_1, 0, false);
-		payload(&b, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), addr_len(fam), NFT_REG_1);
-		lookup(&b, set_allow[fam], NFT_REG_1, 0, true);
-		counter(&b);
-		verdict(&b, NF_DROP);
-		break;
-	case 'p': /* prerouting: from the chosen interface to host.ip */
-		match_iifname(&b, spec->ifname);
-		match_daddr(&b, fam, &f->host);
-		dnat_map(&b, fam);
-		break;
-	case 'o': /* output: the host itself; loopback addresses never match host.ip */
-		match_daddr(&b, fam, &f->host);
-		dnat_map(&b, fam);
-		break;
-	case 'f': /* forward: count and accept the translated flow */
-		ct_dnat(&b);
-		load_flow(&b, fam);
-		lookup(&b, set_guests[fam], NFT_REG_1, 0, false);
-		counter(&b);
-		verdict(&b, NF_ACCEPT);
-		break;
-	case 'm': { /* postrouting: masquerade where the return path needs it */
-		uint32_t local = RTN_LOCAL;
-		struct nftnl_expr *e;
-
-		ct_dnat(&b);
-		load_flow(&b, fam);
-		lookup(&b, set_guests[fam], NFT_REG_1, 0, false);
-		if (!spec->masquerade) {
-			e = rb_expr(&b, "fib");
-			if (e) {
-				nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-				nftnl_expr_set_u32(e, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-			}
-			cmp(&b, NFT_CMP_EQ, &local, sizeof(local));
-		}
-		rb_expr(&b, "masq");
-		break;
-	}
-	}
+	bc->rule(&b, spec, fam);
 	return rule_done(o, &b, false);
 }
 
@@ -435,31 +472,34 @@ static int add_exempt(struct nf_objs *o, const struct nf_foreign_chain *fc,
 	return rule_done(o, &b, true);
 }
 
-static int add_chain(struct nf_objs *o, const char *name, const char *type, uint32_t hook,
-		     int32_t prio)
+static int add_chain(struct nf_objs *o, const struct base_chain *bc)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
 	if (!c)
 		return -ENOMEM;
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NF_TABLE_NAME);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, bc->name);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hook);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, bc->type);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, bc->hook);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, bc->prio);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	o->chains[o->n_chains++] = c;
 	return 0;
 }
 
-static struct nftnl_set *set_new(struct nf_objs *o, const char *name, uint32_t flags,
-				 uint32_t key_type, uint32_t key_len)
+static int set_new(struct nf_objs *o, struct nftnl_set **out, const char *name, uint32_t flags,
+		   uint32_t key_type, uint32_t key_len)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set *s;
 
+	/* a set added here that nf_set_name[] does not count */
+	if (o->n_sets == ARRAY_SIZE(o->sets))
+		return -E2BIG;
+	s = nftnl_set_alloc();
 	if (!s)
-		return NULL;
+		return -ENOMEM;
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, NF_TABLE_NAME);
 	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
@@ -468,7 +508,8 @@ static struct nftnl_set *set_new(struct nf_objs *o, const char *name, uint32_t f
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len);
 	nftnl_set_set_u32(s, NFTNL_SET_ID, o->n_sets + 1);
 	o->sets[o->n_sets++] = s;
-	return s;
+	*out = s;
+	return 0;
 }
 
 static int elem_add(struct nftnl_set *s, const void *key, uint32_t klen, const void *data,
@@ -495,6 +536,15 @@ static void key_proto_port(uint8_t *k, uint8_t proto, uint16_t port)
 	memset(k, 0, 8);
 	k[0] = proto;
 	memcpy(k + 4, &p, 2);
+}
+
+uint32_t nf_guest_key(uint8_t *k, int fam, const struct nf_addr *guest, uint8_t proto,
+		      uint16_t port)
+{
+	memset(k, 0, NF_GUEST_KEY_MAX);
+	memcpy(k, guest->bytes, addr_len(fam));
+	key_proto_port(k + addr_len(fam), proto, port);
+	return addr_len(fam) + 8;
 }
 
 static int cmp_range(const void *a, const void *b, void *len)
@@ -573,12 +623,12 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 {
 	struct nftnl_set *ports, *s;
 	struct nftnl_expr *cnt;
-	uint8_t k[8], d[24], g[24];
+	uint8_t k[8], d[24], g[NF_GUEST_KEY_MAX];
 	int r;
 
-	ports = set_new(o, SET_PORTS, 0, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
-	if (!ports)
-		return -ENOMEM;
+	r = set_new(o, &ports, NF_SET_PORTS, 0, CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < spec->n_ports; i++) {
 		key_proto_port(k, spec->ports[i].proto, spec->ports[i].host_port);
 		if ((r = elem_add(ports, k, 8, NULL, 0, 0)) < 0)
@@ -591,16 +641,14 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 
 		if (!f->enabled)
 			continue;
-		s = set_new(o, set_allow[fam], NFT_SET_INTERVAL, atype, al);
-		if (!s)
-			return -ENOMEM;
-		if ((r = add_allow(s, fam, f->allow, f->n_allow)) < 0)
+		r = set_new(o, &s, nf_set_name[NF_SET_ALLOW][fam], NFT_SET_INTERVAL, atype, al);
+		if (r < 0 || (r = add_allow(s, fam, f->allow, f->n_allow)) < 0)
 			return r;
 
-		s = set_new(o, set_dnat[fam], NFT_SET_MAP,
+		r = set_new(o, &s, nf_set_name[NF_SET_DNAT][fam], NFT_SET_MAP,
 			    CONCAT2(TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), 8);
-		if (!s)
-			return -ENOMEM;
+		if (r < 0)
+			return r;
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, CONCAT2(atype, TYPE_INET_SERVICE));
 		nftnl_set_set_u32(s, NFTNL_SET_DATA_LEN, al + 4);
 		for (size_t i = 0; i < spec->n_ports; i++) {
@@ -615,24 +663,23 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 		}
 
 		/* per-element counters: the packets and bytes of each forward */
-		s = set_new(o, set_guests[fam], 0,
+		r = set_new(o, &s, nf_set_name[NF_SET_GUESTS][fam], 0,
 			    CONCAT3(atype, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE), al + 8);
-		if (!s)
-			return -ENOMEM;
+		if (r < 0)
+			return r;
 		cnt = nftnl_expr_alloc("counter");
 		if (!cnt)
 			return -ENOMEM;
 		nftnl_set_add_expr(s, cnt);
 		for (size_t i = 0; i < spec->n_ports; i++) {
-			memset(g, 0, sizeof(g));
-			memcpy(g, f->guest.bytes, al);
-			key_proto_port(g + al, spec->ports[i].proto, spec->ports[i].guest_port);
+			uint32_t glen = nf_guest_key(g, fam, &f->guest, spec->ports[i].proto,
+						     spec->ports[i].guest_port);
 			/* two forwards to the same guest port share one element */
 			bool dup = false;
 			for (size_t j = 0; j < i; j++)
 				dup |= spec->ports[j].proto == spec->ports[i].proto &&
 				       spec->ports[j].guest_port == spec->ports[i].guest_port;
-			if (!dup && (r = elem_add(s, g, al + 8, NULL, 0, 0)) < 0)
+			if (!dup && (r = elem_add(s, g, glen, NULL, 0, 0)) < 0)
 				return r;
 		}
 	}
@@ -670,23 +717,15 @@ int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_presen
 	if ((r = add_sets(o, spec)) < 0)
 		goto err;
 
-	/* drop before dstnat (-100), so a refused client is never translated */
-	if ((r = add_chain(o, "filter_pre", "filter", NF_INET_PRE_ROUTING, -150)) < 0 ||
-	    (r = add_chain(o, "nat_pre", "nat", NF_INET_PRE_ROUTING, -100)) < 0 ||
-	    (r = add_chain(o, "nat_out", "nat", NF_INET_LOCAL_OUT, -100)) < 0 ||
-	    (r = add_chain(o, "forward", "filter", NF_INET_FORWARD, 0)) < 0 ||
-	    (r = add_chain(o, "nat_post", "nat", NF_INET_POST_ROUTING, 100)) < 0)
-		goto err;
-
+	for (size_t c = 0; c < ARRAY_SIZE(base_chains); c++)
+		if ((r = add_chain(o, &base_chains[c])) < 0)
+			goto err;
 	for (int fam = 0; fam < NF_NFAM; fam++) {
 		if (!spec->fam[fam].enabled)
 			continue;
-		if ((r = add_rule_ours(o, "filter_pre", spec, fam, 'd')) < 0 ||
-		    (r = add_rule_ours(o, "nat_pre", spec, fam, 'p')) < 0 ||
-		    (r = add_rule_ours(o, "nat_out", spec, fam, 'o')) < 0 ||
-		    (r = add_rule_ours(o, "forward", spec, fam, 'f')) < 0 ||
-		    (r = add_rule_ours(o, "nat_post", spec, fam, 'm')) < 0)
-			goto err;
+		for (size_t c = 0; c < ARRAY_SIZE(base_chains); c++)
+			if ((r = add_rule_ours(o, &base_chains[c], spec, fam)) < 0)
+				goto err;
 	}
 
 	for (size_t c = 0; foreign_present && c < nf_n_foreign_chains; c++) {
@@ -771,4 +810,23 @@ const char *nf_addr_str(const struct nf_addr *a, char *buf, size_t len)
 const char *nf_proto_name(uint8_t proto)
 {
 	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+const char *nf_family_name(uint32_t nfproto)
+{
+	switch (nfproto) {
+	case NFPROTO_IPV4:
+		return "ip";
+	case NFPROTO_IPV6:
+		return "ip6";
+	case NFPROTO_INET:
+		return "inet";
+	case NFPROTO_ARP:
+		return "arp";
+	case NFPROTO_BRIDGE:
+		return "bridge";
+	case NFPROTO_NETDEV:
+		return "netdev";
+	}
+	return "unknown";
 }

@@ -3,7 +3,10 @@
  * Canonical text of nftables objects: what the kernel holds, less what the
  * kernel itself changes (handles, counters, use counts). Two objects with the
  * same text are the same rule; this is how "up" knows it has nothing to do
- * and how the unit tier compares round trips.
+ * and how the unit tier compares round trips. One text for a whole state,
+ * built (nf_objs) or read back (nf_actual), is what "up" and "status" compare.
+ *
+ * Pure, as the builder is: no socket, so the unit tier reaches all of it.
  */
 #include <errno.h>
 #include <linux/netfilter/nf_tables.h>
@@ -17,6 +20,7 @@
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
 #include <libnftnl/udata.h>
 
 #include "netfilter/nft_priv.h"
@@ -238,4 +242,191 @@ int nf_chain_text(const void *chain, char *buf, size_t len)
 		    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
 		    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
 	return o.err;
+}
+
+/* ---- a whole state --------------------------------------------------- */
+
+static int table_comment_cb(const struct nftnl_udata *attr, void *data)
+{
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT)
+		snprintf(data, NF_COMMENT_LEN, "%s", (const char *)nftnl_udata_get(attr));
+	return 0;
+}
+
+void nf_table_comment(const struct nftnl_table *t, char *comment)
+{
+	uint32_t len;
+	const void *ud;
+
+	comment[0] = 0;
+	if (!nftnl_table_is_set(t, NFTNL_TABLE_USERDATA))
+		return;
+	ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
+	if (ud)
+		nftnl_udata_parse(ud, len, table_comment_cb, comment);
+}
+
+static void text_add(struct nf_text *t, int (*fn)(const void *, char *, size_t), const void *obj)
+{
+	size_t need = 1 << 14;
+
+	if (t->err)
+		return;
+	for (;;) {
+		if (t->cap - t->len < need) {
+			char *b = realloc(t->buf, t->cap + need * 2);
+
+			if (!b) {
+				t->err = -ENOMEM;
+				return;
+			}
+			t->buf = b;
+			t->cap += need * 2;
+		}
+		int r = fn(obj, t->buf + t->len, t->cap - t->len - 1);
+		if (r == -ENOSPC) {
+			need = (t->cap - t->len) * 2;
+			continue;
+		}
+		if (r < 0) {
+			t->err = r;
+			return;
+		}
+		t->len += strlen(t->buf + t->len);
+		t->buf[t->len++] = '\n';
+		t->buf[t->len] = 0;
+		return;
+	}
+}
+
+static int table_text(const void *comment, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "table inet %s \"%s\"", NF_TABLE_NAME, (const char *)comment);
+
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static int foreign_text(const void *fc, char *buf, size_t len)
+{
+	const struct nf_foreign_chain *f = fc;
+	int n = snprintf(buf, len, "exempt %u %s %s", f->family, f->table, f->chain);
+
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static int by_name_set(const void *a, const void *b)
+{
+	return strcmp(nftnl_set_get_str(*(struct nftnl_set *const *)a, NFTNL_SET_NAME),
+		      nftnl_set_get_str(*(struct nftnl_set *const *)b, NFTNL_SET_NAME));
+}
+
+static int by_name_chain(const void *a, const void *b)
+{
+	return strcmp(nftnl_chain_get_str(*(struct nftnl_chain *const *)a, NFTNL_CHAIN_NAME),
+		      nftnl_chain_get_str(*(struct nftnl_chain *const *)b, NFTNL_CHAIN_NAME));
+}
+
+/*
+ * One text for a whole state. Sets and chains sort by name; rules keep their
+ * order within a chain; exemptions count only if they head their chain.
+ */
+static int state_text(struct nf_text *t, bool table, const char *comment, struct nftnl_set **sets,
+		      size_t n_sets, struct nftnl_chain **chains, size_t n_chains,
+		      struct nftnl_rule **rules, size_t n_rules, struct nftnl_rule **exempt,
+		      size_t n_exempt, const bool *exempt_ok)
+{
+	struct nftnl_set **ss = NULL;
+	struct nftnl_chain **cs = NULL;
+	struct nftnl_rule **rs = NULL;
+
+	if (table) {
+		ss = malloc((n_sets + 1) * sizeof(*ss));
+		cs = malloc((n_chains + 1) * sizeof(*cs));
+		rs = malloc((n_rules + 1) * sizeof(*rs));
+		if (!ss || !cs || !rs) {
+			t->err = -ENOMEM;
+			goto out;
+		}
+		memcpy(ss, sets, n_sets * sizeof(*ss));
+		memcpy(cs, chains, n_chains * sizeof(*cs));
+		/* rules arrive chain by chain already; group them without reordering */
+		size_t k = 0;
+		qsort(cs, n_chains, sizeof(*cs), by_name_chain);
+		for (size_t c = 0; c < n_chains; c++)
+			for (size_t i = 0; i < n_rules; i++)
+				if (!strcmp(nftnl_rule_get_str(rules[i], NFTNL_RULE_CHAIN),
+					    nftnl_chain_get_str(cs[c], NFTNL_CHAIN_NAME)))
+					rs[k++] = rules[i];
+		for (size_t i = 0; i < n_rules; i++) {
+			bool known = false;
+
+			for (size_t c = 0; c < n_chains; c++)
+				known |= !strcmp(nftnl_rule_get_str(rules[i], NFTNL_RULE_CHAIN),
+						 nftnl_chain_get_str(cs[c], NFTNL_CHAIN_NAME));
+			if (!known)
+				rs[k++] = rules[i];
+		}
+		qsort(ss, n_sets, sizeof(*ss), by_name_set);
+		text_add(t, table_text, comment);
+		for (size_t i = 0; i < n_sets; i++)
+			text_add(t, nf_set_text, ss[i]);
+		for (size_t i = 0; i < n_chains; i++)
+			text_add(t, nf_chain_text, cs[i]);
+		for (size_t i = 0; i < k; i++)
+			text_add(t, nf_rule_text, rs[i]);
+	}
+	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
+		const struct nf_foreign_chain *fc = &nf_foreign_chains[c];
+
+		text_add(t, foreign_text, fc);
+		if (exempt_ok && !exempt_ok[c]) {
+			text_add(t, table_text, "not at head");
+			continue;
+		}
+		for (size_t i = 0; i < n_exempt; i++)
+			if (nftnl_rule_get_u32(exempt[i], NFTNL_RULE_FAMILY) == fc->family &&
+			    !strcmp(nftnl_rule_get_str(exempt[i], NFTNL_RULE_TABLE), fc->table) &&
+			    !strcmp(nftnl_rule_get_str(exempt[i], NFTNL_RULE_CHAIN), fc->chain))
+				text_add(t, nf_rule_text, exempt[i]);
+	}
+out:
+	free(ss);
+	free(cs);
+	free(rs);
+	return t->err;
+}
+
+int nf_actual_text(const struct nf_actual *a, struct nf_text *t)
+{
+	struct nftnl_rule **ex = NULL;
+	bool ok[NF_N_FOREIGN_CHAINS];
+	size_t n = 0;
+	int r;
+
+	for (size_t c = 0; c < nf_n_foreign_chains; c++)
+		n += a->foreign[c].n_ours;
+	ex = malloc((n + 1) * sizeof(*ex));
+	if (!ex)
+		return -ENOMEM;
+	n = 0;
+	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
+		ok[c] = a->foreign[c].at_head;
+		for (size_t i = 0; i < a->foreign[c].n_ours; i++)
+			ex[n++] = a->foreign[c].ours[i];
+	}
+	r = state_text(t, a->table, a->comment, (struct nftnl_set **)a->sets, a->n_sets,
+		       (struct nftnl_chain **)a->chains, a->n_chains, a->rules, a->n_rules, ex,
+		       n, ok);
+	free(ex);
+	return r;
+}
+
+int nf_objs_text(const struct nf_objs *o, struct nf_text *t)
+{
+	char comment[NF_COMMENT_LEN];
+
+	nf_table_comment(o->table, comment);
+	return state_text(t, true, comment, (struct nftnl_set **)o->sets, o->n_sets,
+			  (struct nftnl_chain **)o->chains, o->n_chains, o->rules, o->n_rules,
+			  o->exempt, o->n_exempt, NULL);
 }
