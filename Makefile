@@ -148,10 +148,9 @@ check: all tests sanitize-build
 sanitize-build:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 O=build-asan all tests
 
-check-unit: TIERS := unit
-check-unit: check
-check-netns: TIERS := netns
-check-netns: check
+# one tier, built once (no sanitizer pass)
+check-unit check-netns: check-%: all tests
+	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/run $*
 
 deps:
 	apt-get update -q
@@ -207,7 +206,8 @@ uninstall:
 			rmdir -p --ignore-fail-on-non-empty "$$(dirname "$${f#/}")" 2>/dev/null; done; true; \
 	fi
 
+# O=dir cleans that build; plain make clean, both of the defaults
 clean:
-	rm -rf build build-asan
+	rm -rf $(if $(filter command line,$(origin O)),$(O),build build-asan)
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -8,6 +8,8 @@
  * when it differs. No polling: timers exist only for retries, reconnects
  * and the watchdog.
  */
+/* libvirt's enums with their _LAST, for the tables' _Static_asserts */
+#define VIR_ENUM_SENTINELS
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -283,9 +285,22 @@ static void reconcile(struct daemon *d, const char *why)
 /* ---- libvirt ---- */
 
 static const char *const lifecycle_names[] = {
-	"defined", "undefined", "started", "suspended", "resumed", "stopped", "shut down",
-	"pmsuspended", "crashed",
+	[VIR_DOMAIN_EVENT_DEFINED] = "defined",		[VIR_DOMAIN_EVENT_UNDEFINED] = "undefined",
+	[VIR_DOMAIN_EVENT_STARTED] = "started",		[VIR_DOMAIN_EVENT_SUSPENDED] = "suspended",
+	[VIR_DOMAIN_EVENT_RESUMED] = "resumed",		[VIR_DOMAIN_EVENT_STOPPED] = "stopped",
+	[VIR_DOMAIN_EVENT_SHUTDOWN] = "shut down",	[VIR_DOMAIN_EVENT_PMSUSPENDED] = "pmsuspended",
+	[VIR_DOMAIN_EVENT_CRASHED] = "crashed",
 };
+/* a lifecycle event libvirt adds is a build error here, not a "changed" in the log */
+_Static_assert(ARRAY_SIZE(lifecycle_names) == VIR_DOMAIN_EVENT_LAST,
+	       "a name for every domain lifecycle event");
+
+static const char *const network_names[] = {
+	[VIR_NETWORK_EVENT_DEFINED] = "defined",	[VIR_NETWORK_EVENT_UNDEFINED] = "undefined",
+	[VIR_NETWORK_EVENT_STARTED] = "started",	[VIR_NETWORK_EVENT_STOPPED] = "stopped",
+};
+_Static_assert(ARRAY_SIZE(network_names) == VIR_NETWORK_EVENT_LAST,
+	       "a name for every network lifecycle event");
 
 static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
@@ -308,9 +323,9 @@ static int on_network(virConnectPtr conn, virNetworkPtr net, int event, int deta
 
 	/* libvirt rewrites its chains when a network starts: our exemption goes */
 	snprintf(why, sizeof(why), "network %s %s", sym_virNetworkGetName(net),
-		 event == VIR_NETWORK_EVENT_STARTED ? "started"
-		 : event == VIR_NETWORK_EVENT_STOPPED ? "stopped"
-						       : "changed");
+		 event == VIR_NETWORK_EVENT_STARTED || event == VIR_NETWORK_EVENT_STOPPED
+			 ? network_names[event]
+			 : "changed");
 	reconcile(d, why);
 	return 0;
 }
@@ -338,9 +353,26 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 	sym_virEventUpdateTimeout(d->reconnect_timer, 0);
 }
 
+/* what the daemon follows; each registration's id lands in its slot of struct daemon */
+static const struct {
+	int id;
+	virConnectDomainEventGenericCallback domain;   /* one of the two */
+	virConnectNetworkEventGenericCallback network;
+	size_t slot;
+} subscriptions[] = {
+	{ VIR_DOMAIN_EVENT_ID_LIFECYCLE, VIR_DOMAIN_EVENT_CALLBACK(on_domain), NULL,
+	  offsetof(struct daemon, dom_cb) },
+	{ VIR_NETWORK_EVENT_ID_LIFECYCLE, NULL, VIR_NETWORK_EVENT_CALLBACK(on_network),
+	  offsetof(struct daemon, net_cb) },
+};
+_Static_assert(VIR_DOMAIN_EVENT_ID_LIFECYCLE < VIR_DOMAIN_EVENT_ID_LAST &&
+		       VIR_NETWORK_EVENT_ID_LIFECYCLE < VIR_NETWORK_EVENT_ID_LAST,
+	       "the events subscribed to exist");
+
 static int connect_libvirt(struct daemon *d)
 {
 	virErrorPtr err;
+	bool ok = true;
 
 	d->conn = sym_virConnectOpen(d->uri);
 	if (!d->conn) {
@@ -351,12 +383,18 @@ static int connect_libvirt(struct daemon *d)
 	}
 	sym_virConnectSetKeepAlive(d->conn, 5, 3);
 	sym_virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
-	d->dom_cb = sym_virConnectDomainEventRegisterAny(d->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-						     VIR_DOMAIN_EVENT_CALLBACK(on_domain), d, NULL);
-	d->net_cb = sym_virConnectNetworkEventRegisterAny(d->conn, NULL,
-						      VIR_NETWORK_EVENT_ID_LIFECYCLE,
-						      VIR_NETWORK_EVENT_CALLBACK(on_network), d, NULL);
-	if (d->dom_cb < 0 || d->net_cb < 0) {
+	for (size_t i = 0; i < ARRAY_SIZE(subscriptions); i++) {
+		int *slot = (int *)((char *)d + subscriptions[i].slot);
+
+		*slot = subscriptions[i].network
+				? sym_virConnectNetworkEventRegisterAny(d->conn, NULL,
+									subscriptions[i].id,
+									subscriptions[i].network, d, NULL)
+				: sym_virConnectDomainEventRegisterAny(d->conn, NULL, subscriptions[i].id,
+								       subscriptions[i].domain, d, NULL);
+		ok &= *slot >= 0;
+	}
+	if (!ok) {
 		err = sym_virGetLastError();
 		snprintf(d->last_err, sizeof(d->last_err), "cannot subscribe to libvirt's events: %s",
 			 err && err->message ? err->message : "?");

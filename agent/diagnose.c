@@ -124,7 +124,8 @@ static void majmin(uint32_t kdev, char *buf, size_t len)
 	snprintf(buf, len, "%u:%u", KDEV_MAJOR(kdev), KDEV_MINOR(kdev));
 }
 
-static json_object *json_holder(const char *root, const struct holder *h)
+static json_object *json_holder(const char *root, const struct target_set *ts,
+				const struct holder *h)
 {
 	json_object *o = json_object_new_object(), *fds = json_object_new_array(),
 		    *holds = json_object_new_array();
@@ -160,6 +161,7 @@ static json_object *json_holder(const char *root, const struct holder *h)
 		json_object_object_add(e, "path", jstr(path));
 		json_object_object_add(e, "device", r->rdev ? json_object_new_string(dev) : NULL);
 		json_object_object_add(e, "module", jstr(r->module));
+		json_object_object_add(e, "pci", jstr(target_set_pci_of(ts, r->rdev)));
 		json_object_object_add(e, "exporter", jstr(r->exporter));
 		json_object_array_add(holds, e);
 		if (r->fd >= 0)
@@ -173,6 +175,7 @@ static json_object *json_holder(const char *root, const struct holder *h)
 	json_object_object_add(o, "path", jstr(first_path));
 	json_object_object_add(o, "device", first->rdev ? json_object_new_string(dev) : NULL);
 	json_object_object_add(o, "module", jstr(first->module));
+	json_object_object_add(o, "pci", jstr(target_set_pci_of(ts, first->rdev)));
 	json_object_object_add(o, "holds", holds);
 	json_object_object_add(o, "action", json_object_new_string(h->action));
 	return o;
@@ -228,6 +231,7 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 		json_object_object_add(n, "device", json_object_new_string(dev));
 		json_object_object_add(n, "path", jstr(d->ts.nodes[i].path));
 		json_object_object_add(n, "name", jstr(d->ts.nodes[i].what));
+		json_object_object_add(n, "pci", jstr(d->ts.nodes[i].pci));
 		json_object_array_add(a, n);
 	}
 	json_object_object_add(t, "devices", a);
@@ -239,7 +243,7 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 
 	a = json_object_new_array();
 	for (size_t i = 0; i < d->hs.n_holders; i++)
-		json_object_array_add(a, json_holder(ctx->root, &d->hs.holders[i]));
+		json_object_array_add(a, json_holder(ctx->root, &d->ts, &d->hs.holders[i]));
 	json_object_object_add(o, "holders", a);
 
 	a = json_object_new_array();
@@ -311,6 +315,7 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 	struct style s = tty ? (struct style){ "\033[31m", "\033[32m", "\033[33m", "\033[1m", "\033[0m" }
 			     : (struct style){ "", "", "", "", "" };
 	char path[4096], dev[32], how[256];
+	const char *pci;
 
 	if (d->ready)
 		printf("%s%sREADY%s: nothing holds the GPU; it can be handed off\n", s.bold, s.green,
@@ -359,9 +364,11 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 		holds_summary(h, how, sizeof(how));
 		hold_rec_path(ctx->root, &h->recs[0], path, sizeof(path));
 		majmin(h->recs[0].rdev, dev, sizeof(dev));
-		printf("  %-7u %-15s %-10s %-28s %-18s %-9s %s\n", h->pi.pid, h->pi.comm,
+		pci = target_set_pci_of(&d->ts, h->recs[0].rdev);
+		printf("  %-7u %-15s %-10s %-28s %-18s %-9s %s%s%s%s\n", h->pi.pid, h->pi.comm,
 		       h->pi.user[0] ? h->pi.user : "?", h->pi.unit[0] ? h->pi.unit : "-", how,
-		       h->recs[0].rdev ? dev : h->recs[0].module, path[0] ? path : "?");
+		       h->recs[0].rdev ? dev : h->recs[0].module, path[0] ? path : "?",
+		       pci ? "  (PCI " : "", pci ? pci : "", pci ? ")" : "");
 		printf("  %*s %s-> %s%s\n", 7, "", s.yellow, h->action, s.off);
 	}
 

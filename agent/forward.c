@@ -148,11 +148,6 @@ static void port_line(FILE *out, const struct nf_forward_spec *s, const struct n
 		(unsigned long long)f->bytes);
 }
 
-static const char *family_name(uint16_t f)
-{
-	return f == 2 ? "ip" : "ip6";
-}
-
 static int show_status(const struct config *c, const struct fwd_spec *fs, const struct nf_status *st,
 		       bool json)
 {
@@ -193,7 +188,7 @@ static int show_status(const struct config *c, const struct fwd_spec *fs, const 
 			if (!x->chain_exists)
 				continue;
 			e = json_object_new_object();
-			json_object_object_add(e, "family", json_object_new_string(family_name(x->chain->family)));
+			json_object_object_add(e, "family", json_object_new_string(nf_family_name(x->chain->family)));
 			json_object_object_add(e, "table", json_object_new_string(x->chain->table));
 			json_object_object_add(e, "chain", json_object_new_string(x->chain->chain));
 			json_object_object_add(e, "rules", json_object_new_int((int)x->n_rules));
@@ -236,7 +231,7 @@ static int show_status(const struct config *c, const struct fwd_spec *fs, const 
 
 		if (!x->chain_exists)
 			continue;
-		printf("  exemption in %s %s %s: %s", family_name(x->chain->family), x->chain->table,
+		printf("  exemption in %s %s %s: %s", nf_family_name(x->chain->family), x->chain->table,
 		       x->chain->chain, x->n_rules ? "in place" : "ABSENT");
 		if (x->n_rules)
 			printf(" (%zu rules, packets %llu bytes %llu)", x->n_rules,

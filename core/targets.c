@@ -210,7 +210,10 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 
 	snprintf(dir, sizeof(dir), "/sys/bus/pci/devices/%s", bdf);
 	first = ts->n_nodes;
-	if ((r = walk_devs(ts, root, dir, 0)))
+	r = walk_devs(ts, root, dir, 0);
+	for (size_t i = first; i < ts->n_nodes; i++)
+		snprintf(ts->nodes[i].pci, sizeof(ts->nodes[i].pci), "%s", bdf);
+	if (r)
 		return r;
 	if (!p->module[0])
 		return 0;
@@ -242,6 +245,10 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 		if ((r = add_majors_named(ts, root, "nvidia-", true)))
 			return r;
 	}
+	/* the driver's own nodes (kfd, nvidia*) came with this device, the first that brought them */
+	for (size_t i = first; i < ts->n_nodes; i++)
+		if (!ts->nodes[i].pci[0])
+			snprintf(ts->nodes[i].pci, sizeof(ts->nodes[i].pci), "%s", bdf);
 	return 0;
 }
 
@@ -485,6 +492,17 @@ void target_set_free(struct target_set *ts)
 const char *const boot_fb_drivers[BOOT_FB_DRIVERS] = {
 	"efi-framebuffer", "simple-framebuffer", "simpledrm", "vesa-framebuffer", "vesafb",
 };
+
+const char *target_set_pci_of(const struct target_set *ts, uint32_t rdev)
+{
+	for (size_t i = 0; i < ts->n_nodes; i++)
+		if (!ts->nodes[i].whole_major && ts->nodes[i].kdev == rdev)
+			return ts->nodes[i].pci[0] ? ts->nodes[i].pci : NULL;
+	for (size_t i = 0; i < ts->n_nodes; i++)
+		if (ts->nodes[i].whole_major && KDEV_MAJOR(ts->nodes[i].kdev) == KDEV_MAJOR(rdev))
+			return ts->nodes[i].pci[0] ? ts->nodes[i].pci : NULL;
+	return NULL;
+}
 
 bool target_set_has_pci(const struct target_set *ts, const char *bdf)
 {

@@ -27,6 +27,7 @@ struct target_node {
 	bool whole_major;
 	char path[128]; /* /dev/dri/card0; "" when only the number is known */
 	char what[48];	/* "card0", "kfd", "nvidia (major 195)", "--device" */
+	char pci[16];	/* the PCI device that brought it, "0000:03:00.0"; "" for --device */
 };
 
 struct target_req {
@@ -63,6 +64,9 @@ void target_set_free(struct target_set *ts);
 /* room for every option of argv; -ENOMEM */
 int target_req_init(struct target_req *req, int argc);
 void target_req_free(struct target_req *req);
+
+/* the BDF of the PCI device whose node rdev is, or NULL (a --device, a --driver's major) */
+const char *target_set_pci_of(const struct target_set *ts, uint32_t rdev);
 
 /* is bdf one of the set's PCI devices? */
 bool target_set_has_pci(const struct target_set *ts, const char *bdf);

@@ -24,37 +24,7 @@
 #include <libnftnl/udata.h>
 
 #include "netfilter/nft_priv.h"
-
-struct out {
-	char *buf;
-	size_t len, off;
-	int err;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->err)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->off, o->len - o->off, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->len - o->off)
-		o->err = -ENOSPC;
-	else
-		o->off += n;
-}
-
-static void put_hex(struct out *o, const void *data, uint32_t len)
-{
-	const uint8_t *p = data;
-
-	for (uint32_t i = 0; i < len; i++)
-		put(o, "%02x", p[i]);
-}
+#include "shared/strbuf.h"
 
 static int udata_comment_cb(const struct nftnl_udata *attr, void *data)
 {
@@ -100,46 +70,46 @@ const char *nf_exempt_tag(const void *rule)
 }
 
 struct expr_ctx {
-	struct out *o;
+	struct strbuf *o;
 };
 
 static int expr_text_cb(struct nftnl_expr *e, void *data)
 {
-	struct out *o = ((struct expr_ctx *)data)->o;
+	struct strbuf *o = ((struct expr_ctx *)data)->o;
 	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
 	char tmp[512];
 	uint32_t len;
 
-	put(o, " [%s", name);
+	sb_printf(o, " [%s", name);
 	if (!strcmp(name, "counter")) {
 		/* counts change under traffic: not part of what the rule is */
 	} else if (!strcmp(name, "match")) {
 		const void *info = nftnl_expr_get(e, NFTNL_EXPR_MT_INFO, &len);
 
-		put(o, " %s rev %u ", nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME),
+		sb_printf(o, " %s rev %u ", nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME),
 		    nftnl_expr_get_u32(e, NFTNL_EXPR_MT_REV));
 		if (info)
-			put_hex(o, info, len);
+			sb_hex(o, info, len);
 	} else {
 		if (nftnl_expr_snprintf(tmp, sizeof(tmp), e, NFTNL_OUTPUT_DEFAULT, 0) < 0)
 			o->err = -EINVAL;
-		put(o, " %s", tmp);
+		sb_printf(o, " %s", tmp);
 	}
-	put(o, "]");
+	sb_printf(o, "]");
 	return 0;
 }
 
 int nf_rule_text(const void *rule, char *buf, size_t len)
 {
 	struct nftnl_rule *r = (struct nftnl_rule *)rule;
-	struct out o = { buf, len, 0, 0 };
+	struct strbuf o = strbuf_on(buf, len);
 	struct expr_ctx c = { &o };
 	const char *tag = nf_exempt_tag(r);
 
-	put(&o, "rule %u %s %s", nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
+	sb_printf(&o, "rule %u %s %s", nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
 	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
 	if (tag)
-		put(&o, " \"%s\"", tag);
+		sb_printf(&o, " \"%s\"", tag);
 	nftnl_expr_foreach(r, expr_text_cb, &c);
 	return o.err;
 }
@@ -154,21 +124,21 @@ static int elem_text_cb(struct nftnl_set_elem *e, void *data)
 {
 	struct elems *el = data;
 	char buf[256];
-	struct out o = { buf, sizeof(buf), 0, 0 };
+	struct strbuf o = strbuf_on(buf, sizeof(buf));
 	uint32_t len;
 	const void *p;
 
 	p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
 	if (p)
-		put_hex(&o, p, len);
+		sb_hex(&o, p, len);
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA)) {
 		p = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len);
-		put(&o, " : ");
+		sb_printf(&o, " : ");
 		if (p)
-			put_hex(&o, p, len);
+			sb_hex(&o, p, len);
 	}
 	if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS))
-		put(&o, " flags %u", nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS));
+		sb_printf(&o, " flags %u", nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS));
 	if (o.err || el->err) {
 		el->err = o.err ? o.err : el->err;
 		return 0;
@@ -198,7 +168,7 @@ static int cmp_str(const void *a, const void *b)
 
 static int set_expr_cb(struct nftnl_expr *e, void *data)
 {
-	put(data, " [%s]", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
+	sb_printf(data, " [%s]", nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
 	return 0;
 }
 
@@ -206,14 +176,14 @@ static int set_expr_cb(struct nftnl_expr *e, void *data)
 int nf_set_text(const void *set, char *buf, size_t len)
 {
 	struct nftnl_set *s = (struct nftnl_set *)set;
-	struct out o = { buf, len, 0, 0 };
+	struct strbuf o = strbuf_on(buf, len);
 
-	put(&o, "set %u %s %s flags 0x%x key %u/%u", nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
+	sb_printf(&o, "set %u %s %s flags 0x%x key %u/%u", nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
 	    nftnl_set_get_str(s, NFTNL_SET_TABLE), nftnl_set_get_str(s, NFTNL_SET_NAME),
 	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS), nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
 	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
 	if (nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE))
-		put(&o, " data %u/%u", nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
+		sb_printf(&o, " data %u/%u", nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
 		    nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN));
 	struct elems el = { 0 };
 
@@ -222,7 +192,7 @@ int nf_set_text(const void *set, char *buf, size_t len)
 	if (el.n)
 		qsort(el.line, el.n, sizeof(*el.line), cmp_str);
 	for (size_t i = 0; i < el.n; i++) {
-		put(&o, "\n  elem %s", el.line[i]);
+		sb_printf(&o, "\n  elem %s", el.line[i]);
 		free(el.line[i]);
 	}
 	free(el.line);
@@ -232,12 +202,12 @@ int nf_set_text(const void *set, char *buf, size_t len)
 int nf_chain_text(const void *chain, char *buf, size_t len)
 {
 	const struct nftnl_chain *c = chain;
-	struct out o = { buf, len, 0, 0 };
+	struct strbuf o = strbuf_on(buf, len);
 
-	put(&o, "chain %u %s %s", nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
+	sb_printf(&o, "chain %u %s %s", nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
 	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
 	if (nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM))
-		put(&o, " %s hook %u prio %d policy %u", nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
+		sb_printf(&o, " %s hook %u prio %d policy %u", nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
 		    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
 		    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
 		    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));

@@ -1,14 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# What "the GPU" is, resolved in a fixture tree (tests/fixtures/amdgpu: an
+# What "the GPU" is, resolved in a fixture tree (tests/hosts/amdgpu: an
 # amdgpu card with DRM, fb, i2c and kfd nodes, its HDMI audio, a USB
 # controller in the same IOMMU group, a bound framebuffer console and
 # efifb) with --root; and the checks and kernel-side holders found there.
 set -u
 . "$(dirname "$0")/../lib.sh"
 
-FIX=$(cd "$(dirname "$0")/../fixtures/amdgpu" && pwd)
+FIX=$(cd "$(dirname "$0")/../hosts/amdgpu" && pwd)
 run() { "$VFIO_AGENT" --root "$FIX" "$@"; }
 
 run diagnose --json >"$TMP/d.json" 2>"$TMP/d.err"
@@ -44,6 +44,11 @@ check "config pcis: the audio function's nodes and module are targets too" \
 	eval 'jq -e ".targets.devices[] | select(.device == \"116:9\")" "$TMP/d.json" >/dev/null &&
 	      jq -e ".targets.modules | index(\"snd_hda_intel\")" "$TMP/d.json" >/dev/null'
 
+got=$(jq -r '[.targets.devices[] | select(.device == "116:9" or .device == "226:0") |
+	"\(.device)=\(.pci)"] | sort | join(" ")' "$TMP/d.json")
+check "each node names the PCI function it belongs to ($got)" \
+	[ "$got" = "116:9=0000:03:00.1 226:0=0000:03:00.0" ]
+
 run diagnose --driver amdgpu --json >"$TMP/d.json"
 check "--driver amdgpu: the devices it drives" \
 	[ "$(jq -r '[.targets.pci[].bdf] | join(" ")' "$TMP/d.json")" = 0000:03:00.0 ]
@@ -53,7 +58,7 @@ check "text report: the verdict first" eval 'head -n1 "$TMP/d.txt" | grep -q "^N
 check "text report: no colour when not a tty" eval '! grep -q $'"'"'\033'"'"' "$TMP/d.txt"'
 
 # nvidia: the whole majors of nvidia (195) and of nvidia-* in /proc/devices
-NV=$(cd "$(dirname "$0")/../fixtures/nvidia" && pwd)
+NV=$(cd "$(dirname "$0")/../hosts/nvidia" && pwd)
 "$VFIO_AGENT" --root "$NV" diagnose --json >"$TMP/n.json"
 got=$(jq -r '[.targets.devices[].device] | sort | join(" ")' "$TMP/n.json")
 check "nvidia: card0 and the majors 195, nvidia-caps*, nvidia-uvm ($got)" \
@@ -73,6 +78,13 @@ if [ "$(id -u)" -eq 0 ]; then
 		# its stdin is /dev/null, 1:3: every minor of the major counts
 		check "a whole-major target (1:*) matches every minor in the kernel ($got)" \
 			eval '[[ " $got " == *" 1:7 "* && " $got " == *" 1:3 "* ]]'
+		bdf=$(ls "$NV/sys/bus/pci/devices" | head -n1)
+		got=$("$VFIO_AGENT" --root "$TMP/nv" diagnose --json --backend bpf |
+			jq -r '[.holders[] | select(.pid == '"$pid"') | .pci, .holds[].pci] | unique | join(" ")')
+		check "the holder and each hold name the PCI function ($got)" [ "$got" = "$bdf" ]
+		"$VFIO_AGENT" --root "$TMP/nv" diagnose --backend bpf >"$TMP/nv.txt"
+		check "the text holder line names it: (PCI $bdf)" \
+			grep -q "^  $pid .*(PCI $bdf)\$" "$TMP/nv.txt"
 	else
 		not_ok "whole major" "the holder did not start"
 	fi
