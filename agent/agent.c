@@ -33,7 +33,10 @@ const char *agent_subcommand(const char *verb, int argc, char **argv, int optind
 		n++;
 	for (size_t i = 0; i < n; i++)
 		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 i == 0 ? "" : i == n - 1 ? " or " : ", ", subs[i]);
+			 i == 0	      ? ""
+			 : i == n - 1 ? " or "
+				      : ", ",
+			 subs[i]);
 	if (optind_ >= argc) {
 		log_error("%s: missing %s (see vfio-agent %s --help)", verb, list, verb);
 		return NULL;
@@ -66,8 +69,9 @@ int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct confi
 	if (r == -EINVAL && err[0])
 		log_error("%s", err);
 	else if (r == -ENOENT)
-		log_error("cannot read %s: %s; write one from vfio-agent.conf.example or pass --config",
-			  ctx->config_path, strerror(-r));
+		log_error(
+			"cannot read %s: %s; write one from vfio-agent.conf.example or pass --config",
+			ctx->config_path, strerror(-r));
 	else
 		log_error("cannot read %s: %s", ctx->config_path, strerror(-r));
 	return EXIT_USAGE;
@@ -131,7 +135,8 @@ int agent_target_opt(struct target_req *req, const char *verb, int opt, const ch
 	case 'p':
 		if (parse_pci(arg, req->pcis[req->n_pcis]) < 0) {
 			log_error("%s: --pci '%s' is not a PCI address "
-				  "(0000:03:00.0 or pci_0000_03_00_0)", verb, arg);
+				  "(0000:03:00.0 or pci_0000_03_00_0)",
+				  verb, arg);
 			return -EINVAL;
 		}
 		req->n_pcis++;

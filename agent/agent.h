@@ -12,7 +12,7 @@
 enum {
 	EXIT_OK = 0,
 	EXIT_FAILED = 1, /* the job could not be done */
-	EXIT_USAGE = 2,  /* usage or config error */
+	EXIT_USAGE = 2,	 /* usage or config error */
 };
 
 struct config;
@@ -47,17 +47,20 @@ const char *agent_subcommand(const char *verb, int argc, char **argv, int optind
 /* the one line for an option a verb does not know; returns EXIT_USAGE */
 int agent_bad_option(const char *verb, const char *arg);
 
-/* libvirt opened (agent/dl), its errors routed to debug; the URI libvirt's default or qemu:///system */
+/* libvirt opened (core/dl), its errors routed to debug */
 int agent_libvirt_setup(char *err, size_t errlen);
+/* LIBVIRT_DEFAULT_URI, else qemu:///system */
 const char *agent_libvirt_uri(void);
 /* the same, and a connection: 0 or -errno with err's line */
 int agent_libvirt_open(bool readonly, virConnectPtr *conn, char *err, size_t errlen);
 
 /* The target options of diagnose and watch: --pci, --driver, --device. */
+/* clang-format off */
 #define TARGET_OPTIONS                                                     \
 	{ "pci", required_argument, NULL, 'p' },                           \
 	{ "driver", required_argument, NULL, 'd' },                        \
 	{ "device", required_argument, NULL, 'D' }
+/* clang-format on */
 
 /* 1: opt was a target option, taken; 0: not one; -EINVAL: bad value, logged */
 int agent_target_opt(struct target_req *req, const char *verb, int opt, const char *arg);

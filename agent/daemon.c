@@ -83,7 +83,7 @@ struct daemon {
 	int watchdog_timer;
 
 	struct want want; /* the forward in place */
-	char why[160];	     /* what the next reconcile answers */
+	char why[160];	  /* what the next reconcile answers */
 	char last_err[512];
 	bool quit;
 };
@@ -162,12 +162,11 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 		if (!f->enabled)
 			continue;
 		for (size_t i = 0; i < fs->spec.n_ports && l < len; i++)
-			l += (size_t)snprintf(buf + l, len - l, "%s%s %s:%u -> %s:%u", l ? ", " : "",
-					      nf_proto_name(fs->spec.ports[i].proto),
-					      nf_addr_str(&f->host, h, sizeof(h)),
-					      fs->spec.ports[i].host_port,
-					      nf_addr_str(&f->guest, g, sizeof(g)),
-					      fs->spec.ports[i].guest_port);
+			l += (size_t)snprintf(
+				buf + l, len - l, "%s%s %s:%u -> %s:%u", l ? ", " : "",
+				nf_proto_name(fs->spec.ports[i].proto),
+				nf_addr_str(&f->host, h, sizeof(h)), fs->spec.ports[i].host_port,
+				nf_addr_str(&f->guest, g, sizeof(g)), fs->spec.ports[i].guest_port);
 	}
 	if (l < len)
 		snprintf(buf + l, len - l, " on %s", fs->spec.ifname);
@@ -176,7 +175,8 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 static void notify_status(struct daemon *d)
 {
 	sym_sd_notifyf(0, "STATUS=%s%s%s", d->want.up ? d->c->vm : "", d->want.up ? ": " : "",
-		       d->want.up ? d->want.desc : "no forward (the VM is not running or has no address)");
+		       d->want.up ? d->want.desc
+				  : "no forward (the VM is not running or has no address)");
 }
 
 static void retry_later(struct daemon *d)
@@ -285,10 +285,10 @@ static void reconcile(struct daemon *d, const char *why)
 /* ---- libvirt ---- */
 
 static const char *const lifecycle_names[] = {
-	[VIR_DOMAIN_EVENT_DEFINED] = "defined",		[VIR_DOMAIN_EVENT_UNDEFINED] = "undefined",
-	[VIR_DOMAIN_EVENT_STARTED] = "started",		[VIR_DOMAIN_EVENT_SUSPENDED] = "suspended",
-	[VIR_DOMAIN_EVENT_RESUMED] = "resumed",		[VIR_DOMAIN_EVENT_STOPPED] = "stopped",
-	[VIR_DOMAIN_EVENT_SHUTDOWN] = "shut down",	[VIR_DOMAIN_EVENT_PMSUSPENDED] = "pmsuspended",
+	[VIR_DOMAIN_EVENT_DEFINED] = "defined",	   [VIR_DOMAIN_EVENT_UNDEFINED] = "undefined",
+	[VIR_DOMAIN_EVENT_STARTED] = "started",	   [VIR_DOMAIN_EVENT_SUSPENDED] = "suspended",
+	[VIR_DOMAIN_EVENT_RESUMED] = "resumed",	   [VIR_DOMAIN_EVENT_STOPPED] = "stopped",
+	[VIR_DOMAIN_EVENT_SHUTDOWN] = "shut down", [VIR_DOMAIN_EVENT_PMSUSPENDED] = "pmsuspended",
 	[VIR_DOMAIN_EVENT_CRASHED] = "crashed",
 };
 /* a lifecycle event libvirt adds is a build error here, not a "changed" in the log */
@@ -296,8 +296,10 @@ _Static_assert(ARRAY_SIZE(lifecycle_names) == VIR_DOMAIN_EVENT_LAST,
 	       "a name for every domain lifecycle event");
 
 static const char *const network_names[] = {
-	[VIR_NETWORK_EVENT_DEFINED] = "defined",	[VIR_NETWORK_EVENT_UNDEFINED] = "undefined",
-	[VIR_NETWORK_EVENT_STARTED] = "started",	[VIR_NETWORK_EVENT_STOPPED] = "stopped",
+	[VIR_NETWORK_EVENT_DEFINED] = "defined",
+	[VIR_NETWORK_EVENT_UNDEFINED] = "undefined",
+	[VIR_NETWORK_EVENT_STARTED] = "started",
+	[VIR_NETWORK_EVENT_STOPPED] = "stopped",
 };
 _Static_assert(ARRAY_SIZE(network_names) == VIR_NETWORK_EVENT_LAST,
 	       "a name for every network lifecycle event");
@@ -311,7 +313,7 @@ static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail
 		return 0;
 	snprintf(why, sizeof(why), "domain %s %s", d->c->vm,
 		 event >= 0 && (size_t)event < ARRAY_SIZE(lifecycle_names) ? lifecycle_names[event]
-									     : "changed");
+									   : "changed");
 	reconcile(d, why);
 	return 0;
 }
@@ -356,7 +358,7 @@ static void on_close(virConnectPtr conn, int reason, void *opaque)
 /* what the daemon follows; each registration's id lands in its slot of struct daemon */
 static const struct {
 	int id;
-	virConnectDomainEventGenericCallback domain;   /* one of the two */
+	virConnectDomainEventGenericCallback domain; /* one of the two */
 	virConnectNetworkEventGenericCallback network;
 	size_t slot;
 } subscriptions[] = {
@@ -386,17 +388,18 @@ static int connect_libvirt(struct daemon *d)
 	for (size_t i = 0; i < ARRAY_SIZE(subscriptions); i++) {
 		int *slot = (int *)((char *)d + subscriptions[i].slot);
 
-		*slot = subscriptions[i].network
-				? sym_virConnectNetworkEventRegisterAny(d->conn, NULL,
-									subscriptions[i].id,
-									subscriptions[i].network, d, NULL)
-				: sym_virConnectDomainEventRegisterAny(d->conn, NULL, subscriptions[i].id,
-								       subscriptions[i].domain, d, NULL);
+		*slot = subscriptions[i].network ? sym_virConnectNetworkEventRegisterAny(
+							   d->conn, NULL, subscriptions[i].id,
+							   subscriptions[i].network, d, NULL)
+						 : sym_virConnectDomainEventRegisterAny(
+							   d->conn, NULL, subscriptions[i].id,
+							   subscriptions[i].domain, d, NULL);
 		ok &= *slot >= 0;
 	}
 	if (!ok) {
 		err = sym_virGetLastError();
-		snprintf(d->last_err, sizeof(d->last_err), "cannot subscribe to libvirt's events: %s",
+		snprintf(d->last_err, sizeof(d->last_err),
+			 "cannot subscribe to libvirt's events: %s",
 			 err && err->message ? err->message : "?");
 		disconnect(d);
 		return -1;
@@ -448,10 +451,12 @@ static void on_rtnl_event(const struct nl_event *ev, void *data)
 
 	if (b->why[0])
 		return;
-	if (ev->type == NL_EV_LINK && (ev->ifindex == b->ifindex ||
-				       !strcmp(ev->ifname, b->d->c->vnc.interface)))
+	if (ev->type == NL_EV_LINK &&
+	    (ev->ifindex == b->ifindex || !strcmp(ev->ifname, b->d->c->vnc.interface)))
 		snprintf(b->why, sizeof(b->why), "interface %s %s", b->d->c->vnc.interface,
-			 ev->removed ? "went away" : ev->up ? "is up" : "is down");
+			 ev->removed ? "went away"
+			 : ev->up    ? "is up"
+				     : "is down");
 	else if (ev->type == NL_EV_ADDR && ev->ifindex == b->ifindex)
 		snprintf(b->why, sizeof(b->why), "host address %s %s %s",
 			 nf_addr_str(&ev->addr, a, sizeof(a)), ev->removed ? "left" : "came to",
@@ -607,8 +612,10 @@ static int setup(struct daemon *d)
 		log_error("signalfd: %s", strerror(errno));
 		return -1;
 	}
-	if (sym_virEventAddHandle(nl_monitor_fd(d->rtnl), VIR_EVENT_HANDLE_READABLE, on_rtnl, d, NULL) < 0 ||
-	    sym_virEventAddHandle(nl_monitor_fd(d->mon), VIR_EVENT_HANDLE_READABLE, on_nft, d, NULL) < 0 ||
+	if (sym_virEventAddHandle(nl_monitor_fd(d->rtnl), VIR_EVENT_HANDLE_READABLE, on_rtnl, d,
+				  NULL) < 0 ||
+	    sym_virEventAddHandle(nl_monitor_fd(d->mon), VIR_EVENT_HANDLE_READABLE, on_nft, d,
+				  NULL) < 0 ||
 	    sym_virEventAddHandle(d->sfd, VIR_EVENT_HANDLE_READABLE, on_signal, d, NULL) < 0 ||
 	    (d->retry_timer = sym_virEventAddTimeout(-1, on_retry, d, NULL)) < 0 ||
 	    (d->reconnect_timer = sym_virEventAddTimeout(-1, on_reconnect_timer, d, NULL)) < 0) {
@@ -616,7 +623,8 @@ static int setup(struct daemon *d)
 		return -1;
 	}
 	if (sym_sd_watchdog_enabled(0, &wd_usec) > 0)
-		d->watchdog_timer = sym_virEventAddTimeout((int)(wd_usec / 2000), on_watchdog, d, NULL);
+		d->watchdog_timer = sym_virEventAddTimeout((int)(wd_usec / 2000), on_watchdog, d,
+							   NULL);
 	return 0;
 }
 
@@ -690,7 +698,8 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 		close(ready_fd);
 		ready_fd = -1;
 	}
-	log_info("daemon ready: following %s%s", d.c->vm, d.conn ? "" : " (libvirt not connected yet)");
+	log_info("daemon ready: following %s%s", d.c->vm,
+		 d.conn ? "" : " (libvirt not connected yet)");
 
 	while (!d.quit)
 		if (sym_virEventRunDefaultImpl() < 0) {

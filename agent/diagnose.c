@@ -136,10 +136,11 @@ static json_object *json_holder(const char *root, const struct target_set *ts,
 	json_object_object_add(o, "comm", jstr(h->pi.comm));
 	json_object_object_add(o, "exe", jstr(h->pi.exe));
 	json_object_object_add(o, "user", jstr(h->pi.user));
-	json_object_object_add(o, "uid", h->pi.uid == (uid_t)-1 ? NULL
-							     : json_object_new_int64(h->pi.uid));
+	json_object_object_add(o, "uid",
+			       h->pi.uid == (uid_t)-1 ? NULL : json_object_new_int64(h->pi.uid));
 	json_object_object_add(o, "unit", jstr(h->pi.unit));
-	json_object_object_add(o, "unit_type", json_object_new_string(unit_kind_name(h->pi.unit_kind)));
+	json_object_object_add(o, "unit_type",
+			       json_object_new_string(unit_kind_name(h->pi.unit_kind)));
 	json_object_object_add(o, "cgroup", jstr(h->pi.cgroup));
 	for (size_t i = 0; i < h->n_recs; i++) {
 		const struct hold_rec *r = &h->recs[i];
@@ -253,8 +254,8 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 
 		json_object_object_add(mo, "name", json_object_new_string(m->st.name));
 		json_object_object_add(mo, "state", json_object_new_string(m->st.state));
-		json_object_object_add(mo, "refcnt", m->st.refcnt < 0 ? NULL
-								      : json_object_new_int(m->st.refcnt));
+		json_object_object_add(mo, "refcnt",
+				       m->st.refcnt < 0 ? NULL : json_object_new_int(m->st.refcnt));
 		for (size_t j = 0; j < m->st.n_holders; j++)
 			json_object_array_add(h, json_object_new_string(m->st.holders[j]));
 		json_object_object_add(mo, "holders", h);
@@ -262,8 +263,9 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 		json_object_object_add(mo, "dmabufs", json_object_new_int64((int64_t)m->dmabufs));
 		json_object_object_add(mo, "kernel", json_object_new_int64((int64_t)m->kernel));
 		json_object_object_add(mo, "kernel_refs", jstr(m->kernel_why));
-		json_object_object_add(mo, "unexplained", m->unexplained < 0 ? NULL
-								     : json_object_new_int64(m->unexplained));
+		json_object_object_add(mo, "unexplained",
+				       m->unexplained < 0 ? NULL
+							  : json_object_new_int64(m->unexplained));
 		json_object_array_add(a, mo);
 	}
 	json_object_object_add(o, "modules", a);
@@ -290,7 +292,8 @@ static void holds_summary(const struct holder *h, char *buf, size_t len)
 		const struct hold_rec *r = &h->recs[i];
 
 		if (r->kind != kind) {
-			l += snprintf(buf + l, len - l, "%s%s", l ? "; " : "", hold_kind_name(r->kind));
+			l += snprintf(buf + l, len - l, "%s%s", l ? "; " : "",
+				      hold_kind_name(r->kind));
 			kind = r->kind;
 			if (r->fd < 0) {
 				size_t n = 0;
@@ -312,14 +315,15 @@ static void holds_summary(const struct holder *h, char *buf, size_t len)
 static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 {
 	bool tty = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
-	struct style s = tty ? (struct style){ "\033[31m", "\033[32m", "\033[33m", "\033[1m", "\033[0m" }
+	struct style s = tty ? (struct style){ "\033[31m", "\033[32m", "\033[33m", "\033[1m",
+					       "\033[0m" }
 			     : (struct style){ "", "", "", "", "" };
 	char path[4096], dev[32], how[256];
 	const char *pci;
 
 	if (d->ready)
-		printf("%s%sREADY%s: nothing holds the GPU; it can be handed off\n", s.bold, s.green,
-		       s.off);
+		printf("%s%sREADY%s: nothing holds the GPU; it can be handed off\n", s.bold,
+		       s.green, s.off);
 	else {
 		printf("%s%sNOT READY%s:", s.bold, s.red, s.off);
 		if (d->hs.n_holders)
@@ -411,6 +415,7 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 
 int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 		{ "vm", required_argument, NULL, 'm' },
 		TARGET_OPTIONS,
@@ -419,6 +424,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	/* clang-format on */
 	struct target_req req = { 0 };
 	enum scan_backend backend = SCAN_AUTO;
 	struct config *c = NULL;
@@ -466,7 +472,8 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = agent_targets_setup(ctx, "diagnose", vm, argc - optind, argv + optind, &req, &c, &d.ts);
+	ret = agent_targets_setup(ctx, "diagnose", vm, argc - optind, argv + optind, &req, &c,
+				  &d.ts);
 	if (ret != EXIT_OK)
 		goto out;
 

@@ -42,8 +42,10 @@ static int guest_addr_fill(struct config *c)
 		return EXIT_FAILED;
 	}
 	if (r < 0) {
-		log_error("guest.ip = auto: %s's address is not known yet (no DHCP lease, no ARP or "
-			  "neighbour entry for its MAC)", c->vm);
+		log_error(
+			"guest.ip = auto: %s's address is not known yet (no DHCP lease, no ARP or "
+			"neighbour entry for its MAC)",
+			c->vm);
 		return EXIT_FAILED;
 	}
 	log_debug("guest %s is %s (%s)", c->vm, nf_addr_str(&ip, a, sizeof(a)), src);
@@ -74,11 +76,13 @@ int fwd_report_error(const char *what, int r, const struct nf_err *e)
 		log_error("%s: %s refused: %s (owned by another program?)%s%s; nothing was changed",
 			  what, obj, strerror(-r), e->msg[0] ? ": " : "", e->msg);
 	} else if ((r == -ENOENT || r == -EOPNOTSUPP) && obj && strstr(obj, "chain nat_")) {
-		log_error("%s: the kernel has no nftables NAT support (nf_nat, nft_chain_nat): %s refused: %s%s%s",
-			  what, obj, strerror(-r), e->msg[0] ? ": " : "", e->msg);
+		log_error(
+			"%s: the kernel has no nftables NAT support (nf_nat, nft_chain_nat): %s refused: %s%s%s",
+			what, obj, strerror(-r), e->msg[0] ? ": " : "", e->msg);
 	} else {
-		log_error("%s: %s%s%s%s%s%s", what, obj ? obj : "", obj ? " refused: " : "", strerror(-r),
-			  e->msg[0] ? ": " : "", e->msg, obj ? "; nothing was changed" : "");
+		log_error("%s: %s%s%s%s%s%s", what, obj ? obj : "", obj ? " refused: " : "",
+			  strerror(-r), e->msg[0] ? ": " : "", e->msg,
+			  obj ? "; nothing was changed" : "");
 	}
 	return EXIT_FAILED;
 }
@@ -105,8 +109,9 @@ int forward_up(const struct config *c)
 		ret = fwd_report_error("forward up", r, &e);
 		goto out;
 	}
-	log_info("forward %s %s: %zu port%s on %s", c->vm, r == NF_UP_UNCHANGED ? "already up" : "up",
-		 fs.spec.n_ports, fs.spec.n_ports == 1 ? "" : "s", fs.spec.ifname);
+	log_info("forward %s %s: %zu port%s on %s", c->vm,
+		 r == NF_UP_UNCHANGED ? "already up" : "up", fs.spec.n_ports,
+		 fs.spec.n_ports == 1 ? "" : "s", fs.spec.ifname);
 	ret = EXIT_OK;
 out:
 	nf_sock_close(sock);
@@ -148,8 +153,8 @@ static void port_line(FILE *out, const struct nf_forward_spec *s, const struct n
 		(unsigned long long)f->bytes);
 }
 
-static int show_status(const struct config *c, const struct fwd_spec *fs, const struct nf_status *st,
-		       bool json)
+static int show_status(const struct config *c, const struct fwd_spec *fs,
+		       const struct nf_status *st, bool json)
 {
 	const struct nf_forward_spec *s = fs ? &fs->spec : NULL;
 	char buf[INET6_ADDRSTRLEN];
@@ -167,13 +172,18 @@ static int show_status(const struct config *c, const struct fwd_spec *fs, const 
 			int fam = f->guest.family == AF_INET ? NF_V4 : NF_V6;
 			json_object *e = json_object_new_object();
 
-			json_object_object_add(e, "proto", json_object_new_string(nf_proto_name(f->port.proto)));
-			json_object_object_add(e, "host", json_object_new_string(
-				nf_addr_str(&s->fam[fam].host, buf, sizeof(buf))));
-			json_object_object_add(e, "host_port", json_object_new_int(f->port.host_port));
-			json_object_object_add(e, "guest", json_object_new_string(
-				nf_addr_str(&f->guest, buf, sizeof(buf))));
-			json_object_object_add(e, "guest_port", json_object_new_int(f->port.guest_port));
+			json_object_object_add(
+				e, "proto", json_object_new_string(nf_proto_name(f->port.proto)));
+			json_object_object_add(e, "host",
+					       json_object_new_string(nf_addr_str(
+						       &s->fam[fam].host, buf, sizeof(buf))));
+			json_object_object_add(e, "host_port",
+					       json_object_new_int(f->port.host_port));
+			json_object_object_add(
+				e, "guest",
+				json_object_new_string(nf_addr_str(&f->guest, buf, sizeof(buf))));
+			json_object_object_add(e, "guest_port",
+					       json_object_new_int(f->port.guest_port));
 			json_object_object_add(e, "present", json_object_new_boolean(f->present));
 			json_object_object_add(e, "packets", json_object_new_uint64(f->packets));
 			json_object_object_add(e, "bytes", json_object_new_uint64(f->bytes));
@@ -188,11 +198,14 @@ static int show_status(const struct config *c, const struct fwd_spec *fs, const 
 			if (!x->chain_exists)
 				continue;
 			e = json_object_new_object();
-			json_object_object_add(e, "family", json_object_new_string(nf_family_name(x->chain->family)));
+			json_object_object_add(
+				e, "family",
+				json_object_new_string(nf_family_name(x->chain->family)));
 			json_object_object_add(e, "table", json_object_new_string(x->chain->table));
 			json_object_object_add(e, "chain", json_object_new_string(x->chain->chain));
 			json_object_object_add(e, "rules", json_object_new_int((int)x->n_rules));
-			json_object_object_add(e, "present", json_object_new_boolean(x->n_rules > 0));
+			json_object_object_add(e, "present",
+					       json_object_new_boolean(x->n_rules > 0));
 			json_object_object_add(e, "packets", json_object_new_uint64(x->packets));
 			json_object_object_add(e, "bytes", json_object_new_uint64(x->bytes));
 			json_object_array_add(arr, e);
@@ -202,7 +215,8 @@ static int show_status(const struct config *c, const struct fwd_spec *fs, const 
 		json_object_object_add(d, "packets", json_object_new_uint64(st->dropped_packets));
 		json_object_object_add(d, "bytes", json_object_new_uint64(st->dropped_bytes));
 		json_object_object_add(o, "dropped", d);
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
 		return EXIT_OK;
 	}
@@ -211,28 +225,33 @@ static int show_status(const struct config *c, const struct fwd_spec *fs, const 
 		printf("forward %s: down (no table inet " NF_TABLE_NAME ")\n", c ? c->vm : "");
 	} else {
 		printf("forward %s: up%s\n", c ? c->vm : "",
-		       !s ? "" : st->matches ? ", matches the config" : ", DIFFERS from the config (run forward up)");
+		       !s	     ? ""
+		       : st->matches ? ", matches the config"
+				     : ", DIFFERS from the config (run forward up)");
 	}
 	if (s) {
 		printf("  interface %s, allow", s->ifname);
 		for (int fam = 0; fam < NF_NFAM; fam++)
 			for (size_t i = 0; s->fam[fam].enabled && i < s->fam[fam].n_allow; i++)
-				printf(" %s/%u", nf_addr_str(&s->fam[fam].allow[i].addr, buf, sizeof(buf)),
+				printf(" %s/%u",
+				       nf_addr_str(&s->fam[fam].allow[i].addr, buf, sizeof(buf)),
 				       s->fam[fam].allow[i].plen);
 		printf("\n");
 		for (size_t i = 0; i < st->n_fwd; i++)
-			port_line(stdout, s, &st->fwd[i], st->fwd[i].guest.family == AF_INET ? NF_V4 : NF_V6);
+			port_line(stdout, s, &st->fwd[i],
+				  st->fwd[i].guest.family == AF_INET ? NF_V4 : NF_V6);
 	}
 	if (st->table)
 		printf("  dropped (outside allow): packets %llu bytes %llu\n",
-		       (unsigned long long)st->dropped_packets, (unsigned long long)st->dropped_bytes);
+		       (unsigned long long)st->dropped_packets,
+		       (unsigned long long)st->dropped_bytes);
 	for (size_t i = 0; i < st->n_exempt; i++) {
 		const struct nf_exempt_status *x = &st->exempt[i];
 
 		if (!x->chain_exists)
 			continue;
-		printf("  exemption in %s %s %s: %s", nf_family_name(x->chain->family), x->chain->table,
-		       x->chain->chain, x->n_rules ? "in place" : "ABSENT");
+		printf("  exemption in %s %s %s: %s", nf_family_name(x->chain->family),
+		       x->chain->table, x->chain->chain, x->n_rules ? "in place" : "ABSENT");
 		if (x->n_rules)
 			printf(" (%zu rules, packets %llu bytes %llu)", x->n_rules,
 			       (unsigned long long)x->packets, (unsigned long long)x->bytes);

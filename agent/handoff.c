@@ -64,7 +64,8 @@ static void print_text(const struct plan_item *it)
 {
 	switch (it->kind) {
 	case PLAN_BEGIN:
-		printf("handoff %s %s: the plan (--dry-run: nothing is changed)\n", it->verb, it->vm);
+		printf("handoff %s %s: the plan (--dry-run: nothing is changed)\n", it->verb,
+		       it->vm);
 		break;
 	case PLAN_NO_JOURNAL:
 		printf("handoff %s %s: no journal (%s), nothing to undo\n", it->verb, it->vm,
@@ -93,7 +94,8 @@ static json_object *json_begin(const struct plan_item *it)
 	json_object_object_add(j, "vm", json_object_new_string(it->vm));
 	json_object_object_add(j, "dry_run", json_object_new_boolean(true));
 	json_object_object_add(j, "journal", json_object_new_string(it->path));
-	json_object_object_add(j, "journal_exists", json_object_new_boolean(!access(it->path, F_OK)));
+	json_object_object_add(j, "journal_exists",
+			       json_object_new_boolean(!access(it->path, F_OK)));
 	plan_array(j, "steps");
 	return j;
 }
@@ -131,8 +133,9 @@ static void print_json(struct printer *p, const struct plan_item *it)
 	case PLAN_DEVICE:
 		o = json_object_new_object();
 		json_object_object_add(o, "pci", json_object_new_string(it->pci->bdf));
-		json_object_object_add(o, "driver", it->pci->driver[0] ?
-				       json_object_new_string(it->pci->driver) : NULL);
+		json_object_object_add(o, "driver",
+				       it->pci->driver[0] ? json_object_new_string(it->pci->driver)
+							  : NULL);
 		json_object_array_add(plan_array(p->j, "devices"), o);
 		break;
 	case PLAN_NOTE:
@@ -144,7 +147,8 @@ static void print_json(struct printer *p, const struct plan_item *it)
 	case PLAN_STEP:
 	case PLAN_UNDO:
 		o = json_object_new_object();
-		json_object_object_add(o, "step", json_object_new_string(jstep_name(it->rec->step)));
+		json_object_object_add(o, "step",
+				       json_object_new_string(jstep_name(it->rec->step)));
 		json_object_object_add(o, "undo", json_object_new_boolean(it->kind == PLAN_UNDO));
 		json_object_object_add(o, "object", json_object_new_string(it->rec->a));
 		if (it->rec->b[0])
@@ -170,7 +174,7 @@ static void plan_end(struct printer *p, int r)
 {
 	if (p->j && r >= 0)
 		puts(json_object_to_json_string_ext(p->j, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+								  JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(p->j);
 }
 
@@ -180,7 +184,8 @@ static int exit_code(int r)
 }
 
 int agent_handoff_prepare(const struct agent_ctx *ctx, const struct config *c,
-			  const struct domain *dom, enum handoff_mode mode, char *err, size_t errlen)
+			  const struct domain *dom, enum handoff_mode mode, char *err,
+			  size_t errlen)
 {
 	struct printer p = { .mode = mode };
 	struct handoff_io io = { on_log, mode == HANDOFF_RUN ? NULL : on_plan, &p };
@@ -256,8 +261,10 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	prepare = !strcmp(sub, "prepare");
 	if (json && !dry) {
-		log_error("handoff %s: --json prints the plan: add --dry-run (what a real run did is "
-			  "in /run/vfio-agent/NAME.journal)", sub);
+		log_error(
+			"handoff %s: --json prints the plan: add --dry-run (what a real run did is "
+			"in /run/vfio-agent/NAME.journal)",
+			sub);
 		return EXIT_USAGE;
 	}
 	mode = !dry ? HANDOFF_RUN : json ? HANDOFF_PLAN_JSON : HANDOFF_PLAN;
@@ -266,13 +273,15 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 	    (ret = agent_load_config_vm(ctx, "handoff", vm, prepare, &c)) != EXIT_OK)
 		return ret;
 	if (!vm && !c) {
-		log_error("handoff release: no config at %s; name the VM with --vm", ctx->config_path);
+		log_error("handoff release: no config at %s; name the VM with --vm",
+			  ctx->config_path);
 		return EXIT_USAGE;
 	}
 	if (!vm)
 		vm = c->vm;
 	if (prepare && !c->passthrough && !dry) {
-		log_error("handoff prepare: passthrough = false in %s; nothing to hand over", c->path);
+		log_error("handoff prepare: passthrough = false in %s; nothing to hand over",
+			  c->path);
 		ret = EXIT_USAGE;
 		goto out;
 	}

@@ -10,8 +10,8 @@ struct config;
 struct domain;
 
 enum handoff_mode {
-	HANDOFF_RUN,       /* change the host */
-	HANDOFF_PLAN,      /* print the plan as text on stdout; change nothing */
+	HANDOFF_RUN,	   /* change the host */
+	HANDOFF_PLAN,	   /* print the plan as text on stdout; change nothing */
 	HANDOFF_PLAN_JSON, /* the same plan as one JSON object */
 };
 
@@ -21,7 +21,8 @@ enum handoff_mode {
  * for the caller's one line.
  */
 int agent_handoff_prepare(const struct agent_ctx *ctx, const struct config *c,
-			  const struct domain *dom, enum handoff_mode mode, char *err, size_t errlen);
+			  const struct domain *dom, enum handoff_mode mode, char *err,
+			  size_t errlen);
 int agent_handoff_release(const struct agent_ctx *ctx, const char *vm, enum handoff_mode mode,
 			  char *err, size_t errlen);
 

@@ -35,8 +35,8 @@ static const struct {
 	const char *op, *subop;
 	enum hook_job job;
 } hook_ops[] = {
-	{ "prepare", "begin", JOB_PREPARE },	  { "started", "begin", JOB_FORWARD_UP },
-	{ "stopped", "end", JOB_FORWARD_DOWN },	  { "release", "end", JOB_RELEASE },
+	{ "prepare", "begin", JOB_PREPARE },	{ "started", "begin", JOB_FORWARD_UP },
+	{ "stopped", "end", JOB_FORWARD_DOWN }, { "release", "end", JOB_RELEASE },
 	{ "reconnect", "begin", JOB_REPAIR },
 };
 
@@ -90,8 +90,10 @@ static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const 
 
 		if (!dom || guest_addr_from_host(ctx->root, dom, &ip, src, sizeof(src)) < 0) {
 			/* the guest has not talked yet: the daemon follows its address */
-			log_info("forward %s: the guest's address is not known yet; the daemon sets up "
-				 "the forward once it is", c->vm);
+			log_info(
+				"forward %s: the guest's address is not known yet; the daemon sets up "
+				"the forward once it is",
+				c->vm);
 			return EXIT_OK;
 		}
 		log_info("guest %s is %s (%s)", dom->name, nf_addr_str(&ip, a, sizeof(a)), src);
@@ -156,14 +158,16 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		if (state_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 			log_error("hook %s %s: %s", argv[1], argv[2], err);
 			ret = EXIT_FAILED;
-		} else if ((ret = agent_handoff_release(ctx, argv[1], HANDOFF_RUN, err, sizeof(err))) != EXIT_OK) {
+		} else if ((ret = agent_handoff_release(ctx, argv[1], HANDOFF_RUN, err,
+							sizeof(err))) != EXIT_OK) {
 			log_error("release %s: %s", argv[1], err);
 		}
 		goto out;
 	}
 	if (job == JOB_PREPARE || job == JOB_FORWARD_UP || job == JOB_REPAIR) {
 		if (!xml) {
-			log_error("hook %s %s: out of memory reading the domain XML", argv[1], argv[2]);
+			log_error("hook %s %s: out of memory reading the domain XML", argv[1],
+				  argv[2]);
 			ret = EXIT_FAILED;
 			goto out;
 		}
@@ -174,8 +178,8 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		}
 		have_dom = true;
 		if (strcmp(dom.name, argv[1])) {
-			log_error("hook %s %s: the domain XML on stdin is for '%s'", argv[1], argv[2],
-				  dom.name);
+			log_error("hook %s %s: the domain XML on stdin is for '%s'", argv[1],
+				  argv[2], dom.name);
 			ret = EXIT_FAILED;
 			goto out;
 		}

@@ -10,7 +10,7 @@
 #include "agent/log.h"
 
 static enum log_target target = LOG_TO_STDERR;
-static int verbosity = 1; /* 0 -q: errors only; 1 default; 2 -v: debug */
+static int verbosity = 1;  /* 0 -q: errors only; 1 default; 2 -v: debug */
 static bool progress_open; /* a progress line on the terminal, not yet ended */
 
 /* the next message starts on its own line */
@@ -66,13 +66,13 @@ static void emit(int prio, int min, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
-#define LOGFN(name, prio, min)                  \
-	void name(const char *fmt, ...)         \
-	{                                       \
-		va_list ap;                     \
-		va_start(ap, fmt);              \
-		emit(prio, min, fmt, ap);       \
-		va_end(ap);                     \
+#define LOGFN(name, prio, min)            \
+	void name(const char *fmt, ...)   \
+	{                                 \
+		va_list ap;               \
+		va_start(ap, fmt);        \
+		emit(prio, min, fmt, ap); \
+		va_end(ap);               \
 	}
 
 LOGFN(log_error, LOG_ERR, 0)

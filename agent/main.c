@@ -28,14 +28,19 @@ struct verb {
 
 static const struct verb verbs[] = {
 	{ "forward", forward_main, "up|down|status [--vm NAME] [--json]   the VNC port forward" },
-	{ "diagnose", diagnose_main, "[--pci BDF|--driver MOD|--device NODE]... [--json]\n"
+	{ "diagnose", diagnose_main,
+	  "[--pci BDF|--driver MOD|--device NODE]... [--json]\n"
 	  "                                               who holds the GPU; can it be handed off" },
-	{ "watch", watch_main, "[targets as diagnose] [--json] [--duration S]\n"
+	{ "watch", watch_main,
+	  "[targets as diagnose] [--json] [--duration S]\n"
 	  "                                               stream opens, closes and exits of holders" },
-	{ "hook", hook_main, "DOMAIN OP SUBOP [EXTRA]               libvirt's qemu hook (domain XML on stdin)" },
-	{ "handoff", handoff_main, "prepare|release [--vm NAME] [--dry-run [--json]]\n"
+	{ "hook", hook_main,
+	  "DOMAIN OP SUBOP [EXTRA]               libvirt's qemu hook (domain XML on stdin)" },
+	{ "handoff", handoff_main,
+	  "prepare|release [--vm NAME] [--dry-run [--json]]\n"
 	  "                                               hand the GPU to vfio-pci, or take it back" },
-	{ "daemon", daemon_main, "[--foreground]                         keep the forward true while the VM runs" },
+	{ "daemon", daemon_main,
+	  "[--foreground]                         keep the forward true while the VM runs" },
 	{ "version", version_main, "                                      print the version" },
 };
 

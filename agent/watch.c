@@ -47,8 +47,10 @@ struct watch_out {
 
 static const char *event_name(uint32_t e)
 {
-	return e == WATCH_OPEN ? "open" : e == WATCH_CLOSE ? "close" : e == WATCH_EXIT ? "exit"
-										   : "holding";
+	return e == WATCH_OPEN	  ? "open"
+	       : e == WATCH_CLOSE ? "close"
+	       : e == WATCH_EXIT  ? "exit"
+				  : "holding";
 }
 
 static void print_event(const struct watch_out *o, uint32_t event, const struct hold_rec *r,
@@ -67,19 +69,26 @@ static void print_event(const struct watch_out *o, uint32_t event, const struct 
 	if (o->json) {
 		json_object *j = json_object_new_object();
 
-		json_object_object_add(j, "time", json_object_new_double(ts.tv_sec + ts.tv_nsec / 1e9));
+		json_object_object_add(j, "time",
+				       json_object_new_double(ts.tv_sec + ts.tv_nsec / 1e9));
 		json_object_object_add(j, "event", json_object_new_string(event_name(event)));
 		json_object_object_add(j, "pid", json_object_new_int64(r->pid));
 		json_object_object_add(j, "tid", r->tid ? json_object_new_int64(r->tid) : NULL);
 		json_object_object_add(j, "comm", json_object_new_string(r->comm));
-		json_object_object_add(j, "exe", pi && pi->exe[0] ? json_object_new_string(pi->exe) : NULL);
-		json_object_object_add(j, "unit", pi && pi->unit[0] ? json_object_new_string(pi->unit) : NULL);
-		json_object_object_add(j, "kind", event == WATCH_EXIT ? NULL
-					: json_object_new_string(hold_kind_name(r->kind)));
+		json_object_object_add(j, "exe",
+				       pi && pi->exe[0] ? json_object_new_string(pi->exe) : NULL);
+		json_object_object_add(j, "unit",
+				       pi && pi->unit[0] ? json_object_new_string(pi->unit) : NULL);
+		json_object_object_add(j, "kind",
+				       event == WATCH_EXIT
+					       ? NULL
+					       : json_object_new_string(hold_kind_name(r->kind)));
 		json_object_object_add(j, "fd", r->fd >= 0 ? json_object_new_int(r->fd) : NULL);
 		json_object_object_add(j, "device", dev[0] ? json_object_new_string(dev) : NULL);
-		json_object_object_add(j, "path", path && path[0] ? json_object_new_string(path) : NULL);
-		json_object_object_add(j, "module", r->module[0] ? json_object_new_string(r->module) : NULL);
+		json_object_object_add(j, "path",
+				       path && path[0] ? json_object_new_string(path) : NULL);
+		json_object_object_add(j, "module",
+				       r->module[0] ? json_object_new_string(r->module) : NULL);
 		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
@@ -121,6 +130,7 @@ static int on_event(const struct hold_rec *r, void *arg)
 
 int watch_main(struct agent_ctx *ctx, int argc, char **argv)
 {
+	/* clang-format off */
 	static const struct option opts[] = {
 		{ "vm", required_argument, NULL, 'm' },
 		TARGET_OPTIONS,
@@ -129,6 +139,7 @@ int watch_main(struct agent_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	/* clang-format on */
 	struct target_req req = { 0 };
 	struct target_set ts = { 0 };
 	struct holder_scan hs = { 0 };

@@ -50,7 +50,7 @@ struct hold_rec {
 	__u32 event; /* watch only */
 	__u32 pad;
 	char comm[HOLD_COMM_LEN];
-	char module[HOLD_MOD_LEN]; /* the owner or exporter that matched */
+	char module[HOLD_MOD_LEN];   /* the owner or exporter that matched */
 	char exporter[HOLD_MOD_LEN]; /* dma-buf: exp_name; once matched, the exporting module */
 };
 

@@ -20,7 +20,7 @@
 /* device numbers in the kernel's encoding, as struct inode holds them */
 #define KDEV(maj, min) (((uint32_t)(maj) << 20) | (uint32_t)(min))
 #define KDEV_MAJOR(d) ((d) >> 20)
-#define KDEV_MINOR(d) ((d) & 0xfffff)
+#define KDEV_MINOR(d) ((d)&0xfffff)
 
 /* the identity of a device node we know by path, for mappings seen in maps */
 struct scan_node {
@@ -29,7 +29,7 @@ struct scan_node {
 };
 
 struct scan_targets {
-	uint32_t *devs; /* KDEV */
+	uint32_t *devs;			/* KDEV */
 	char (*dev_mods)[HOLD_MOD_LEN]; /* per devs[i]: its device's driver module, or "" */
 	size_t n_devs;
 	uint32_t *majors; /* every minor of these */
@@ -84,8 +84,8 @@ bool hold_match(const struct scan_targets *t, struct hold_rec *r, bool is_chr,
 
 struct bpf_map;
 /* put the targets into the match maps of a loaded program */
-int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
-		      struct bpf_map *mods);
+int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs,
+			   struct bpf_map *majors, struct bpf_map *mods);
 
 /* the one line for a program that did not load: missing BTF, missing capabilities */
 void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen);

@@ -26,8 +26,8 @@ static void link_destroyp(struct bpf_link **l)
 	bpf_link__destroy(*l); /* accepts NULL */
 }
 
-int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs, struct bpf_map *majors,
-		      struct bpf_map *mods)
+int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs,
+			   struct bpf_map *majors, struct bpf_map *mods)
 {
 	const uint8_t one = 1;
 	size_t i;
@@ -92,8 +92,10 @@ void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen)
 {
 	/* libbpf also looks in /boot, so a missing sysfs file is only the likely cause */
 	if (r != -EPERM && access("/sys/kernel/btf/vmlinux", R_OK))
-		snprintf(err, errlen, "loading %s: the kernel has no BTF "
-			 "(/sys/kernel/btf/vmlinux), which CO-RE programs need", what);
+		snprintf(err, errlen,
+			 "loading %s: the kernel has no BTF "
+			 "(/sys/kernel/btf/vmlinux), which CO-RE programs need",
+			 what);
 	else
 		snprintf(err, errlen, "loading %s: %s%s", what, strerror(-r),
 			 r == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)" : "");
@@ -134,7 +136,7 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 		return r;
 	}
 	r = scan_targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,
-			      skel->maps.target_mods);
+				   skel->maps.target_mods);
 	if (r) {
 		snprintf(err, errlen, "filling the target maps: %s", strerror(-r));
 		return r;

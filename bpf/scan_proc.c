@@ -77,7 +77,8 @@ static struct file_verdict *verdict_slot(struct proc_scan *s, uint64_t st_dev, u
 
 			if (!o->used)
 				continue;
-			for (j = hash2(o->st_dev, o->ino) & (cap - 1); nf[j].used; j = (j + 1) & (cap - 1))
+			for (j = hash2(o->st_dev, o->ino) & (cap - 1); nf[j].used;
+			     j = (j + 1) & (cap - 1))
 				;
 			nf[j] = *o;
 		}
@@ -131,7 +132,8 @@ static void fdinfo_get(int pid_fd, const char *fd, const char *key, char *val, s
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
-	for (char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+	for (char *line = buf; line && *line;
+	     line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
 		if (strncmp(line, key, klen) || line[klen] != ':')
 			continue;
 		line += klen + 1;
@@ -176,7 +178,8 @@ static bool classify(struct proc_scan *s, int pid_fd, int dirfd, const char *nam
 		   fs_magic(s, st->st_dev, dirfd, name) == DMA_BUF_MAGIC) {
 		is_dmabuf = true;
 		if (fdinfo_name)
-			fdinfo_get(pid_fd, fdinfo_name, "exp_name", r->exporter, sizeof(r->exporter));
+			fdinfo_get(pid_fd, fdinfo_name, "exp_name", r->exporter,
+				   sizeof(r->exporter));
 	}
 	return hold_match(s->t, r, is_chr, driver, is_dmabuf);
 }
@@ -263,7 +266,8 @@ static int scan_maps(struct proc_scan *s, int pid_fd, uint32_t pid, char comm[HO
 			s->files_n++;
 			snprintf(range, sizeof(range), "%llx-%llx", start, end);
 			if (mf < 0 && !s->map_files_denied)
-				mf = openat(pid_fd, "map_files", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				mf = openat(pid_fd, "map_files",
+					    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (mf >= 0 && !fstatat(mf, range, &st, 0)) {
 				v->match = classify(s, pid_fd, mf, range, NULL, &st, &v->tmpl);
 			} else if (errno == EPERM || errno == EACCES || s->map_files_denied) {

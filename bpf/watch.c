@@ -54,7 +54,7 @@ int watch_open(const struct scan_targets *t, struct watch **out, char *err, size
 		goto fail;
 	}
 	if ((r = scan_targets_fill_maps(t, w->skel->maps.target_devs, w->skel->maps.target_majors,
-				   w->skel->maps.target_mods))) {
+					w->skel->maps.target_mods))) {
 		snprintf(err, errlen, "filling the target maps: %s", strerror(-r));
 		goto fail;
 	}

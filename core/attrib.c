@@ -31,7 +31,8 @@ void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind,
 			p += n;
 			continue;
 		}
-		if (!user_mgr && n > 5 && !strncmp(p, "user@", 5) && strn_ends_with(p, n, ".service")) {
+		if (!user_mgr && n > 5 && !strncmp(p, "user@", 5) &&
+		    strn_ends_with(p, n, ".service")) {
 			/* the user's manager: its own units lie below */
 			user_mgr = p;
 			u = strtoul(p + 5, NULL, 10);
@@ -144,8 +145,9 @@ void holder_action(const struct proc_info *pi, char *buf, size_t len)
 	switch (pi->unit_kind) {
 	case UNIT_INIT:
 		/* logind hands session devices to PID 1's fd store (FDSTORE=1) */
-		snprintf(buf, len, "PID 1 keeps this fd for logind: end the graphical session "
-				   "(stop the display manager) so that logind releases it");
+		snprintf(buf, len,
+			 "PID 1 keeps this fd for logind: end the graphical session "
+			 "(stop the display manager) so that logind releases it");
 		return;
 	case UNIT_SYSTEM:
 		snprintf(buf, len, "stop %s (systemctl stop %s)", pi->unit, pi->unit);
@@ -155,7 +157,8 @@ void holder_action(const struct proc_info *pi, char *buf, size_t len)
 			 pi->unit_uid, pi->unit_uid, pi->unit);
 		return;
 	case UNIT_SCOPE:
-		snprintf(buf, len, "end pid %u (kill %u; it runs in %s)", pi->pid, pi->pid, pi->unit);
+		snprintf(buf, len, "end pid %u (kill %u; it runs in %s)", pi->pid, pi->pid,
+			 pi->unit);
 		return;
 	case UNIT_NONE:
 		break;

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "core/checks.h"
 #include "core/config.h"
 #include "core/forward.h"
@@ -25,8 +24,8 @@ void findings_free(struct findings *f)
 	f->n = 0;
 }
 
-__attribute__((format(printf, 5, 6))) static int add(struct findings *f, const char *name,
-						     bool ok, bool blocking, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int add(struct findings *f, const char *name, bool ok,
+						     bool blocking, const char *fmt, ...)
 {
 	struct finding *n = realloc(f->v, (f->n + 1) * sizeof(*n));
 	va_list ap;
@@ -59,7 +58,6 @@ static bool exists_at(const char *root, const char *path)
 	snprintf(full, sizeof(full), "%s%s", root, path);
 	return access(full, F_OK) == 0;
 }
-
 
 /* i2c clients ("5-0050") anywhere below the GPU's sysfs directory */
 static int i2c_clients(const char *root, const char *dir, int depth, struct findings *out)
@@ -143,8 +141,10 @@ void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_ref
 		for (size_t i = 0; i < ts->n_nodes; i++)
 			if (ts->nodes[i].kdev == kdev && !ts->nodes[i].whole_major &&
 			    !out->target_fb[0]) {
-				snprintf(out->target_fb, sizeof(out->target_fb), "%.15s", de->d_name);
-				snprintf(out->target_fb_name, sizeof(out->target_fb_name), "%s", name);
+				snprintf(out->target_fb, sizeof(out->target_fb), "%.15s",
+					 de->d_name);
+				snprintf(out->target_fb_name, sizeof(out->target_fb_name), "%s",
+					 name);
 			}
 	}
 	closedir(d);
@@ -195,8 +195,8 @@ int kernel_holders_find(const char *root, const struct target_set *ts, struct fi
 	if (!r && !fb.fbcon_vt[0] && exists_at(root, "/sys/class/graphics/fbcon"))
 		for (size_t i = 0; i < ts->n_nodes && !r; i++)
 			if (KDEV_MAJOR(ts->nodes[i].kdev) == 29 && !ts->nodes[i].whole_major)
-				r = add(out, "fbcon", false, false, "%s is a framebuffer fbcon can use",
-					ts->nodes[i].what);
+				r = add(out, "fbcon", false, false,
+					"%s is a framebuffer fbcon can use", ts->nodes[i].what);
 	return r;
 }
 
@@ -225,9 +225,10 @@ static int check_group(const char *root, const struct target_set *ts, const stru
 	}
 	closedir(d);
 	if (others[0])
-		return add(out, name, false, true,
-			   "its IOMMU group also holds %s; add them to pcis, or the guest cannot start",
-			   others);
+		return add(
+			out, name, false, true,
+			"its IOMMU group also holds %s; add them to pcis, or the guest cannot start",
+			others);
 	return add(out, name, true, true, "every device of its IOMMU group is in pcis");
 }
 
@@ -257,7 +258,8 @@ static int check_forward(const struct config *c, struct findings *out)
 			   strerror(-r));
 	if (!st.table)
 		r = add(out, "vnc-forward", false, false,
-			"not installed (the hook installs it when %s starts; or forward up)", c->vm);
+			"not installed (the hook installs it when %s starts; or forward up)",
+			c->vm);
 	else if (!st.matches)
 		r = add(out, "vnc-forward", false, false,
 			"installed but differs from the config (forward up repairs it)");
@@ -282,7 +284,8 @@ int checks_run(const char *root, const struct config *c, const struct target_set
 				groups += de->d_name[0] != '.';
 			closedir(d);
 		}
-		r = groups ? add(out, "iommu", true, true, "enabled (%zu group%s)", groups, groups == 1 ? "" : "s")
+		r = groups ? add(out, "iommu", true, true, "enabled (%zu group%s)", groups,
+				 groups == 1 ? "" : "s")
 			   : add(out, "iommu", false, true,
 				 "no IOMMU groups: enable VT-d/AMD-Vi in the firmware and boot with "
 				 "intel_iommu=on or amd_iommu=on");
@@ -304,7 +307,8 @@ int checks_run(const char *root, const struct config *c, const struct target_set
 			char name[80];
 
 			snprintf(name, sizeof(name), "driver %s", p->bdf);
-			r = add(out, name, true, false, "%s%s%s%s", p->driver[0] ? p->driver : "none",
+			r = add(out, name, true, false, "%s%s%s%s",
+				p->driver[0] ? p->driver : "none",
 				p->module[0] && strcmp(p->module, p->driver) ? " (module " : "",
 				p->module[0] && strcmp(p->module, p->driver) ? p->module : "",
 				p->module[0] && strcmp(p->module, p->driver) ? ")" : "");

@@ -140,7 +140,8 @@ static bool valid_ifname(const char *v)
 	if (!n || n >= IFNAMSIZ || !strcmp(v, ".") || !strcmp(v, ".."))
 		return false;
 	for (const char *s = v; *s; s++)
-		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) || !isprint((unsigned char)*s))
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) ||
+		    !isprint((unsigned char)*s))
 			return false;
 	return true;
 }
@@ -202,7 +203,8 @@ static bool add_pci(struct parse *p, const char *w, void *arg)
 	void *n;
 
 	if (parse_pci(w, bdf) < 0) {
-		fail(p, "vfio", "pcis", "'%s' is not a PCI address (pci_0000_03_00_0 or 0000:03:00.0)", w);
+		fail(p, "vfio", "pcis",
+		     "'%s' is not a PCI address (pci_0000_03_00_0 or 0000:03:00.0)", w);
 		return false;
 	}
 	n = realloc(c->pcis, (c->n_pcis + 1) * sizeof(*c->pcis));
@@ -219,7 +221,8 @@ static bool add_unit(struct parse *p, const char *w, void *arg)
 	char **n;
 
 	if (!valid_name(w, 256) || !strchr(w, '.')) {
-		fail(p, "vfio", "stop-units", "'%s' is not a unit name (like display-manager.service)", w);
+		fail(p, "vfio", "stop-units",
+		     "'%s' is not a unit name (like display-manager.service)", w);
 		return false;
 	}
 	n = realloc(c->stop_units, (c->n_stop_units + 1) * sizeof(*n));
@@ -241,9 +244,11 @@ static bool add_allow(struct parse *p, const char *w, void *arg)
 
 	if (!parse_prefix(w, &pfx, &host_bits)) {
 		if (host_bits)
-			fail(p, "vnc", "allow", "'%s' has host bits set; write the network, like 192.168.178.0/24", w);
+			fail(p, "vnc", "allow",
+			     "'%s' has host bits set; write the network, like 192.168.178.0/24", w);
 		else
-			fail(p, "vnc", "allow", "'%s' is not an address or CIDR (192.168.178.0/24, 2001:db8::/64)", w);
+			fail(p, "vnc", "allow",
+			     "'%s' is not an address or CIDR (192.168.178.0/24, 2001:db8::/64)", w);
 		return false;
 	}
 	n = realloc(v->allow, (v->n_allow + 1) * sizeof(*v->allow));
@@ -313,7 +318,9 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 
 	if (!strcmp(k, "vm")) {
 		if (!valid_name(v, sizeof(c->vm)))
-			return fail(p, "vfio", k, "'%s' is not a libvirt domain name (letters, digits, ._+-@)", v);
+			return fail(p, "vfio", k,
+				    "'%s' is not a libvirt domain name (letters, digits, ._+-@)",
+				    v);
 		strcpy(c->vm, v);
 	} else if (!strcmp(k, "user")) {
 		if (!valid_name(v, sizeof(c->user)))
@@ -345,7 +352,9 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 			return fail(p, "vfio", k, "expected seconds 0-3600, got '%s'", v);
 		c->holder_timeout = (unsigned int)n;
 	} else {
-		return fail(p, "vfio", k, "unknown key (known: vm user cpu gpu pcis passthrough stop-units on-holders holder-timeout)");
+		return fail(
+			p, "vfio", k,
+			"unknown key (known: vm user cpu gpu pcis passthrough stop-units on-holders holder-timeout)");
 	}
 	return 1;
 }
@@ -359,7 +368,10 @@ static int key_vnc(struct parse *p, const char *k, const char *v)
 			return fail(p, "vnc", k, "expected true or false, got '%s'", v);
 	} else if (!strcmp(k, "interface")) {
 		if (!valid_ifname(v))
-			return fail(p, "vnc", k, "'%s' is not an interface name (1-15 characters, no '/', ':' or spaces)", v);
+			return fail(
+				p, "vnc", k,
+				"'%s' is not an interface name (1-15 characters, no '/', ':' or spaces)",
+				v);
 		strcpy(vnc->interface, v);
 	} else if (!strcmp(k, "host.ip") || !strcmp(k, "guest.ip")) {
 		bool host = k[0] == 'h';
@@ -387,7 +399,9 @@ static int key_vnc(struct parse *p, const char *k, const char *v)
 		if (!parse_bool(v, &vnc->masquerade))
 			return fail(p, "vnc", k, "expected true or false, got '%s'", v);
 	} else {
-		return fail(p, "vnc", k, "unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)");
+		return fail(
+			p, "vnc", k,
+			"unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)");
 	}
 	return 1;
 }
@@ -440,7 +454,8 @@ static int enter_section(struct parse *p, const char *section)
 		const char *name = section + 8;
 
 		if (!valid_name(name, sizeof(c->fwd->name)))
-			return fail(p, section, NULL, "'%s' is not a forward name (letters, digits, ._+-@)", name);
+			return fail(p, section, NULL,
+				    "'%s' is not a forward name (letters, digits, ._+-@)", name);
 		if (c->n_fwd >= CONFIG_MAX_FORWARDS)
 			return fail(p, section, NULL, "more than %d [forward NAME] sections",
 				    CONFIG_MAX_FORWARDS);
@@ -453,7 +468,8 @@ static int enter_section(struct parse *p, const char *section)
 		strcpy(p->cur_fwd->name, name);
 		p->cur_fwd->proto = IPPROTO_TCP;
 	} else if (strcmp(section, "vfio") && strcmp(section, "vnc")) {
-		return fail(p, section, NULL, "unknown section (known: [vfio], [vnc], [forward NAME])");
+		return fail(p, section, NULL,
+			    "unknown section (known: [vfio], [vnc], [forward NAME])");
 	}
 	return 1;
 }
@@ -510,13 +526,16 @@ static int config_check(struct config *c, char *err, size_t errlen)
 	struct cfg_vnc *v = &c->vnc;
 
 	if (!c->vm[0]) {
-		snprintf(err, errlen, "[vfio] vm: missing; name the libvirt domain, like vm = win11");
+		snprintf(err, errlen,
+			 "[vfio] vm: missing; name the libvirt domain, like vm = win11");
 		return -EINVAL;
 	}
 	if (!v->enable)
 		return 0;
 	if (!v->interface[0]) {
-		snprintf(err, errlen, "[vnc] interface: missing; name the LAN interface, like interface = wlp4s0");
+		snprintf(
+			err, errlen,
+			"[vnc] interface: missing; name the LAN interface, like interface = wlp4s0");
 		return -EINVAL;
 	}
 	if (!v->guest_auto && !v->guest[NF_V4].family && !v->guest[NF_V6].family) {
@@ -532,13 +551,14 @@ static int config_check(struct config *c, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		if (f->proto == IPPROTO_TCP && f->host_port == v->host_port) {
-			snprintf(err, errlen, "[forward %s] host.port: %u is the VNC port already", f->name,
-				 f->host_port);
+			snprintf(err, errlen, "[forward %s] host.port: %u is the VNC port already",
+				 f->name, f->host_port);
 			return -EINVAL;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (c->fwd[j].proto == f->proto && c->fwd[j].host_port == f->host_port) {
-				snprintf(err, errlen, "[forward %s] host.port: %u is taken by [forward %s]",
+				snprintf(err, errlen,
+					 "[forward %s] host.port: %u is taken by [forward %s]",
 					 f->name, f->host_port, c->fwd[j].name);
 				return -EINVAL;
 			}
@@ -581,7 +601,9 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		else if (p.err[0])
 			snprintf(err, errlen, "%s:%d: %s", path, line, p.err);
 		else
-			snprintf(err, errlen, "%s:%d: syntax error: expected [section] or key = value", path, line);
+			snprintf(err, errlen,
+				 "%s:%d: syntax error: expected [section] or key = value", path,
+				 line);
 		r = -EINVAL;
 		goto err;
 	}

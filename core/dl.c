@@ -50,14 +50,16 @@ static int dl_load(struct dl_lib *l, char *err, size_t errlen)
 
 #define DL_ENTRY(f) { #f, (void **)&sym_##f },
 
-#define DL_LIBRARY(fn, syms_x, so, pkg)                                                     \
-	syms_x(DL_DEFINE)                                                                   \
-	int fn(char *err, size_t errlen)                                                    \
-	{                                                                                   \
-		static const struct dl_sym syms[] = { syms_x(DL_ENTRY) };                 \
-		static struct dl_lib lib = { .soname = so, .package = pkg, .syms = syms,  \
-					     .n_syms = ARRAY_SIZE(syms), .r = 1 };        \
-		return dl_load(&lib, err, errlen);                                        \
+#define DL_LIBRARY(fn, syms_x, so, pkg)                                   \
+	syms_x(DL_DEFINE) int fn(char *err, size_t errlen)                \
+	{                                                                 \
+		static const struct dl_sym syms[] = { syms_x(DL_ENTRY) }; \
+		static struct dl_lib lib = { .soname = so,                \
+					     .package = pkg,              \
+					     .syms = syms,                \
+					     .n_syms = ARRAY_SIZE(syms),  \
+					     .r = 1 };                    \
+		return dl_load(&lib, err, errlen);                        \
 	}
 
 DL_LIBRARY(dl_libvirt, LIBVIRT_SYMS, "libvirt.so.0", "libvirt's client library (Debian: libvirt0)")

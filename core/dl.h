@@ -21,6 +21,8 @@
 #define DL_DECLARE(f) extern typeof(f) *sym_##f;
 #define DL_DEFINE(f) typeof(f) *sym_##f;
 
+/* one symbol list per library, packed by hand */
+/* clang-format off */
 /* libvirt's client library: the daemon and guest.ip = auto */
 #define LIBVIRT_SYMS(X)                                                                  \
 	X(virConnectClose) X(virConnectDomainEventDeregisterAny)                         \
@@ -60,6 +62,8 @@
 	X(sd_bus_message_read) X(sd_bus_message_unref) X(sd_bus_open_system)              \
 	X(sd_bus_process) X(sd_bus_slot_unref) X(sd_bus_wait) X(sd_notify) X(sd_notifyf) \
 	X(sd_watchdog_enabled)
+
+/* clang-format on */
 
 LIBVIRT_SYMS(DL_DECLARE)
 LIBKMOD_SYMS(DL_DECLARE)

@@ -18,7 +18,8 @@ int parse_mac(const char *s, uint8_t mac[6])
 	char end;
 
 	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &end) != 6 || strlen(s) != 17)
+		   &end) != 6 ||
+	    strlen(s) != 17)
 		return -EINVAL;
 	for (int i = 0; i < 6; i++)
 		mac[i] = b[i];
@@ -103,15 +104,18 @@ static int add_hostdev(struct domain *d, const xmlNode *hd, char *err, size_t er
 		return 0; /* usb, scsi, mdev: not ours */
 	if (!a || hex_attr(a, "domain", 0xffff, &dom) || hex_attr(a, "bus", 0xff, &bus) ||
 	    hex_attr(a, "slot", 0x1f, &slot) || hex_attr(a, "function", 7, &fn)) {
-		snprintf(err, errlen, "domain XML line %d: a PCI <hostdev> without a valid "
-			 "<source><address domain= bus= slot= function=/>", hd->line);
+		snprintf(err, errlen,
+			 "domain XML line %d: a PCI <hostdev> without a valid "
+			 "<source><address domain= bus= slot= function=/>",
+			 hd->line);
 		return -EINVAL;
 	}
 	void *p = realloc(d->pcis, (d->n_pcis + 1) * sizeof(*d->pcis));
 	if (!p)
 		return -ENOMEM;
 	d->pcis = p;
-	snprintf(d->pcis[d->n_pcis++], sizeof(*d->pcis), "%04lx:%02lx:%02lx.%lx", dom, bus, slot, fn);
+	snprintf(d->pcis[d->n_pcis++], sizeof(*d->pcis), "%04lx:%02lx:%02lx.%lx", dom, bus, slot,
+		 fn);
 	return 0;
 }
 
@@ -133,7 +137,8 @@ static int add_iface(struct domain *d, const xmlNode *in, char *err, size_t errl
 		/* live XML of a network interface names the bridge as well */
 		if (attr(src, "bridge", f.bridge, sizeof(f.bridge)) == -E2BIG ||
 		    attr(src, "network", f.network, sizeof(f.network)) == -E2BIG) {
-			snprintf(err, errlen, "domain XML line %d: <source> bridge or network name too long",
+			snprintf(err, errlen,
+				 "domain XML line %d: <source> bridge or network name too long",
 				 src->line);
 			return -EINVAL;
 		}
@@ -185,7 +190,8 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 	}
 	/* refused before parsing: no entity is ever declared, so none can expand */
 	if (memmem(xml, len, "<!DOCTYPE", 9) || memmem(xml, len, "<!ENTITY", 8)) {
-		snprintf(err, errlen, "domain XML has a DOCTYPE or ENTITY declaration; libvirt writes none");
+		snprintf(err, errlen,
+			 "domain XML has a DOCTYPE or ENTITY declaration; libvirt writes none");
 		return -EINVAL;
 	}
 	if ((r = dl_libxml2(err, errlen)) < 0)
@@ -195,7 +201,7 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 	if (!ctxt)
 		return -ENOMEM;
 	doc = sym_xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
-				XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+				    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc) {
 		const xmlError *e = sym_xmlCtxtGetLastError(ctxt);
 		char msg[256] = "not well-formed";
@@ -214,7 +220,8 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 	}
 	n = child(root, "name");
 	if (!n || (r = text_of(n, d->name, sizeof(d->name))) || !d->name[0]) {
-		snprintf(err, errlen, "domain XML: no <name> of 1 to %zu bytes", sizeof(d->name) - 1);
+		snprintf(err, errlen, "domain XML: no <name> of 1 to %zu bytes",
+			 sizeof(d->name) - 1);
 		return -EINVAL;
 	}
 	n = child(root, "uuid");

@@ -45,8 +45,10 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 
 	ifindex = rtnl_link_index(v->interface);
 	if (ifindex == -ENODEV) {
-		snprintf(err, errlen, "interface %s does not exist; check [vnc] interface in %s (ip link lists them)",
-			  v->interface, c->path);
+		snprintf(
+			err, errlen,
+			"interface %s does not exist; check [vnc] interface in %s (ip link lists them)",
+			v->interface, c->path);
 		return -ENODEV;
 	}
 	if (ifindex < 0) {
@@ -55,7 +57,8 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 	}
 	n = rtnl_link_addrs(ifindex, AF_UNSPEC, addrs, MAX_IF_ADDRS);
 	if (n < 0) {
-		snprintf(err, errlen, "cannot read the addresses of %s: %s", v->interface, strerror(-n));
+		snprintf(err, errlen, "cannot read the addresses of %s: %s", v->interface,
+			 strerror(-n));
 		return n;
 	}
 	if (n > MAX_IF_ADDRS)
@@ -105,9 +108,11 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 		if (!f->n_allow) {
 			/* default: the interface's subnet */
 			if (!own) {
-				snprintf(err, errlen, "host.ip %s is not an address of %s, so its subnet is unknown; "
-					  "set [vnc] allow in %s",
-					  nf_addr_str(&f->host, a, sizeof(a)), v->interface, c->path);
+				snprintf(
+					err, errlen,
+					"host.ip %s is not an address of %s, so its subnet is unknown; "
+					"set [vnc] allow in %s",
+					nf_addr_str(&f->host, a, sizeof(a)), v->interface, c->path);
 				return -EINVAL;
 			}
 			fs->allow[n_allow + f->n_allow] = *own;
@@ -118,10 +123,13 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 	}
 	if (!s->fam[NF_V4].enabled && !s->fam[NF_V6].enabled) {
 		if (v->host_auto)
-			snprintf(err, errlen, "%s has no address of the guest's family; set [vnc] host.ip in %s",
-				  v->interface, c->path);
+			snprintf(err, errlen,
+				 "%s has no address of the guest's family; set [vnc] host.ip in %s",
+				 v->interface, c->path);
 		else
-			snprintf(err, errlen, "[vnc] host.ip and guest.ip share no address family in %s", c->path);
+			snprintf(err, errlen,
+				 "[vnc] host.ip and guest.ip share no address family in %s",
+				 c->path);
 		return -EINVAL;
 	}
 
@@ -133,4 +141,3 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 	s->n_ports = c->n_fwd + 1;
 	return 0;
 }
-

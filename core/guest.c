@@ -111,7 +111,8 @@ static bool lease_find(const char *file, const uint8_t mac[6], struct nf_addr *o
 		if (!json_object_object_get_ex(e, "mac-address", &m) ||
 		    !json_object_object_get_ex(e, "ip-address", &ip) ||
 		    !json_object_is_type(m, json_type_string) ||
-		    !json_object_is_type(ip, json_type_string) || parse_mac(json_object_get_string(m), lm) || memcmp(lm, mac, 6))
+		    !json_object_is_type(ip, json_type_string) ||
+		    parse_mac(json_object_get_string(m), lm) || memcmp(lm, mac, 6))
 			continue;
 		if (json_object_object_get_ex(e, "expiry-time", &exp) &&
 		    json_object_get_int64(exp) < now)
@@ -149,8 +150,8 @@ static bool leases_find(const char *root, const struct dom_iface *f, struct nf_a
 	return found;
 }
 
-int guest_addr_from_host(const char *root, const struct domain *dom, struct nf_addr *out,
-			 char *src, size_t srclen)
+int guest_addr_from_host(const char *root, const struct domain *dom, struct nf_addr *out, char *src,
+			 size_t srclen)
 {
 	for (size_t i = 0; i < dom->n_ifaces; i++) {
 		if (rtnl_neigh_by_mac(dom->ifaces[i].mac, AF_INET, out, 1) > 0) {
@@ -162,4 +163,3 @@ int guest_addr_from_host(const char *root, const struct domain *dom, struct nf_a
 	}
 	return -ENOENT;
 }
-

@@ -38,7 +38,7 @@ struct domain;
  * first (it is current), then libvirt's dnsmasq leases under root. 0 with
  * src naming where it came from (the lease file), or -ENOENT.
  */
-int guest_addr_from_host(const char *root, const struct domain *dom, struct nf_addr *out,
-			 char *src, size_t srclen);
+int guest_addr_from_host(const char *root, const struct domain *dom, struct nf_addr *out, char *src,
+			 size_t srclen);
 
 #endif

@@ -65,7 +65,8 @@ static void say(struct handoff *h, enum handoff_level level, const char *fmt, ..
 	h->io->log(h->io->data, level, line);
 }
 
-static int fail(struct handoff *h, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct handoff *h, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static int fail(struct handoff *h, int r, const char *fmt, ...)
 {
 	va_list ap;
@@ -83,7 +84,8 @@ static void plan_item(struct handoff *h, const struct plan_item *it)
 }
 
 /* a line of the plan that is not a step */
-static void plan_note(struct handoff *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plan_note(struct handoff *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void plan_note(struct handoff *h, const char *fmt, ...)
 {
 	char line[640];
@@ -405,7 +407,8 @@ static int phase_consoles(struct handoff *h)
 		if (strncmp(vt, "vtcon", 5))
 			continue;
 		snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/name", vt);
-		if (read_line_at(h->root, path, name, sizeof(name)) || !strstr(name, "frame buffer"))
+		if (read_line_at(h->root, path, name, sizeof(name)) ||
+		    !strstr(name, "frame buffer"))
 			continue;
 		snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/bind", vt);
 		if (read_line_at(h->root, path, bind, sizeof(bind)) || strcmp(bind, "1"))
@@ -418,8 +421,8 @@ static int phase_consoles(struct handoff *h)
 
 static bool is_attr(const char *name)
 {
-	static const char *const attrs[] = { ".", "..", "bind", "unbind", "uevent", "module",
-					     "new_id", "remove_id" };
+	static const char *const attrs[] = { ".",      "..",	 "bind",   "unbind",
+					     "uevent", "module", "new_id", "remove_id" };
 
 	for (size_t i = 0; i < ARRAY_SIZE(attrs); i++)
 		if (!strcmp(name, attrs[i]))
@@ -521,21 +524,26 @@ static int phase_holders(struct handoff *h)
 		describe_holders(&hs, who, sizeof(who));
 		if (h->dry) {
 			if (hs.n_holders)
-				snprintf(note, sizeof(note),
-					 "holders: %zu process%s now: %s (on-holders = %s, up to %u s)",
-					 hs.n_holders, hs.n_holders == 1 ? "" : "es", who, mode,
-					 h->c->holder_timeout);
+				snprintf(
+					note, sizeof(note),
+					"holders: %zu process%s now: %s (on-holders = %s, up to %u s)",
+					hs.n_holders, hs.n_holders == 1 ? "" : "es", who, mode,
+					h->c->holder_timeout);
 			else
-				snprintf(note, sizeof(note), "holders: none now (on-holders = %s)", mode);
-			plan_item(h, &(struct plan_item){ .kind = PLAN_HOLDERS, .hs = &hs,
-							  .text = note, .on_holders = mode,
+				snprintf(note, sizeof(note), "holders: none now (on-holders = %s)",
+					 mode);
+			plan_item(h, &(struct plan_item){ .kind = PLAN_HOLDERS,
+							  .hs = &hs,
+							  .text = note,
+							  .on_holders = mode,
 							  .timeout_s = h->c->holder_timeout });
 			holder_scan_free(&hs);
 			return 0;
 		}
 		if (h->c->on_holders == HOLDERS_FAIL) {
 			holder_scan_free(&hs);
-			return fail(h, -EBUSY, "holders: the GPU is held by %s; on-holders = fail", who);
+			return fail(h, -EBUSY, "holders: the GPU is held by %s; on-holders = fail",
+				    who);
 		}
 		if (h->c->on_holders == HOLDERS_KILL && !termed) {
 			signal_holders(h, &hs, SIGTERM);
@@ -599,7 +607,8 @@ static int phase_modules(struct handoff *h)
 
 		if (!p->driver[0] || !strcmp(p->driver, "vfio-pci"))
 			continue;
-		builtin = !p->module[0] || module_initstate(h->kmod, p->module) == KMOD_MODULE_BUILTIN;
+		builtin = !p->module[0] ||
+			  module_initstate(h->kmod, p->module) == KMOD_MODULE_BUILTIN;
 		if (builtin || driver_shared(h, p->driver)) {
 			r = step(h, J_UNBIND, p->bdf, p->driver);
 			continue;
@@ -609,7 +618,8 @@ static int phase_modules(struct handoff *h)
 		if (!dup)
 			snprintf(roots[n_roots++], HOLD_MOD_LEN, "%s", p->module);
 	}
-	if (!r && n_roots && (r = module_unload_order(h->kmod, roots, n_roots, &order, &n_order)) < 0)
+	if (!r && n_roots &&
+	    (r = module_unload_order(h->kmod, roots, n_roots, &order, &n_order)) < 0)
 		r = fail(h, r, "modules: the unload order of %s: %s", roots[0], strerror(-r));
 	for (size_t i = 0; i < n_order && !r; i++)
 		if (module_initstate(h->kmod, order[i]) >= 0) /* else not loaded */
@@ -654,19 +664,21 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 
 		if (h->dry) {
 			jrec_describe(rec, text, sizeof(text));
-			plan_item(h, &(struct plan_item){ .kind = PLAN_UNDO, .rec = rec, .text = text });
+			plan_item(h, &(struct plan_item){
+					     .kind = PLAN_UNDO, .rec = rec, .text = text });
 			continue;
 		}
 		why[0] = '\0';
-		r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why)) : -EINVAL;
+		r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why))
+				     : -EINVAL;
 		if (r < 0 && !why[0])
 			snprintf(why, sizeof(why), "%s", strerror(-r));
 		if (r < 0) {
 			say(h, HANDOFF_WARN, "cannot undo '%s %s%s%s': %s", jstep_name(rec->step),
 			    rec->a, rec->b[0] ? " " : "", rec->b, why);
 			if (!err[0])
-				snprintf(err, errlen, "undo %s %s: %s", jstep_name(rec->step), rec->a,
-					 why);
+				snprintf(err, errlen, "undo %s %s: %s", jstep_name(rec->step),
+					 rec->a, why);
 			/* kept in journal order: the next release undoes them from the end */
 			memmove(left + 1, left, n_left * sizeof(*left));
 			left[0] = *rec;
@@ -709,11 +721,12 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 		    struct kmod_ctx *k, const struct handoff_io *io, char *err, size_t errlen)
 {
 	static int (*const phases[])(struct handoff *) = {
-		phase_units, phase_consoles, phase_framebuffers, phase_holders, phase_modules,
-		phase_vfio,
+		phase_units,   phase_consoles, phase_framebuffers,
+		phase_holders, phase_modules,  phase_vfio,
 	};
-	struct handoff h = { .root = root, .c = c, .vm = c->vm, .io = io, .dry = io && io->plan,
-			     .jfd = -1 };
+	struct handoff h = {
+		.root = root, .c = c, .vm = c->vm, .io = io, .dry = io && io->plan, .jfd = -1
+	};
 	struct target_req req = { 0 };
 	char jpath[4096];
 	int r;
@@ -739,17 +752,22 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 		goto out;
 	journal_path(root, h.vm, jpath, sizeof(jpath));
 	if (h.dry) {
-		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN, .verb = "prepare", .vm = h.vm,
+		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN,
+						   .verb = "prepare",
+						   .vm = h.vm,
 						   .path = jpath });
 		for (size_t i = 0; i < h.ts.n_pcis; i++)
-			plan_item(&h, &(struct plan_item){ .kind = PLAN_DEVICE, .pci = &h.ts.pcis[i] });
+			plan_item(&h,
+				  &(struct plan_item){ .kind = PLAN_DEVICE, .pci = &h.ts.pcis[i] });
 		if (!access(jpath, F_OK))
 			plan_note(&h, "note: %s exists; prepare would refuse until it is released",
 				  jpath);
 	} else if ((r = journal_create(root, h.vm, &h.jfd)) < 0) {
 		if (r == -EEXIST)
-			snprintf(err, errlen, "%s exists: a handoff of %s is in place; release it first "
-				 "(vfio-agent handoff release --vm %s)", jpath, c->vm, c->vm);
+			snprintf(err, errlen,
+				 "%s exists: a handoff of %s is in place; release it first "
+				 "(vfio-agent handoff release --vm %s)",
+				 jpath, c->vm, c->vm);
 		else
 			snprintf(err, errlen, "cannot create %s: %s", jpath, strerror(-r));
 		r = r == -EINVAL ? -EIO : r;
@@ -759,13 +777,16 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 		if ((r = phases[i](&h)) < 0) {
 			char uerr[320];
 
-			say(&h, HANDOFF_INFO, "prepare %s: rolling back %zu step%s", c->vm, h.n_done,
-			    h.n_done == 1 ? "" : "s");
+			say(&h, HANDOFF_INFO, "prepare %s: rolling back %zu step%s", c->vm,
+			    h.n_done, h.n_done == 1 ? "" : "s");
 			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0)
-				snprintf(err, errlen, "%s; the rollback did not finish: %s (%s keeps "
-					 "what is left)", h.err, uerr, jpath);
+				snprintf(err, errlen,
+					 "%s; the rollback did not finish: %s (%s keeps "
+					 "what is left)",
+					 h.err, uerr, jpath);
 			else
-				snprintf(err, errlen, "%s; rolled back, the host is as it was", h.err);
+				snprintf(err, errlen, "%s; rolled back, the host is as it was",
+					 h.err);
 			goto out;
 		}
 	}
@@ -781,8 +802,9 @@ out:
 int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
 		    const struct handoff_io *io, char *err, size_t errlen)
 {
-	struct handoff h = { .root = root, .vm = vm, .io = io, .dry = io && io->plan, .jfd = -1,
-			     .kmod = k };
+	struct handoff h = {
+		.root = root, .vm = vm, .io = io, .dry = io && io->plan, .jfd = -1, .kmod = k
+	};
 	struct jrec *recs = NULL;
 	char jpath[4096], uerr[320];
 	size_t n = 0, bad = 0;
@@ -798,15 +820,18 @@ int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
 	if (r == -ENOENT) {
 		say(&h, HANDOFF_INFO, "release %s: no journal, nothing to undo", vm);
 		if (h.dry)
-			plan_item(&h, &(struct plan_item){ .kind = PLAN_NO_JOURNAL, .verb = "release",
-							   .vm = vm, .path = jpath });
+			plan_item(&h, &(struct plan_item){ .kind = PLAN_NO_JOURNAL,
+							   .verb = "release",
+							   .vm = vm,
+							   .path = jpath });
 		r = 0;
 		goto out;
 	}
 	if (r < 0) {
 		if (bad)
-			snprintf(err, errlen, "%s line %zu is not a journal step; nothing was undone",
-				 jpath, bad);
+			snprintf(err, errlen,
+				 "%s line %zu is not a journal step; nothing was undone", jpath,
+				 bad);
 		else
 			snprintf(err, errlen, "cannot read %s: %s", jpath, strerror(-r));
 		r = r == -EINVAL ? -EIO : r;
@@ -818,8 +843,9 @@ int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
 	if (!h.kmod && (r = modules_open(&h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	if (h.dry)
-		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN, .verb = "release", .vm = vm,
-						   .path = jpath });
+		plan_item(&h,
+			  &(struct plan_item){
+				  .kind = PLAN_BEGIN, .verb = "release", .vm = vm, .path = jpath });
 	if ((r = undo_all(&h, recs, n, uerr, sizeof(uerr))) < 0)
 		snprintf(err, errlen, "%s; %s keeps what is left: run release again", uerr, jpath);
 	else if (!h.dry)

@@ -107,7 +107,8 @@ static bool same_file(const struct hold_rec *a, const struct hold_rec *b)
 
 /* distinct open files among the records that pass keep() */
 static size_t count_distinct(const struct holder_scan *hs,
-			     bool (*keep)(const struct hold_rec *r, const void *arg), const void *arg)
+			     bool (*keep)(const struct hold_rec *r, const void *arg),
+			     const void *arg)
 {
 	size_t n = 0;
 

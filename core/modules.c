@@ -89,7 +89,7 @@ int module_each_dependent(struct kmod_ctx *k, const char *name,
 	if (sym_kmod_module_get_initstate(mod) < 0)
 		return 0; /* not loaded: nothing depends on it now */
 	holders = sym_kmod_module_get_holders(mod);
-	dl_kmod_list_foreach(l, holders) {
+	dl_kmod_list_foreach (l, holders) {
 		_cleanup_mod_ struct kmod_module *h = sym_kmod_module_get_module(l);
 		const char *hn = sym_kmod_module_get_name(h);
 
@@ -109,7 +109,7 @@ bool module_known(struct kmod_ctx *k, const char *name)
 
 	if (sym_kmod_module_new_from_lookup(k, name, &list) < 0)
 		return false;
-	dl_kmod_list_foreach(l, list) {
+	dl_kmod_list_foreach (l, list) {
 		_cleanup_mod_ struct kmod_module *m = sym_kmod_module_get_module(l);
 
 		if (sym_kmod_module_get_initstate(m) >= 0 || sym_kmod_module_get_path(m))
@@ -137,14 +137,15 @@ int module_state_get(struct kmod_ctx *k, const char *name, struct module_state *
 		return 0;
 	st->refcnt = sym_kmod_module_get_refcnt(mod);
 	holders = sym_kmod_module_get_holders(mod);
-	dl_kmod_list_foreach(l, holders) {
+	dl_kmod_list_foreach (l, holders) {
 		_cleanup_mod_ struct kmod_module *h = sym_kmod_module_get_module(l);
 		void *p = realloc(st->holders, (st->n_holders + 1) * sizeof(*st->holders));
 
 		if (!p)
 			return -ENOMEM;
 		st->holders = p;
-		snprintf(st->holders[st->n_holders++], HOLD_MOD_LEN, "%s", sym_kmod_module_get_name(h));
+		snprintf(st->holders[st->n_holders++], HOLD_MOD_LEN, "%s",
+			 sym_kmod_module_get_name(h));
 	}
 	return 0;
 }
@@ -249,8 +250,8 @@ static int kmod_holders(const char *name, modname_t **out, size_t *n, void *arg)
 	return 0;
 }
 
-int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roots,
-			modname_t **out, size_t *n_out)
+int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roots, modname_t **out,
+			size_t *n_out)
 {
 	return module_order(roots, n_roots, kmod_holders, k, out, n_out);
 }
@@ -283,7 +284,8 @@ int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, cha
 
 		if (!state && st.refcnt >= 0)
 			snprintf(err, errlen, "%s (refcount %d%s%s)", strerror(-r), st.refcnt,
-				 st.n_holders ? ", used by " : "", st.n_holders ? st.holders[0] : "");
+				 st.n_holders ? ", used by " : "",
+				 st.n_holders ? st.holders[0] : "");
 		else
 			snprintf(err, errlen, "%s", strerror(-r));
 		module_state_free(&st);
@@ -301,15 +303,15 @@ int module_load(struct kmod_ctx *k, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "no module %s for this kernel", name);
 		return r < 0 ? r : -ENOENT;
 	}
-	dl_kmod_list_foreach(l, list) {
+	dl_kmod_list_foreach (l, list) {
 		_cleanup_mod_ struct kmod_module *m = sym_kmod_module_get_module(l);
 
 		/*
 		 * modprobe's dependencies, options and blacklist, but never
 		 * its install commands: they would run a shell.
 		 */
-		r = sym_kmod_module_probe_insert_module(m, KMOD_PROBE_IGNORE_COMMAND, NULL, NULL, NULL,
-						    NULL);
+		r = sym_kmod_module_probe_insert_module(m, KMOD_PROBE_IGNORE_COMMAND, NULL, NULL,
+							NULL, NULL);
 		if (r < 0) {
 			snprintf(err, errlen, "%s", strerror(-r));
 			return r;

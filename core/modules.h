@@ -52,8 +52,8 @@ typedef int (*module_holders_fn)(const char *name, modname_t **out, size_t *n, v
  */
 int module_order(const modname_t *roots, size_t n_roots, module_holders_fn fn, void *arg,
 		 modname_t **out, size_t *n_out);
-int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roots,
-			modname_t **out, size_t *n_out);
+int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roots, modname_t **out,
+			size_t *n_out);
 
 /*
  * Unload one module, retrying while it is busy (EAGAIN, EBUSY) until

@@ -45,9 +45,10 @@ int state_lock(const char *root, bool wait, int *fd, char *err, size_t errlen)
 		if (errno != EWOULDBLOCK || now_us() >= deadline) {
 			r = -errno;
 			snprintf(err, errlen, "%s: %s", path,
-				 r == -EWOULDBLOCK ? (wait ? "another vfio-agent has held it for a minute"
-							   : "another vfio-agent holds it")
-						   : strerror(-r));
+				 r == -EWOULDBLOCK
+					 ? (wait ? "another vfio-agent has held it for a minute"
+						 : "another vfio-agent holds it")
+					 : strerror(-r));
 			close(*fd);
 			*fd = -1;
 			return r;

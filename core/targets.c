@@ -239,7 +239,8 @@ static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, 
 		if (r)
 			return r;
 	} else if (!strcmp(p->module, "nvidia")) {
-		if ((r = add_node(ts, KDEV(NVIDIA_MAJOR, 0), true, "/dev/nvidia*", "nvidia (major 195)")))
+		if ((r = add_node(ts, KDEV(NVIDIA_MAJOR, 0), true, "/dev/nvidia*",
+				  "nvidia (major 195)")))
 			return r;
 		/* nvidia-uvm, nvidia-caps, nvidia-nvlink: dynamic majors */
 		if ((r = add_majors_named(ts, root, "nvidia-", true)))
@@ -399,20 +400,23 @@ int targets_resolve(const char *root, const struct config *c, const struct targe
 	err[0] = '\0';
 	for (i = 0; i < req->n_pcis && !r; i++)
 		if ((r = add_pci(ts, k, root, req->pcis[i])) == -ENODEV) {
-			snprintf(err, errlen, "no PCI device %s (%s/sys/bus/pci/devices/%s does not exist)",
+			snprintf(err, errlen,
+				 "no PCI device %s (%s/sys/bus/pci/devices/%s does not exist)",
 				 req->pcis[i], root, req->pcis[i]);
 			goto usage;
 		}
 	for (i = 0; i < req->n_drivers && !r; i++)
 		if ((r = add_driver(ts, k, root, req->drivers[i])) == -ENOENT) {
-			snprintf(err, errlen, "no module '%s': not loaded and not installed for this kernel",
+			snprintf(err, errlen,
+				 "no module '%s': not loaded and not installed for this kernel",
 				 req->drivers[i]);
 			goto usage;
 		}
 	for (i = 0; i < req->n_devices && !r; i++) {
 		r = add_device(ts, root, req->devices[i]);
 		if (r == -EINVAL) {
-			snprintf(err, errlen, "--device '%s': expected a device node path or MAJ:MIN (226:0)",
+			snprintf(err, errlen,
+				 "--device '%s': expected a device node path or MAJ:MIN (226:0)",
 				 req->devices[i]);
 			goto usage;
 		} else if (r == -ENOTTY) {
@@ -420,7 +424,8 @@ int targets_resolve(const char *root, const struct config *c, const struct targe
 				 req->devices[i]);
 			goto usage;
 		} else if (r < 0 && r != -ENOMEM && r != -E2BIG) {
-			snprintf(err, errlen, "--device %s%s: %s", root, req->devices[i], strerror(-r));
+			snprintf(err, errlen, "--device %s%s: %s", root, req->devices[i],
+				 strerror(-r));
 			goto usage;
 		}
 	}
@@ -429,18 +434,24 @@ int targets_resolve(const char *root, const struct config *c, const struct targe
 			ts->pcis_from_config = true;
 			for (i = 0; i < c->n_pcis && !r; i++)
 				if ((r = add_pci(ts, k, root, c->pcis[i])) == -ENODEV) {
-					snprintf(err, errlen, "%s: pcis names %s, but there is no such PCI device",
-						 c->path, c->pcis[i]);
+					snprintf(
+						err, errlen,
+						"%s: pcis names %s, but there is no such PCI device",
+						c->path, c->pcis[i]);
 					goto usage;
 				}
 		} else if ((r = add_display_pcis(ts, k, root)) == -ENOENT) {
-			snprintf(err, errlen, "no GPU found: %s/sys/bus/pci/devices does not exist; name one "
-				 "with --pci, --driver or --device", root);
+			snprintf(err, errlen,
+				 "no GPU found: %s/sys/bus/pci/devices does not exist; name one "
+				 "with --pci, --driver or --device",
+				 root);
 			goto usage;
 		} else if (!r && !ts->n_pcis) {
-			snprintf(err, errlen, "no GPU found: no display-class PCI device under "
-				 "%s/sys/bus/pci/devices; name one with --pci, --driver or --device",
-				 root);
+			snprintf(
+				err, errlen,
+				"no GPU found: no display-class PCI device under "
+				"%s/sys/bus/pci/devices; name one with --pci, --driver or --device",
+				root);
 			goto usage;
 		}
 	}

@@ -82,5 +82,4 @@ extern const char *const boot_fb_drivers[BOOT_FB_DRIVERS];
 /* "MAJ:MIN" */
 int parse_majmin(const char *s, uint32_t *kdev);
 
-
 #endif

@@ -51,7 +51,8 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 	int r;
 
 	*active = false;
-	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s", unit);
+	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s",
+				   unit);
 	if (r < 0) {
 		/* not loaded: nothing runs it, nothing to stop or to start again */
 		if (sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
@@ -65,7 +66,7 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 		goto out;
 	}
 	r = sym_sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
-				       "ActiveState", &e, &state);
+					   "ActiveState", &e, &state);
 	if (r < 0) {
 		r = bus_fail(r, &e, err, errlen);
 		goto out;
@@ -114,7 +115,7 @@ static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t t
 
 	/* match before the call: a fast job's signal must not be missed */
 	r = sym_sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-				on_job_removed, &w);
+				    on_job_removed, &w);
 	if (r < 0) {
 		r = bus_fail(r, NULL, err, errlen);
 		goto out;
@@ -125,8 +126,8 @@ static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t t
 		goto out;
 	}
 	sym_sd_bus_error_free(&e);
-	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss", unit,
-			       "replace");
+	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss",
+				   unit, "replace");
 	if (r < 0) {
 		r = bus_fail(r, &e, err, errlen);
 		goto out;
@@ -158,7 +159,8 @@ static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t t
 	}
 	if (strcmp(w.result, "done")) {
 		/* failed, timeout, canceled, dependency: systemd's own word for it */
-		snprintf(err, errlen, "its job ended '%s' (journalctl -u %s says why)", w.result, unit);
+		snprintf(err, errlen, "its job ended '%s' (journalctl -u %s says why)", w.result,
+			 unit);
 		r = -EIO;
 		goto out;
 	}

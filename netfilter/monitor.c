@@ -128,14 +128,16 @@ static int rtnl_cb(const struct nlmsghdr *nlh, void *data)
 		ev.ifindex = ifi->ifi_index;
 		ev.up = ifi->ifi_flags & IFF_UP;
 		if (tb[IFLA_IFNAME] && mnl_attr_validate(tb[IFLA_IFNAME], MNL_TYPE_NUL_STRING) == 0)
-			strncpy(ev.ifname, mnl_attr_get_str(tb[IFLA_IFNAME]), sizeof(ev.ifname) - 1);
+			strncpy(ev.ifname, mnl_attr_get_str(tb[IFLA_IFNAME]),
+				sizeof(ev.ifname) - 1);
 	} else if (t == RTM_NEWADDR || t == RTM_DELADDR) {
 		const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
 
 		mnl_attr_parse(nlh, sizeof(*ifa), attr_cb, tb);
 		ev.type = NL_EV_ADDR;
 		ev.ifindex = (int)ifa->ifa_index;
-		addr_from(&ev.addr, ifa->ifa_family, tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
+		addr_from(&ev.addr, ifa->ifa_family,
+			  tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
 	} else if (t == RTM_NEWNEIGH || t == RTM_DELNEIGH) {
 		const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
 
@@ -173,11 +175,13 @@ static int nft_cb(const struct nlmsghdr *nlh, void *data)
 	ev.nft_msg = msg;
 	ev.portid = nlh->nlmsg_pid;
 	/* tables, chains, rules, sets and elements all name their table first */
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == 1 && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0) {
-			strncpy(ev.table, mnl_attr_get_str(a), sizeof(ev.table) - 1);
-			break;
-		}
+	mnl_attr_for_each(
+		a, nlh, sizeof(struct nfgenmsg)) if (mnl_attr_get_type(a) == 1 &&
+						     mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+	{
+		strncpy(ev.table, mnl_attr_get_str(a), sizeof(ev.table) - 1);
+		break;
+	}
 	ev.removed = msg == NFT_MSG_DELTABLE || msg == NFT_MSG_DELCHAIN || msg == NFT_MSG_DELRULE ||
 		     msg == NFT_MSG_DELSET || msg == NFT_MSG_DELSETELEM || msg == NFT_MSG_DELOBJ;
 	p->cb(&ev, p->data);

@@ -30,7 +30,7 @@ struct nl_event {
 	struct nf_addr addr; /* address, neighbour */
 	uint8_t mac[6];	     /* neighbour, when it has one */
 	bool has_mac;
-	uint32_t portid; /* nft: the netlink port that made the change (0: the kernel) */
+	uint32_t portid;  /* nft: the netlink port that made the change (0: the kernel) */
 	uint16_t nft_msg; /* nft: NFT_MSG_* */
 	char table[64];	  /* nft: the table the change is in ("" when not said) */
 };

@@ -66,9 +66,9 @@ extern const struct nf_foreign_chain nf_foreign_chains[];
 extern const size_t nf_n_foreign_chains;
 
 struct nf_err {
-	int error;          /* -errno of the first failure */
-	char object[96];    /* which object the kernel refused, if known */
-	char msg[256];      /* the kernel's extended-ack text, if any */
+	int error;	 /* -errno of the first failure */
+	char object[96]; /* which object the kernel refused, if known */
+	char msg[256];	 /* the kernel's extended-ack text, if any */
 };
 
 /* Built objects, before they go to the kernel (tests inspect them). */
@@ -118,17 +118,17 @@ struct nf_exempt_status {
 };
 
 struct nf_status {
-	bool table;           /* our table exists */
-	bool matches;         /* the kernel's state equals the spec */
+	bool table;   /* our table exists */
+	bool matches; /* the kernel's state equals the spec */
 	uint64_t dropped_packets, dropped_bytes;
-	struct nf_fwd_status *fwd;   /* one per spec port and family, in spec order */
+	struct nf_fwd_status *fwd; /* one per spec port and family, in spec order */
 	size_t n_fwd;
 	struct nf_exempt_status exempt[NF_N_FOREIGN_CHAINS];
 	size_t n_exempt;
 };
 
-int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
-		      struct nf_status *st, struct nf_err *err);
+int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_status *st,
+		      struct nf_err *err);
 void nf_status_free(struct nf_status *st);
 
 /* Text forms used by reports. */

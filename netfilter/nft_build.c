@@ -401,7 +401,7 @@ static int add_rule_ours(struct nf_objs *o, const struct base_chain *bc,
 }
 
 static int nf_exempt_comment(const struct nf_forward_spec *spec, int fam, const struct nf_port *p,
-		      char *buf, size_t len)
+			     char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
@@ -568,7 +568,7 @@ static bool be_inc(uint8_t *x, unsigned int len)
 static int add_allow(struct nftnl_set *s, int fam, const struct nf_prefix *pfx, size_t n)
 {
 	unsigned int len = addr_len(fam);
-	uint8_t (*r)[2][16];
+	uint8_t(*r)[2][16];
 	size_t m = 0;
 	int ret = 0;
 

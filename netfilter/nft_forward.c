@@ -79,7 +79,7 @@ static void b_set(struct nf_batch *b, struct nftnl_set *s)
 	for (e = nftnl_set_elems_iter_next(it);; e = nftnl_set_elems_iter_next(it)) {
 		if (chunk && (!e || n == ELEMS_PER_MSG)) {
 			nlh = nf_batch_msg(b, NFT_MSG_NEWSETELEM, NFPROTO_INET,
-					NLM_F_CREATE | NLM_F_EXCL, what);
+					   NLM_F_CREATE | NLM_F_EXCL, what);
 			if (nlh)
 				nftnl_set_elems_nlmsg_build_payload(nlh, chunk);
 			nf_batch_put(b, nlh);
@@ -96,7 +96,8 @@ static void b_set(struct nf_batch *b, struct nftnl_set *s)
 				break;
 			}
 			nftnl_set_set_str(chunk, NFTNL_SET_TABLE, NF_TABLE_NAME);
-			nftnl_set_set_str(chunk, NFTNL_SET_NAME, nftnl_set_get_str(s, NFTNL_SET_NAME));
+			nftnl_set_set_str(chunk, NFTNL_SET_NAME,
+					  nftnl_set_get_str(s, NFTNL_SET_NAME));
 			nftnl_set_set_u32(chunk, NFTNL_SET_FAMILY, NFPROTO_INET);
 		}
 		struct nftnl_set_elem *c = elem_copy(e);
@@ -308,8 +309,8 @@ static struct nftnl_set *find_set(const struct nf_actual *a, const char *name)
 	return NULL;
 }
 
-int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec,
-		      struct nf_status *st, struct nf_err *err)
+int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_status *st,
+		      struct nf_err *err)
 {
 	struct nf_objs *o = NULL;
 	struct nf_actual a;

@@ -77,8 +77,8 @@ struct nf_batch {
 
 int nf_batch_init(struct nf_batch *b, struct nf_sock *s);
 /* The next message, its seq remembered as what; NULL once b->err is set. */
-struct nlmsghdr *nf_batch_msg(struct nf_batch *b, uint16_t type, uint16_t family,
-			      uint16_t flags, const char *what);
+struct nlmsghdr *nf_batch_msg(struct nf_batch *b, uint16_t type, uint16_t family, uint16_t flags,
+			      const char *what);
 void nf_batch_put(struct nf_batch *b, struct nlmsghdr *nlh);
 /* Send it all in one sendmsg; the first error names its object in err. */
 int nf_batch_send(struct nf_sock *s, struct nf_batch *b, struct nf_err *err);

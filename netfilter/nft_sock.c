@@ -20,7 +20,7 @@
 #include "netfilter/nft_priv.h"
 
 #define RECV_SIZE (1 << 16)
-#define MSG_ROOM (1 << 15)	/* the most one message of ours can take */
+#define MSG_ROOM (1 << 15) /* the most one message of ours can take */
 
 struct nf_sock {
 	struct mnl_socket *nl;
@@ -207,8 +207,8 @@ void nf_batch_free(struct nf_batch *b)
 	free(b->what);
 }
 
-struct nlmsghdr *nf_batch_msg(struct nf_batch *b, uint16_t type, uint16_t family,
-			      uint16_t flags, const char *what)
+struct nlmsghdr *nf_batch_msg(struct nf_batch *b, uint16_t type, uint16_t family, uint16_t flags,
+			      const char *what)
 {
 	struct nlmsghdr *nlh;
 
@@ -229,7 +229,7 @@ struct nlmsghdr *nf_batch_msg(struct nf_batch *b, uint16_t type, uint16_t family
 	size_t i = b->seq - b->seq_first;
 	if (i >= b->n_what) {
 		size_t n = b->n_what ? b->n_what * 2 : 64;
-		char (*w)[96] = realloc(b->what, n * sizeof(*w));
+		char(*w)[96] = realloc(b->what, n * sizeof(*w));
 
 		if (!w) {
 			b->err = -ENOMEM;
@@ -263,7 +263,8 @@ int nf_batch_send(struct nf_sock *s, struct nf_batch *b, struct nf_err *err)
 
 	/* one sendmsg for the whole transaction: the socket must take it */
 	size = (int)b->len + 4096;
-	if (setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
+	if (setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) <
+	    0)
 		setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	if (mnl_socket_sendto(s->nl, b->buf, b->len) < 0) {
 		first = -errno;

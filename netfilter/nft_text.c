@@ -87,7 +87,7 @@ static int expr_text_cb(struct nftnl_expr *e, void *data)
 		const void *info = nftnl_expr_get(e, NFTNL_EXPR_MT_INFO, &len);
 
 		sb_printf(o, " %s rev %u ", nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME),
-		    nftnl_expr_get_u32(e, NFTNL_EXPR_MT_REV));
+			  nftnl_expr_get_u32(e, NFTNL_EXPR_MT_REV));
 		if (info)
 			sb_hex(o, info, len);
 	} else {
@@ -107,7 +107,7 @@ int nf_rule_text(const void *rule, char *buf, size_t len)
 	const char *tag = nf_exempt_tag(r);
 
 	sb_printf(&o, "rule %u %s %s", nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY),
-	    nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+		  nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
 	if (tag)
 		sb_printf(&o, " \"%s\"", tag);
 	nftnl_expr_foreach(r, expr_text_cb, &c);
@@ -179,12 +179,12 @@ int nf_set_text(const void *set, char *buf, size_t len)
 	struct strbuf o = strbuf_on(buf, len);
 
 	sb_printf(&o, "set %u %s %s flags 0x%x key %u/%u", nftnl_set_get_u32(s, NFTNL_SET_FAMILY),
-	    nftnl_set_get_str(s, NFTNL_SET_TABLE), nftnl_set_get_str(s, NFTNL_SET_NAME),
-	    nftnl_set_get_u32(s, NFTNL_SET_FLAGS), nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
-	    nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
+		  nftnl_set_get_str(s, NFTNL_SET_TABLE), nftnl_set_get_str(s, NFTNL_SET_NAME),
+		  nftnl_set_get_u32(s, NFTNL_SET_FLAGS), nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE),
+		  nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN));
 	if (nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE))
 		sb_printf(&o, " data %u/%u", nftnl_set_get_u32(s, NFTNL_SET_DATA_TYPE),
-		    nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN));
+			  nftnl_set_get_u32(s, NFTNL_SET_DATA_LEN));
 	struct elems el = { 0 };
 
 	nftnl_set_expr_foreach(s, set_expr_cb, &o);
@@ -205,12 +205,14 @@ int nf_chain_text(const void *chain, char *buf, size_t len)
 	struct strbuf o = strbuf_on(buf, len);
 
 	sb_printf(&o, "chain %u %s %s", nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
-	    nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+		  nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
+		  nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
 	if (nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM))
-		sb_printf(&o, " %s hook %u prio %d policy %u", nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
-		    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
-		    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
-		    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
+		sb_printf(&o, " %s hook %u prio %d policy %u",
+			  nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE),
+			  nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM),
+			  nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO),
+			  nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY));
 	return o.err;
 }
 
@@ -385,8 +387,8 @@ int nf_actual_text(const struct nf_actual *a, struct nf_text *t)
 			ex[n++] = a->foreign[c].ours[i];
 	}
 	r = state_text(t, a->table, a->comment, (struct nftnl_set **)a->sets, a->n_sets,
-		       (struct nftnl_chain **)a->chains, a->n_chains, a->rules, a->n_rules, ex,
-		       n, ok);
+		       (struct nftnl_chain **)a->chains, a->n_chains, a->rules, a->n_rules, ex, n,
+		       ok);
 	free(ex);
 	return r;
 }

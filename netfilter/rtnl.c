@@ -192,7 +192,8 @@ static int neigh_cb(const struct nlmsghdr *nlh, void *data)
 	    mnl_attr_get_payload_len(tb[NDA_LLADDR]) != 6 ||
 	    memcmp(mnl_attr_get_payload(tb[NDA_LLADDR]), c->mac, 6))
 		return MNL_CB_OK;
-	if (nd->ndm_family == AF_INET6 && ((const uint8_t *)mnl_attr_get_payload(tb[NDA_DST]))[0] == 0xfe)
+	if (nd->ndm_family == AF_INET6 &&
+	    ((const uint8_t *)mnl_attr_get_payload(tb[NDA_DST]))[0] == 0xfe)
 		return MNL_CB_OK; /* link-local: not forwardable */
 	if (c->n < c->max) {
 		memset(&c->out[c->n], 0, sizeof(c->out[c->n]));

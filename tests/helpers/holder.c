@@ -88,7 +88,9 @@ static void send_fd(int sock, int fd)
 {
 	char data = 'x', cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
 	struct iovec iov = { &data, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
 
@@ -104,7 +106,9 @@ static int recv_fd(int sock)
 {
 	char data, cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &data, 1 };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
 	int fd;
@@ -306,9 +310,10 @@ int main(int argc, char **argv)
 		prctl(PR_SET_NAME, "va-scene");
 		scene(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5]);
 	} else {
-		fprintf(stderr, "usage: holder open|fork|scm|mmap|dumb|prime|threads|mntns|churn PATH "
-				"[ARG] | "
-				"scene N FDS HOLD PATH\n");
+		fprintf(stderr,
+			"usage: holder open|fork|scm|mmap|dumb|prime|threads|mntns|churn PATH "
+			"[ARG] | "
+			"scene N FDS HOLD PATH\n");
 		return 2;
 	}
 	ready();

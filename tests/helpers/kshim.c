@@ -31,10 +31,10 @@
 
 static __thread int inside;
 
-#define REAL(ret, name, ...)                                          \
-	static ret (*real_##name)(__VA_ARGS__);                       \
-	if (!real_##name)                                             \
-		real_##name = dlsym(RTLD_NEXT, #name)
+#define REAL(ret, name, ...)                    \
+	static ret (*real_##name)(__VA_ARGS__); \
+	if (!real_##name)                       \
+	real_##name = dlsym(RTLD_NEXT, #name)
 
 static const char *kroot(void)
 {
@@ -467,18 +467,18 @@ long syscall(long nr, ...)
 /* ---- libkmod's fixed paths ---- */
 
 /* open and open64: the same call, remapped; mode only exists with O_CREAT */
-#define OPEN_REMAPPED(name)                                            \
-	int name(const char *path, int flags, ...)                     \
-	{                                                              \
-		REAL(int, name, const char *, int, ...);               \
-		char buf[PATH_MAX];                                    \
-		va_list ap;                                            \
-		mode_t mode;                                           \
-									       \
-		va_start(ap, flags);                                   \
-		mode = va_arg(ap, mode_t);                             \
-		va_end(ap);                                            \
-		return real_##name(remap(path, buf), flags, mode);     \
+#define OPEN_REMAPPED(name)                                        \
+	int name(const char *path, int flags, ...)                 \
+	{                                                          \
+		REAL(int, name, const char *, int, ...);           \
+		char buf[PATH_MAX];                                \
+		va_list ap;                                        \
+		mode_t mode;                                       \
+                                                                   \
+		va_start(ap, flags);                               \
+		mode = va_arg(ap, mode_t);                         \
+		va_end(ap);                                        \
+		return real_##name(remap(path, buf), flags, mode); \
 	}
 OPEN_REMAPPED(open)
 OPEN_REMAPPED(open64)
@@ -496,13 +496,13 @@ int openat(int dirfd, const char *path, int flags, ...)
 	return real_openat(dirfd, remap(path, buf), flags, mode);
 }
 
-#define FOPEN_REMAPPED(name)                                           \
-	FILE *name(const char *path, const char *mode)                 \
-	{                                                              \
-		REAL(FILE *, name, const char *, const char *);        \
-		char buf[PATH_MAX];                                    \
-									       \
-		return real_##name(remap(path, buf), mode);            \
+#define FOPEN_REMAPPED(name)                                    \
+	FILE *name(const char *path, const char *mode)          \
+	{                                                       \
+		REAL(FILE *, name, const char *, const char *); \
+		char buf[PATH_MAX];                             \
+                                                                \
+		return real_##name(remap(path, buf), mode);     \
 	}
 FOPEN_REMAPPED(fopen)
 FOPEN_REMAPPED(fopen64)
@@ -635,7 +635,8 @@ ssize_t write(int fd, const void *buf, size_t n)
 		const char *eq = strchr(fail, '=');
 		size_t fl = eq ? (size_t)(eq - fail) : strlen(fail);
 
-		if (!strncmp(path + rl, fail, fl) && !path[rl + fl] && (!eq || !strcmp(eq + 1, val))) {
+		if (!strncmp(path + rl, fail, fl) && !path[rl + fl] &&
+		    (!eq || !strcmp(eq + 1, val))) {
 			slog("write %s failed: EIO (KSHIM_FAIL)", path + rl);
 			errno = EIO;
 			return -1;

@@ -24,37 +24,36 @@ static const char *write_conf(const char *name, const char *text)
 	return path;
 }
 
-static const char good[] =
-	"# the seed's module, as a file\n"
-	"[vfio]\n"
-	"vm = win11\n"
-	"user = nixos\n"
-	"cpu = intel                 # intel | amd\n"
-	"gpu = amd\n"
-	"pcis = pci_0000_03_00_0 0000:03:00.1\n"
-	"passthrough = true\n"
-	"stop-units = display-manager.service lactd.service\n"
-	"on-holders = kill\n"
-	"holder-timeout = 15\n"
-	"\n"
-	"[vnc]\n"
-	"enable = yes\n"
-	"interface = wlp4s0\n"
-	"host.ip = 192.0.2.30 2001:db8::30\n"
-	"host.port = 5900\n"
-	"guest.ip = 198.51.100.50\n"
-	"guest.port = 5901\n"
-	"allow = 192.0.2.0/24 2001:db8::/64 ; inih's own comment\n"
-	"\n"
-	"[forward rdp]\n"
-	"proto = tcp\n"
-	"host.port = 3389\n"
-	"guest.port = 3389\n"
-	"\n"
-	"[forward sunshine]\n"
-	"proto = udp\n"
-	"host.port = 47998\n"
-	"guest.port = 47998\n";
+static const char good[] = "# the seed's module, as a file\n"
+			   "[vfio]\n"
+			   "vm = win11\n"
+			   "user = nixos\n"
+			   "cpu = intel                 # intel | amd\n"
+			   "gpu = amd\n"
+			   "pcis = pci_0000_03_00_0 0000:03:00.1\n"
+			   "passthrough = true\n"
+			   "stop-units = display-manager.service lactd.service\n"
+			   "on-holders = kill\n"
+			   "holder-timeout = 15\n"
+			   "\n"
+			   "[vnc]\n"
+			   "enable = yes\n"
+			   "interface = wlp4s0\n"
+			   "host.ip = 192.0.2.30 2001:db8::30\n"
+			   "host.port = 5900\n"
+			   "guest.ip = 198.51.100.50\n"
+			   "guest.port = 5901\n"
+			   "allow = 192.0.2.0/24 2001:db8::/64 ; inih's own comment\n"
+			   "\n"
+			   "[forward rdp]\n"
+			   "proto = tcp\n"
+			   "host.port = 3389\n"
+			   "guest.port = 3389\n"
+			   "\n"
+			   "[forward sunshine]\n"
+			   "proto = udp\n"
+			   "host.port = 47998\n"
+			   "guest.port = 47998\n";
 
 static void test_good(void)
 {
@@ -75,19 +74,25 @@ static void test_good(void)
 	CHECK_STR("config: libvirt nodedev name becomes a BDF", c->pcis[0], "0000:03:00.0");
 	CHECK_STR("config: BDF kept", c->pcis[1], "0000:03:00.1");
 	CHECK("config: passthrough", c->passthrough);
-	CHECK("config: stop-units", c->n_stop_units == 2 && !strcmp(c->stop_units[1], "lactd.service"));
-	CHECK("config: on-holders kill, timeout 15", c->on_holders == HOLDERS_KILL && c->holder_timeout == 15);
-	CHECK("config: vnc enabled on wlp4s0", c->vnc.enable && !strcmp(c->vnc.interface, "wlp4s0"));
+	CHECK("config: stop-units",
+	      c->n_stop_units == 2 && !strcmp(c->stop_units[1], "lactd.service"));
+	CHECK("config: on-holders kill, timeout 15",
+	      c->on_holders == HOLDERS_KILL && c->holder_timeout == 15);
+	CHECK("config: vnc enabled on wlp4s0",
+	      c->vnc.enable && !strcmp(c->vnc.interface, "wlp4s0"));
 	CHECK("config: host.ip has v4 and v6", c->vnc.host[NF_V4].family == AF_INET &&
-						  c->vnc.host[NF_V6].family == AF_INET6 && !c->vnc.host_auto);
+						       c->vnc.host[NF_V6].family == AF_INET6 &&
+						       !c->vnc.host_auto);
 	CHECK_STR("config: host v4", nf_addr_str(&c->vnc.host[NF_V4], a, sizeof(a)), "192.0.2.30");
-	CHECK_STR("config: guest v4", nf_addr_str(&c->vnc.guest[NF_V4], a, sizeof(a)), "198.51.100.50");
+	CHECK_STR("config: guest v4", nf_addr_str(&c->vnc.guest[NF_V4], a, sizeof(a)),
+		  "198.51.100.50");
 	CHECK("config: ports", c->vnc.host_port == 5900 && c->vnc.guest_port == 5901);
-	CHECK("config: allow has two prefixes", c->vnc.n_allow == 2 && c->vnc.allow[0].plen == 24 &&
-							c->vnc.allow[1].plen == 64);
+	CHECK("config: allow has two prefixes",
+	      c->vnc.n_allow == 2 && c->vnc.allow[0].plen == 24 && c->vnc.allow[1].plen == 64);
 	CHECK("config: two extra forwards", c->n_fwd == 2);
 	CHECK("config: udp forward", c->n_fwd == 2 && c->fwd[1].proto == IPPROTO_UDP &&
-					     c->fwd[1].host_port == 47998 && !strcmp(c->fwd[1].name, "sunshine"));
+					     c->fwd[1].host_port == 47998 &&
+					     !strcmp(c->fwd[1].name, "sunshine"));
 	config_free(c);
 }
 
@@ -95,15 +100,19 @@ static void test_defaults(void)
 {
 	struct config *c = NULL;
 	char err[512];
-	int r = config_load(write_conf("min.conf", "[vfio]\nvm = w\n[vnc]\nenable = true\ninterface = eth0\nguest.ip = auto\n"),
-			    &c, err, sizeof(err));
+	int r = config_load(
+		write_conf(
+			"min.conf",
+			"[vfio]\nvm = w\n[vnc]\nenable = true\ninterface = eth0\nguest.ip = auto\n"),
+		&c, err, sizeof(err));
 
 	CHECK("config: minimal file loads", r == 0);
 	if (r)
 		return;
-	CHECK("config: defaults", c->vnc.host_auto && c->vnc.guest_auto && c->vnc.host_port == 5900 &&
-				  c->vnc.guest_port == 5900 && c->on_holders == HOLDERS_WAIT &&
-				  c->holder_timeout == 10 && !c->passthrough && !c->vnc.masquerade);
+	CHECK("config: defaults",
+	      c->vnc.host_auto && c->vnc.guest_auto && c->vnc.host_port == 5900 &&
+		      c->vnc.guest_port == 5900 && c->on_holders == HOLDERS_WAIT &&
+		      c->holder_timeout == 10 && !c->passthrough && !c->vnc.masquerade);
 	config_free(c);
 }
 
@@ -113,7 +122,8 @@ struct bad {
 	const char *want; /* the error after "FILE" */
 };
 
-#define HEAD "[vfio]\nvm = win11\n[vnc]\nenable = true\ninterface = eth0\nguest.ip = 198.51.100.50\n"
+#define HEAD \
+	"[vfio]\nvm = win11\n[vnc]\nenable = true\ninterface = eth0\nguest.ip = 198.51.100.50\n"
 
 static const struct bad bad[] = {
 	{ "invalid IP", HEAD "host.ip = 192.0.2.300\n",
@@ -122,29 +132,36 @@ static const struct bad bad[] = {
 	  ":7: [vnc] allow: '192.0.2.0/33' is not an address or CIDR (192.168.178.0/24, 2001:db8::/64)" },
 	{ "CIDR with host bits", HEAD "allow = 192.0.2.7/24\n",
 	  ":7: [vnc] allow: '192.0.2.7/24' has host bits set; write the network, like 192.168.178.0/24" },
-	{ "port 0", HEAD "host.port = 0\n", ":7: [vnc] host.port: expected a port 1-65535, got '0'" },
+	{ "port 0", HEAD "host.port = 0\n",
+	  ":7: [vnc] host.port: expected a port 1-65535, got '0'" },
 	{ "port 65536", HEAD "guest.port = 65536\n",
 	  ":7: [vnc] guest.port: expected a port 1-65535, got '65536'" },
-	{ "port with junk", HEAD "host.port = 59a\n", ":7: [vnc] host.port: expected a port 1-65535, got '59a'" },
+	{ "port with junk", HEAD "host.port = 59a\n",
+	  ":7: [vnc] host.port: expected a port 1-65535, got '59a'" },
 	{ "unknown key", HEAD "hostip = 192.0.2.1\n",
 	  ":7: [vnc] hostip: unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)" },
 	{ "unknown section", HEAD "[vcn]\nenable = true\n",
 	  ":8: [vcn]: unknown section (known: [vfio], [vnc], [forward NAME])" },
 	{ "duplicate section", HEAD "[vfio]\nuser = a\n", ":8: [vfio]: section given twice" },
 	{ "duplicate key", HEAD "interface = eth1\n", ":7: [vnc] interface: given twice" },
-	{ "bad boolean", HEAD "masquerade = maybe\n", ":7: [vnc] masquerade: expected true or false, got 'maybe'" },
-	{ "bad enum", "[vfio]\nvm = w\ngpu = intel\n", ":3: [vfio] gpu: expected amd or nvidia, got 'intel'" },
+	{ "bad boolean", HEAD "masquerade = maybe\n",
+	  ":7: [vnc] masquerade: expected true or false, got 'maybe'" },
+	{ "bad enum", "[vfio]\nvm = w\ngpu = intel\n",
+	  ":3: [vfio] gpu: expected amd or nvidia, got 'intel'" },
 	{ "bad pci", "[vfio]\nvm = w\npcis = 03:00\n",
 	  ":3: [vfio] pcis: '03:00' is not a PCI address (pci_0000_03_00_0 or 0000:03:00.0)" },
 	{ "interface name too long", "[vfio]\nvm = w\n[vnc]\ninterface = averyveryverylongname\n",
 	  ":4: [vnc] interface: 'averyveryverylongname' is not an interface name (1-15 characters, no '/', ':' or spaces)" },
-	{ "key outside a section", "vm = w\n", ":1: vm: key outside any section; put it under [vfio] or [vnc]" },
+	{ "key outside a section", "vm = w\n",
+	  ":1: vm: key outside any section; put it under [vfio] or [vnc]" },
 	{ "syntax error", "[vfio]\nvm = w\nthis line has no equals\n",
 	  ":3: syntax error: expected [section] or key = value" },
-	{ "missing vm", "[vnc]\nenable = false\n", ": [vfio] vm: missing; name the libvirt domain, like vm = win11" },
+	{ "missing vm", "[vnc]\nenable = false\n",
+	  ": [vfio] vm: missing; name the libvirt domain, like vm = win11" },
 	{ "missing interface", "[vfio]\nvm = w\n[vnc]\nenable = true\nguest.ip = auto\n",
 	  ": [vnc] interface: missing; name the LAN interface, like interface = wlp4s0" },
-	{ "forward without port", HEAD "[forward rdp]\nhost.port = 3389\n", ": [forward rdp] guest.port: missing" },
+	{ "forward without port", HEAD "[forward rdp]\nhost.port = 3389\n",
+	  ": [forward rdp] guest.port: missing" },
 	{ "forward clashes with vnc", HEAD "[forward x]\nhost.port = 5900\nguest.port = 1\n",
 	  ": [forward x] host.port: 5900 is the VNC port already" },
 	{ "bad vm name", "[vfio]\nvm = ../etc\n",
@@ -175,7 +192,8 @@ static void test_unreadable(void)
 	struct config *c = NULL;
 	char err[512];
 
-	CHECK("config: missing file is -ENOENT", config_load("/nonexistent/x.conf", &c, err, sizeof(err)) == -ENOENT);
+	CHECK("config: missing file is -ENOENT",
+	      config_load("/nonexistent/x.conf", &c, err, sizeof(err)) == -ENOENT);
 	CHECK("config: a directory is refused", config_load(dir, &c, err, sizeof(err)) == -EISDIR);
 }
 

@@ -141,8 +141,8 @@ static void test_hostile(void)
 				     "<domain><name>w\xe9\xe9</name></domain>";
 	r = parse(latin1, &d, err);
 	CHECK("xml: non-UTF-8 bytes are refused", r == -EINVAL);
-	CHECK("xml: ... with libxml2's reason", strstr(err, "UTF-8") != NULL ||
-						  strstr(err, "encoding") != NULL);
+	CHECK("xml: ... with libxml2's reason",
+	      strstr(err, "UTF-8") != NULL || strstr(err, "encoding") != NULL);
 	printf("# %s\n", err);
 
 	char *huge = malloc(DOMAIN_XML_MAX + 64);
@@ -183,10 +183,9 @@ static void test_hostile(void)
 	r = parse(bad_addr, &d, err);
 	CHECK("xml: a PCI bus past 0xff is refused", r == -EINVAL && strstr(err, "line 1"));
 
-	static const char bad_fn[] =
-		"<domain><name>g</name><devices><hostdev type='pci'><source>"
-		"<address domain='0' bus='3' slot='0' function='8'/></source>"
-		"</hostdev></devices></domain>";
+	static const char bad_fn[] = "<domain><name>g</name><devices><hostdev type='pci'><source>"
+				     "<address domain='0' bus='3' slot='0' function='8'/></source>"
+				     "</hostdev></devices></domain>";
 	r = parse(bad_fn, &d, err);
 	CHECK("xml: function 8 is refused", r == -EINVAL);
 
@@ -203,8 +202,8 @@ static void test_hostile(void)
 		"<hostdev type='pci'><source><address domain='0' bus='3' slot='0' function='1'/>"
 		"</source></hostdev></devices></domain>";
 	r = parse(bridge, &d, err);
-	CHECK("xml: a bridge interface and decimal-free hex", r == 0 && d.n_ifaces == 1 &&
-		      !strcmp(d.ifaces[0].bridge, "br0") && d.n_pcis == 1 &&
+	CHECK("xml: a bridge interface and decimal-free hex",
+	      r == 0 && d.n_ifaces == 1 && !strcmp(d.ifaces[0].bridge, "br0") && d.n_pcis == 1 &&
 		      !strcmp(d.pcis[0], "0000:03:00.1"));
 	CHECK_STR("xml: the name is trimmed", d.name, "g");
 	domain_free(&d);
@@ -239,7 +238,8 @@ static void test_journal(void)
 	for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++)
 		CHECK("journal: a step appended", journal_append(fd, &recs[i]) == 0);
 	struct jrec two_words = { J_UNIT, "a b", "" };
-	CHECK("journal: a token with a space is refused", journal_append(fd, &two_words) == -EINVAL);
+	CHECK("journal: a token with a space is refused",
+	      journal_append(fd, &two_words) == -EINVAL);
 	struct jrec missing = { J_FB, "efi-framebuffer", "" };
 	CHECK("journal: a missing argument is refused", journal_append(fd, &missing) == -EINVAL);
 	close(fd);
@@ -280,8 +280,8 @@ static void test_journal(void)
 	r = journal_load(jdir, "win11", &got, &n, &cut, &bad);
 	CHECK("journal: ... with the one step left", r == 0 && n == 1 && got[0].step == J_MODULE);
 	free(got);
-	CHECK("journal: stored empty, it is gone", journal_store(jdir, "win11", NULL, 0) == 0 &&
-							   access(path, F_OK) < 0);
+	CHECK("journal: stored empty, it is gone",
+	      journal_store(jdir, "win11", NULL, 0) == 0 && access(path, F_OK) < 0);
 	r = journal_load(jdir, "win11", &got, &n, &cut, &bad);
 	CHECK("journal: none left is ENOENT", r == -ENOENT);
 	CHECK("journal: a VM name with a slash names no file",
@@ -324,17 +324,19 @@ static void test_order(void)
 	int r = module_order(roots, 1, fake_holders, NULL, &out, &n);
 
 	for (size_t i = 0; i < n; i++)
-		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i ? " " : "", out[i]);
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i ? " " : "",
+			 out[i]);
 	CHECK("order: nvidia's dependents first", r == 0);
-	CHECK_STR("order: uvm, drm, modeset, nvidia", line, "nvidia_uvm nvidia_drm nvidia_modeset nvidia");
+	CHECK_STR("order: uvm, drm, modeset, nvidia", line,
+		  "nvidia_uvm nvidia_drm nvidia_modeset nvidia");
 	free(out);
 
 	snprintf(roots[0], sizeof(roots[0]), "amdgpu");
 	snprintf(roots[1], sizeof(roots[1]), "nvidia_modeset");
 	r = module_order(roots, 2, fake_holders, NULL, &out, &n);
 	CHECK("order: two roots, each once", r == 0 && n == 3 && !strcmp(out[0], "amdgpu") &&
-						 !strcmp(out[1], "nvidia_drm") &&
-						 !strcmp(out[2], "nvidia_modeset"));
+						     !strcmp(out[1], "nvidia_drm") &&
+						     !strcmp(out[2], "nvidia_modeset"));
 	free(out);
 
 	snprintf(roots[0], sizeof(roots[0]), "loop_a");

@@ -43,8 +43,8 @@ static void test_match(void)
 	r = rec(KDEV(195, 255), NULL, NULL);
 	CHECK("nvidiactl by major", hold_match(&t, &r, true, NULL, false) && r.why == WHY_DEV);
 	r = rec(0, "amdgpu", NULL);
-	CHECK("an anon file owned by amdgpu", hold_match(&t, &r, false, NULL, false) &&
-						    r.why == WHY_OWNER && r.kind == HOLD_FD);
+	CHECK("an anon file owned by amdgpu",
+	      hold_match(&t, &r, false, NULL, false) && r.why == WHY_OWNER && r.kind == HOLD_FD);
 	r = rec(0, "nvidia_drm", NULL);
 	CHECK("owner nvidia_drm matches target nvidia-drm",
 	      hold_match(&t, &r, false, NULL, false) && r.why == WHY_OWNER);
@@ -58,11 +58,12 @@ static void test_match(void)
 	CHECK("drm-driver i915 is not ours", !hold_match(&t, &r, true, "i915", false));
 	r = rec(0, NULL, "amdgpu");
 	CHECK("a dma-buf exported by amdgpu", hold_match(&t, &r, false, NULL, true) &&
-						    r.why == WHY_EXPORTER && r.kind == HOLD_DMABUF);
+						      r.why == WHY_EXPORTER &&
+						      r.kind == HOLD_DMABUF);
 	CHECK_STR("its module is the exporter", r.module, "amdgpu");
 	r = rec(0, "amdgpu", "drm_prime");
-	CHECK("a dma-buf whose owner module is ours", hold_match(&t, &r, false, NULL, true) &&
-							  r.why == WHY_EXPORTER);
+	CHECK("a dma-buf whose owner module is ours",
+	      hold_match(&t, &r, false, NULL, true) && r.why == WHY_EXPORTER);
 	r = rec(0, NULL, "i915");
 	CHECK("a dma-buf of another exporter", !hold_match(&t, &r, false, NULL, true));
 	r = rec(0, NULL, "amdgpu");
@@ -110,14 +111,15 @@ static void test_units(void)
 	unit_case("/system.slice/lactd.service", "lactd.service", UNIT_SYSTEM, -1);
 	unit_case("/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service",
 		  UNIT_SYSTEM, -1);
-	unit_case("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service",
-		  "x.service", UNIT_USER, 1000);
+	unit_case("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service", "x.service",
+		  UNIT_USER, 1000);
 	unit_case("/user.slice/user-1000.slice/user@1000.service/app.slice/"
-		  "app-firefox-1234.scope", "app-firefox-1234.scope", UNIT_USER, 1000);
-	unit_case("/user.slice/user-1000.slice/user@1000.service/init.scope",
-		  "init.scope", UNIT_USER, 1000);
-	unit_case("/user.slice/user-1000.slice/user@1000.service", "user@1000.service",
-		  UNIT_SYSTEM, 1000);
+		  "app-firefox-1234.scope",
+		  "app-firefox-1234.scope", UNIT_USER, 1000);
+	unit_case("/user.slice/user-1000.slice/user@1000.service/init.scope", "init.scope",
+		  UNIT_USER, 1000);
+	unit_case("/user.slice/user-1000.slice/user@1000.service", "user@1000.service", UNIT_SYSTEM,
+		  1000);
 	unit_case("/user.slice/user-1000.slice/session-2.scope", "session-2.scope", UNIT_SCOPE, -1);
 	unit_case("/init.scope", "init.scope", UNIT_INIT, -1);
 	unit_case("/", "", UNIT_NONE, -1);
@@ -134,7 +136,8 @@ static void test_actions(void)
 	snprintf(pi.unit, sizeof(pi.unit), "lactd.service");
 	pi.unit_kind = UNIT_SYSTEM;
 	holder_action(&pi, buf, sizeof(buf));
-	CHECK_STR("action: a system service", buf, "stop lactd.service (systemctl stop lactd.service)");
+	CHECK_STR("action: a system service", buf,
+		  "stop lactd.service (systemctl stop lactd.service)");
 	pi.unit_kind = UNIT_NONE;
 	holder_action(&pi, buf, sizeof(buf));
 	CHECK_STR("action: no unit", buf, "end pid 4242 (kill 4242)");

@@ -52,8 +52,10 @@ static struct nf_forward_spec spec(void)
 	allow4[1] = pfx("198.51.100.128", 26);
 	allow4[2] = pfx("198.51.100.64", 26); /* inside the first: merged away */
 	allow6[0] = pfx("::", 0);
-	s.fam[NF_V4] = (struct nf_family){ true, addr("198.51.100.1"), addr("192.0.2.50"), allow4, 3 };
-	s.fam[NF_V6] = (struct nf_family){ true, addr("2001:db8:1::1"), addr("2001:db8:2::50"), allow6, 1 };
+	s.fam[NF_V4] = (struct nf_family){ true, addr("198.51.100.1"), addr("192.0.2.50"), allow4,
+					   3 };
+	s.fam[NF_V6] = (struct nf_family){ true, addr("2001:db8:1::1"), addr("2001:db8:2::50"),
+					   allow6, 1 };
 	return s;
 }
 
@@ -62,7 +64,7 @@ static char *text_of(int kind, const void *obj)
 	static char t[3][8192];
 	static int i;
 	char *out = t[i++ % 3];
-	int r = kind == NF_OBJ_SET ? nf_set_text(obj, out, 8192)
+	int r = kind == NF_OBJ_SET     ? nf_set_text(obj, out, 8192)
 		: kind == NF_OBJ_CHAIN ? nf_chain_text(obj, out, 8192)
 				       : nf_rule_text(obj, out, 8192);
 	return r < 0 ? NULL : out;
@@ -93,7 +95,8 @@ static void roundtrip(struct nf_objs *o)
 
 	{
 		const struct nftnl_table *t = nf_objs_get(o, NF_OBJ_TABLE, 0);
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWTABLE, NFPROTO_INET, 0, 1);
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWTABLE, NFPROTO_INET, 0,
+							     1);
 		struct nftnl_table *back = nftnl_table_alloc();
 		uint32_t l1, l2;
 
@@ -103,20 +106,23 @@ static void roundtrip(struct nf_objs *o)
 		const void *u2 = nftnl_table_get_data(back, NFTNL_TABLE_USERDATA, &l2);
 		CHECK("roundtrip table name, family and comment",
 		      !strcmp(nftnl_table_get_str(back, NFTNL_TABLE_NAME), NF_TABLE_NAME) &&
-			      nftnl_table_get_u32(back, NFTNL_TABLE_FAMILY) == NFPROTO_INET &&
-			      u1 && u2 && l1 == l2 && !memcmp(u1, u2, l1));
+			      nftnl_table_get_u32(back, NFTNL_TABLE_FAMILY) == NFPROTO_INET && u1 &&
+			      u2 && l1 == l2 && !memcmp(u1, u2, l1));
 		nftnl_table_free(back);
 	}
 	for (size_t i = 0; i < nf_objs_count(o, NF_OBJ_SET); i++) {
 		struct nftnl_set *s = (struct nftnl_set *)nf_objs_get(o, NF_OBJ_SET, i);
 		struct nftnl_set *back = nftnl_set_alloc();
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWSET, NFPROTO_INET, 0, 1);
-		struct nlmsghdr *nle = nftnl_nlmsg_build_hdr(buf2, NFT_MSG_NEWSETELEM, NFPROTO_INET, 0, 2);
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWSET, NFPROTO_INET, 0,
+							     1);
+		struct nlmsghdr *nle = nftnl_nlmsg_build_hdr(buf2, NFT_MSG_NEWSETELEM, NFPROTO_INET,
+							     0, 2);
 
 		nftnl_set_nlmsg_build_payload(nlh, s);
 		nftnl_set_elems_nlmsg_build_payload(nle, s);
 		list_elem_types(nle);
-		snprintf(name, sizeof(name), "roundtrip set %s", nftnl_set_get_str(s, NFTNL_SET_NAME));
+		snprintf(name, sizeof(name), "roundtrip set %s",
+			 nftnl_set_get_str(s, NFTNL_SET_NAME));
 		CHECK(name, nftnl_set_nlmsg_parse(nlh, back) == 0 &&
 				    nftnl_set_elems_nlmsg_parse(nle, back) == 0 &&
 				    !strcmp(text_of(NF_OBJ_SET, s), text_of(NF_OBJ_SET, back)));
@@ -125,10 +131,12 @@ static void roundtrip(struct nf_objs *o)
 	for (size_t i = 0; i < nf_objs_count(o, NF_OBJ_CHAIN); i++) {
 		const struct nftnl_chain *c = nf_objs_get(o, NF_OBJ_CHAIN, i);
 		struct nftnl_chain *back = nftnl_chain_alloc();
-		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWCHAIN, NFPROTO_INET, 0, 1);
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWCHAIN, NFPROTO_INET, 0,
+							     1);
 
 		nftnl_chain_nlmsg_build_payload(nlh, c);
-		snprintf(name, sizeof(name), "roundtrip chain %s", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+		snprintf(name, sizeof(name), "roundtrip chain %s",
+			 nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
 		CHECK(name, nftnl_chain_nlmsg_parse(nlh, back) == 0 &&
 				    !strcmp(text_of(NF_OBJ_CHAIN, c), text_of(NF_OBJ_CHAIN, back)));
 		nftnl_chain_free(back);
@@ -138,7 +146,8 @@ static void roundtrip(struct nf_objs *o)
 			struct nftnl_rule *r = (struct nftnl_rule *)nf_objs_get(o, kind, i);
 			struct nftnl_rule *back = nftnl_rule_alloc();
 			uint32_t fam = nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY);
-			struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, fam, 0, 1);
+			struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, fam, 0,
+								     1);
 
 			nftnl_rule_nlmsg_build_payload(nlh, r);
 			snprintf(name, sizeof(name), "roundtrip %s %zu in %s %s",
@@ -181,34 +190,38 @@ static void goldens(struct nf_objs *o)
 	const void *r;
 
 	r = find(o, NF_OBJ_RULE, NF_TABLE_NAME, "filter_pre", 0);
-	CHECK_STR("golden: refused clients on lan0 to host.ip are dropped", r ? text_of(NF_OBJ_RULE, r) : NULL,
-		  "rule 1 vfio_agent filter_pre [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
-		  "[meta load iifname => reg 1 ] [cmp eq reg 1 0x306e616c 0x00000000 0x00000000 0x00000000 ] "
-		  "[payload load 4b @ network header + 16 => reg 1 ] [cmp eq reg 1 0x016433c6 ] "
-		  "[meta load l4proto => reg 1 ] [payload load 2b @ transport header + 2 => reg 9 ] "
-		  "[lookup reg 1 set ports 0x0 ] [payload load 4b @ network header + 12 => reg 1 ] "
-		  "[lookup reg 1 set allow4 0x1 ] [counter] [immediate reg 0 drop ]");
+	CHECK_STR(
+		"golden: refused clients on lan0 to host.ip are dropped",
+		r ? text_of(NF_OBJ_RULE, r) : NULL,
+		"rule 1 vfio_agent filter_pre [meta load nfproto => reg 1 ] [cmp eq reg 1 0x00000002 ] "
+		"[meta load iifname => reg 1 ] [cmp eq reg 1 0x306e616c 0x00000000 0x00000000 0x00000000 ] "
+		"[payload load 4b @ network header + 16 => reg 1 ] [cmp eq reg 1 0x016433c6 ] "
+		"[meta load l4proto => reg 1 ] [payload load 2b @ transport header + 2 => reg 9 ] "
+		"[lookup reg 1 set ports 0x0 ] [payload load 4b @ network header + 12 => reg 1 ] "
+		"[lookup reg 1 set allow4 0x1 ] [counter] [immediate reg 0 drop ]");
 	r = find(o, NF_OBJ_RULE, NF_TABLE_NAME, "nat_pre", 1);
-	CHECK_STR("golden: IPv6 dnat takes the port from reg 2, as the kernel dumps it",
-		  r ? text_of(NF_OBJ_RULE, r) : NULL,
-		  "rule 1 vfio_agent nat_pre [meta load nfproto => reg 1 ] [cmp eq reg 1 0x0000000a ] "
-		  "[meta load iifname => reg 1 ] [cmp eq reg 1 0x306e616c 0x00000000 0x00000000 0x00000000 ] "
-		  "[payload load 16b @ network header + 24 => reg 1 ] "
-		  "[cmp eq reg 1 0xb80d0120 0x00000100 0x00000000 0x01000000 ] "
-		  "[meta load l4proto => reg 1 ] [payload load 2b @ transport header + 2 => reg 9 ] "
-		  "[lookup reg 1 set dnat6 dreg 1 0x0 ] "
-		  "[nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2 flags 0x3 ]");
+	CHECK_STR(
+		"golden: IPv6 dnat takes the port from reg 2, as the kernel dumps it",
+		r ? text_of(NF_OBJ_RULE, r) : NULL,
+		"rule 1 vfio_agent nat_pre [meta load nfproto => reg 1 ] [cmp eq reg 1 0x0000000a ] "
+		"[meta load iifname => reg 1 ] [cmp eq reg 1 0x306e616c 0x00000000 0x00000000 0x00000000 ] "
+		"[payload load 16b @ network header + 24 => reg 1 ] "
+		"[cmp eq reg 1 0xb80d0120 0x00000100 0x00000000 0x01000000 ] "
+		"[meta load l4proto => reg 1 ] [payload load 2b @ transport header + 2 => reg 9 ] "
+		"[lookup reg 1 set dnat6 dreg 1 0x0 ] "
+		"[nat dnat ip6 addr_min reg 1 addr_max reg 1 proto_min reg 2 proto_max reg 2 flags 0x3 ]");
 	r = find(o, NF_OBJ_RULE, NF_TABLE_NAME, "nat_out", 0);
 	CHECK("golden: output dnat matches host.ip only (loopback never translated)",
 	      r && !strstr(text_of(NF_OBJ_RULE, r), "iifname") &&
 		      strstr(text_of(NF_OBJ_RULE, r), "[cmp eq reg 1 0x016433c6 ]"));
 	r = find(o, NF_OBJ_RULE, NF_TABLE_NAME, "nat_post", 0);
 	CHECK("golden: masquerade only host-originated flows (fib saddr type local)",
-	      r && strstr(text_of(NF_OBJ_RULE, r), "[fib saddr type => reg 1 ] [cmp eq reg 1 0x00000002 ] [masq ]"));
+	      r && strstr(text_of(NF_OBJ_RULE, r),
+			  "[fib saddr type => reg 1 ] [cmp eq reg 1 0x00000002 ] [masq ]"));
 
 	r = find(o, NF_OBJ_EXEMPT, "filter", "LIBVIRT_FWI", 0);
-	CHECK_STR("exemption: tagged with the VM and the translated flow", r ? nf_exempt_tag(r) : NULL,
-		  "vfio-agent win11: tcp 192.0.2.50:5901");
+	CHECK_STR("exemption: tagged with the VM and the translated flow",
+		  r ? nf_exempt_tag(r) : NULL, "vfio-agent win11: tcp 192.0.2.50:5901");
 	CHECK("exemption: iptables-nft dialect (xt conntrack rev 3, comment rev 0)",
 	      r && strstr(text_of(NF_OBJ_EXEMPT, r), "[match conntrack rev 3 ") &&
 		      strstr(text_of(NF_OBJ_EXEMPT, r), "[match comment rev 0 ") &&
@@ -218,14 +231,18 @@ static void goldens(struct nf_objs *o)
 		  "vfio-agent win11: udp 192.0.2.50:47998");
 	r = find(o, NF_OBJ_EXEMPT, "libvirt_network", "guest_input", 2);
 	CHECK("exemption: native nftables in libvirt_network, IPv6 too",
-	      r && strstr(text_of(NF_OBJ_EXEMPT, r), "\"vfio-agent win11: tcp [2001:db8:2::50]:5901\"") &&
+	      r &&
+		      strstr(text_of(NF_OBJ_EXEMPT, r),
+			     "\"vfio-agent win11: tcp [2001:db8:2::50]:5901\"") &&
 		      strstr(text_of(NF_OBJ_EXEMPT, r), "[ct load status => reg 1 ]") &&
 		      !strstr(text_of(NF_OBJ_EXEMPT, r), "[match"));
 
 	const void *s = find_set(o, "allow4");
-	CHECK_STR("allow: overlapping CIDRs merge into one interval", s ? text_of(NF_OBJ_SET, s) : NULL,
-		  "set 1 vfio_agent allow4 flags 0x4 key 7/4\n  elem 00000000 flags 1\n  elem c6336400\n"
-		  "  elem c63364c0 flags 1");
+	CHECK_STR(
+		"allow: overlapping CIDRs merge into one interval",
+		s ? text_of(NF_OBJ_SET, s) : NULL,
+		"set 1 vfio_agent allow4 flags 0x4 key 7/4\n  elem 00000000 flags 1\n  elem c6336400\n"
+		"  elem c63364c0 flags 1");
 	s = find_set(o, "allow6");
 	CHECK("allow: ::/0 is one open interval",
 	      s && !strcmp(strchr(text_of(NF_OBJ_SET, s), '\n'),
@@ -259,7 +276,8 @@ static void test_scale(void)
 	struct nf_objs *o;
 
 	for (int i = 0; i < 1000; i++)
-		many[i] = (struct nf_port){ IPPROTO_TCP, (uint16_t)(10000 + i), (uint16_t)(20000 + i) };
+		many[i] = (struct nf_port){ IPPROTO_TCP, (uint16_t)(10000 + i),
+					    (uint16_t)(20000 + i) };
 	s.ports = many;
 	s.n_ports = 1000;
 	CHECK("scale: 1000 forwards build", nf_objs_build(&s, NULL, &o) == 0);
