@@ -191,7 +191,7 @@ struct kmod_ctx *agent_kmod_new(const struct agent_ctx *ctx)
 	char err[320];
 	int r;
 
-	if ((r = modules_open(&k, kmod_log, NULL, err, sizeof(err))) < 0) {
+	if ((r = modules_open(ctx->root, &k, kmod_log, NULL, err, sizeof(err))) < 0) {
 		log_warn("%s", err);
 		errno = -r;
 		return NULL;

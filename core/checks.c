@@ -13,9 +13,11 @@
 #include "core/config.h"
 #include "core/forward.h"
 #include "core/modules.h"
+#include "core/preflight.h"
 #include "core/sysfs.h"
 #include "core/targets.h"
 #include "shared/macro.h"
+#include "shared/strbuf.h"
 
 void findings_free(struct findings *f)
 {
@@ -200,19 +202,19 @@ int kernel_holders_find(const char *root, const struct target_set *ts, struct fi
 	return r;
 }
 
-static int check_group(const char *root, const struct target_set *ts, const struct target_pci *p,
-		       struct findings *out)
+int iommu_group_others(const char *root, const struct target_set *ts, const char *bdf, char *others,
+		       size_t len)
 {
-	char path[256], name[80], others[256] = "";
+	struct strbuf sb = strbuf_on(others, len);
+	char path[256];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(name, sizeof(name), "iommu-group %s", p->bdf);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group/devices", p->bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group/devices", bdf);
 	if (!(d = opendir_at(root, path)))
-		return 0; /* no IOMMU: the iommu check says so */
+		return -ENOENT;
 	while ((de = readdir(d))) {
-		char cp[512], cls[16] = "";
+		char cp[512], cls[16] = "", drv[64] = "";
 
 		if (de->d_name[0] == '.' || target_set_has_pci(ts, de->d_name))
 			continue;
@@ -220,16 +222,57 @@ static int check_group(const char *root, const struct target_set *ts, const stru
 		read_line_at(root, cp, cls, sizeof(cls));
 		if ((strtoul(cls, NULL, 16) >> 8) == 0x0604)
 			continue; /* a bridge stays with the host */
-		size_t l = strlen(others);
-		snprintf(others + l, sizeof(others) - l, "%s%.16s", l ? " " : "", de->d_name);
+		/* vfio needs the group's other devices unused by the host: no driver, or a stub */
+		snprintf(cp, sizeof(cp), "/sys/bus/pci/devices/%s/driver", de->d_name);
+		if (read_link_base_at(root, cp, drv, sizeof(drv)) < 0 || !strcmp(drv, "vfio-pci") ||
+		    !strcmp(drv, "pci-stub"))
+			continue;
+		sb_printf(&sb, "%s%.16s", sb.off ? " " : "", de->d_name);
 	}
 	closedir(d);
+	return 0;
+}
+
+bool vfio_pci_available(const char *root, struct kmod_ctx *k)
+{
+	if (exists_at(root, "/sys/bus/pci/drivers/vfio-pci") ||
+	    exists_at(root, "/sys/module/vfio_pci"))
+		return true;
+	/* installed but not loaded: libkmod reads the tree's modules under --root */
+	return k && module_known(k, "vfio-pci");
+}
+
+static int check_group(const char *root, const struct target_set *ts, const struct target_pci *p,
+		       struct findings *out)
+{
+	char name[80], others[256];
+
+	snprintf(name, sizeof(name), "iommu-group %s", p->bdf);
+	if (iommu_group_others(root, ts, p->bdf, others, sizeof(others)) < 0)
+		return 0; /* no IOMMU: the iommu check says so */
 	if (others[0])
 		return add(
 			out, name, false, true,
 			"its IOMMU group also holds %s; add them to pcis, or the guest cannot start",
 			others);
 	return add(out, name, true, true, "every device of its IOMMU group is in pcis");
+}
+
+/* the preflight's device rules, as diagnose's checks */
+static int check_device(const char *root, const struct config *c, const struct target_set *ts,
+			const struct target_pci *p, struct findings *out)
+{
+	char name[80], why[512];
+	int r;
+
+	snprintf(name, sizeof(name), "hand-over %s", p->bdf);
+	if ((r = preflight_device(root, c, ts, p, why, sizeof(why))) < 0)
+		return add(out, name, false, true, "cannot tell: %s", strerror(-r));
+	if (r > 0)
+		return add(out, name, false, true, "%s", why);
+	return add(out, name, true, true, "%s",
+		   (p->class >> 16) == 0x03 ? "a display device, not in the host's use"
+					    : "a function of the GPU, not in the host's use");
 }
 
 static int check_forward(const struct config *c, struct findings *out)
@@ -290,13 +333,12 @@ int checks_run(const char *root, const struct config *c, const struct target_set
 				 "no IOMMU groups: enable VT-d/AMD-Vi in the firmware and boot with "
 				 "intel_iommu=on or amd_iommu=on");
 		for (size_t i = 0; i < ts->n_pcis && !r; i++)
+			r = check_device(root, c, ts, &ts->pcis[i], out);
+		for (size_t i = 0; i < ts->n_pcis && !r; i++)
 			r = check_group(root, ts, &ts->pcis[i], out);
 		if (!r) {
-			bool vfio = exists_at(root, "/sys/bus/pci/drivers/vfio-pci") ||
-				    exists_at(root, "/sys/module/vfio_pci");
+			bool vfio = vfio_pci_available(root, ts->kmod);
 
-			if (!vfio && !root[0] && ts->kmod)
-				vfio = module_known(ts->kmod, "vfio-pci");
 			r = vfio ? add(out, "vfio-pci", true, true, "available")
 				 : add(out, "vfio-pci", false, true,
 				       "the vfio-pci module is neither loaded nor installed for this "

@@ -9,6 +9,7 @@
 #include "bpf/hold_rec.h"
 
 struct config;
+struct kmod_ctx;
 struct target_set;
 
 struct finding {
@@ -46,6 +47,18 @@ void kernel_fb_refs(const char *root, const struct target_set *ts, struct fb_ref
 int kernel_holders_find(const char *root, const struct target_set *ts, struct findings *out);
 
 /* IOMMU, IOMMU groups against pcis, vfio-pci, drivers, ip_forward, the forward */
+/*
+ * The devices of bdf's IOMMU group that stay with the host although vfio
+ * needs them unused: not in ts, not a bridge, bound to a driver other than
+ * vfio-pci or pci-stub. Space-separated in others ("" when none); -ENOENT
+ * when there is no IOMMU group.
+ */
+int iommu_group_others(const char *root, const struct target_set *ts, const char *bdf, char *others,
+		       size_t len);
+
+/* vfio-pci loaded, or installed where k (libkmod) looks */
+bool vfio_pci_available(const char *root, struct kmod_ctx *k);
+
 int checks_run(const char *root, const struct config *c, const struct target_set *ts,
 	       struct findings *out);
 

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "core/config.h"
+#include "core/units.h"
 #include "shared/macro.h"
 
 struct parse {
@@ -196,22 +197,29 @@ static bool each_word(const char *v, bool (*fn)(struct parse *, const char *, vo
 	return ok;
 }
 
+/* a BDF list: pcis, allow-non-gpu */
+struct bdf_list {
+	const char *key;
+	char (**v)[16];
+	size_t *n;
+};
+
 static bool add_pci(struct parse *p, const char *w, void *arg)
 {
-	struct config *c = p->c;
+	const struct bdf_list *l = arg;
 	char bdf[16];
 	void *n;
 
 	if (parse_pci(w, bdf) < 0) {
-		fail(p, "vfio", "pcis",
+		fail(p, "vfio", l->key,
 		     "'%s' is not a PCI address (pci_0000_03_00_0 or 0000:03:00.0)", w);
 		return false;
 	}
-	n = realloc(c->pcis, (c->n_pcis + 1) * sizeof(*c->pcis));
+	n = realloc(*l->v, (*l->n + 1) * sizeof(**l->v));
 	if (!n)
 		return false;
-	c->pcis = n;
-	memcpy(c->pcis[c->n_pcis++], bdf, 16);
+	*l->v = n;
+	memcpy((*l->v)[(*l->n)++], bdf, 16);
 	return true;
 }
 
@@ -220,9 +228,10 @@ static bool add_unit(struct parse *p, const char *w, void *arg)
 	struct config *c = p->c;
 	char **n;
 
-	if (!valid_name(w, 256) || !strchr(w, '.')) {
+	if (!unit_name_valid(w)) {
 		fail(p, "vfio", "stop-units",
-		     "'%s' is not a unit name (like display-manager.service)", w);
+		     "'%s' is not a service, socket or scope name (like display-manager.service)",
+		     w);
 		return false;
 	}
 	n = realloc(c->stop_units, (c->n_stop_units + 1) * sizeof(*n));
@@ -335,7 +344,11 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 			return fail(p, "vfio", k, "expected amd or nvidia, got '%s'", v);
 		c->gpu = e + 1;
 	} else if (!strcmp(k, "pcis")) {
-		if (!each_word(v, add_pci, p, NULL))
+		if (!each_word(v, add_pci, p, &(struct bdf_list){ k, &c->pcis, &c->n_pcis }))
+			return fail(p, "vfio", k, "out of memory");
+	} else if (!strcmp(k, "allow-non-gpu")) {
+		if (!each_word(v, add_pci, p,
+			       &(struct bdf_list){ k, &c->allow_non_gpu, &c->n_allow_non_gpu }))
 			return fail(p, "vfio", k, "out of memory");
 	} else if (!strcmp(k, "passthrough")) {
 		if (!parse_bool(v, &c->passthrough))
@@ -354,7 +367,7 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 	} else {
 		return fail(
 			p, "vfio", k,
-			"unknown key (known: vm user cpu gpu pcis passthrough stop-units on-holders holder-timeout)");
+			"unknown key (known: vm user cpu gpu pcis passthrough stop-units on-holders holder-timeout allow-non-gpu)");
 	}
 	return 1;
 }
@@ -631,6 +644,7 @@ void config_free(struct config *c)
 		free(c->stop_units[i]);
 	free(c->stop_units);
 	free(c->pcis);
+	free(c->allow_non_gpu);
 	free(c->vnc.allow);
 	free(c->fwd);
 	free(c->path);

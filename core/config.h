@@ -50,6 +50,8 @@ struct config {
 	enum cfg_gpu gpu;
 	char (*pcis)[16]; /* "0000:03:00.0" */
 	size_t n_pcis;
+	char (*allow_non_gpu)[16]; /* devices that may go although not display class */
+	size_t n_allow_non_gpu;
 	bool passthrough;
 	char **stop_units;
 	size_t n_stop_units;

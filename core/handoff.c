@@ -25,6 +25,7 @@
 #include "core/holders.h"
 #include "core/journal.h"
 #include "core/modules.h"
+#include "core/preflight.h"
 #include "core/sysfs.h"
 #include "core/targets.h"
 #include "core/units.h"
@@ -748,7 +749,12 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	if ((r = targets_resolve(root, c, &req, k, &h.ts, err, errlen)) < 0)
 		return r;
 	h.kmod = h.ts.kmod;
-	if (!h.kmod && (r = modules_open(&h.kmod, kmod_say, &h, err, errlen)) < 0)
+	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
+		goto out;
+	if (!h.ts.kmod)
+		h.ts.kmod = h.kmod;
+	/* every refusal before the first change: no unit stopped, no journal */
+	if ((r = handoff_preflight(root, c, &h.ts, err, errlen)) < 0)
 		goto out;
 	journal_path(root, h.vm, jpath, sizeof(jpath));
 	if (h.dry) {
@@ -756,6 +762,10 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 						   .verb = "prepare",
 						   .vm = h.vm,
 						   .path = jpath });
+		plan_note(&h,
+			  "preflight: ok (%zu device%s: the GPU and its functions, none in the "
+			  "host's use; IOMMU groups whole; vfio-pci available)",
+			  h.ts.n_pcis, h.ts.n_pcis == 1 ? "" : "s");
 		for (size_t i = 0; i < h.ts.n_pcis; i++)
 			plan_item(&h,
 				  &(struct plan_item){ .kind = PLAN_DEVICE, .pci = &h.ts.pcis[i] });
@@ -840,7 +850,7 @@ int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
 	if (cut)
 		say(&h, HANDOFF_WARN,
 		    "%s: the last line was cut off while being written; its step never ran", jpath);
-	if (!h.kmod && (r = modules_open(&h.kmod, kmod_say, &h, err, errlen)) < 0)
+	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	if (h.dry)
 		plan_item(&h,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -29,15 +30,23 @@ static void kmod_log(void *data, int priority, const char *file, int line, const
 	l->fn(l->data, priority, msg);
 }
 
-int modules_open(struct kmod_ctx **out, modules_log_fn fn, void *data, char *err, size_t errlen)
+int modules_open(const char *root, struct kmod_ctx **out, modules_log_fn fn, void *data, char *err,
+		 size_t errlen)
 {
+	char dir[4096];
+	struct utsname u;
 	struct kmod_log *l;
 	int r;
 
 	*out = NULL;
 	if ((r = dl_libkmod(err, errlen)) < 0)
 		return r;
-	if (!(*out = sym_kmod_new(NULL, NULL))) {
+	/* under --root, the tree's installed modules, where libkmod itself would look */
+	if (root && root[0]) {
+		uname(&u);
+		snprintf(dir, sizeof(dir), "%s/lib/modules/%s", root, u.release);
+	}
+	if (!(*out = sym_kmod_new(root && root[0] ? dir : NULL, NULL))) {
 		snprintf(err, errlen, "libkmod: %s", strerror(ENOMEM));
 		return -ENOMEM;
 	}

@@ -15,10 +15,13 @@ struct kmod_ctx;
 typedef void (*modules_log_fn)(void *data, int priority, const char *line);
 
 /*
- * libkmod's context for this host, its messages to fn (NULL: none). 0 or
- * -errno, err's line. Freed with modules_close (NULL-safe).
+ * libkmod's context for this host, or for root's installed modules (its
+ * /lib/modules; libkmod still reads /sys/module and /proc/modules), its
+ * messages to fn (NULL: none). 0 or -errno, err's line. Freed with
+ * modules_close (NULL-safe).
  */
-int modules_open(struct kmod_ctx **out, modules_log_fn fn, void *data, char *err, size_t errlen);
+int modules_open(const char *root, struct kmod_ctx **out, modules_log_fn fn, void *data, char *err,
+		 size_t errlen);
 void modules_close(struct kmod_ctx *k);
 
 /* Calls fn for every module that depends on name, transitively. */

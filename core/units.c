@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* systemd's Manager API, the way systemctl uses it: Subscribe, the job, JobRemoved. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,26 @@
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MANAGER "org.freedesktop.systemd1.Manager"
+
+bool unit_name_valid(const char *name)
+{
+	static const char *const kinds[] = { ".service", ".socket", ".scope" };
+	size_t n = strlen(name);
+	const char *at = strchr(name, '@'), *dot = strrchr(name, '.');
+
+	/* systemd's unit_name_is_valid(): at most 255 bytes, its characters, one '@' at most */
+	if (!n || n > UNIT_NAME_MAX || !dot || dot == name || name[0] == '@')
+		return false;
+	for (const char *s = name; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr(":-_.\\@", *s))
+			return false;
+	if (at && (strchr(at + 1, '@') || at > dot))
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (!strcmp(dot, kinds[i]))
+			return true;
+	return false;
+}
 
 int units_connect(sd_bus **bus, char *err, size_t errlen)
 {

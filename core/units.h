@@ -9,6 +9,14 @@
 
 typedef struct sd_bus sd_bus;
 
+#define UNIT_NAME_MAX 255 /* systemd's UNIT_NAME_MAX less its NUL */
+
+/*
+ * A unit the handoff may stop and start again: a name as systemd spells
+ * them, of a service, socket or scope (never a target: reboot.target).
+ */
+bool unit_name_valid(const char *name);
+
 /* the system bus; -errno (ENOENT: no bus socket, no systemd) */
 int units_connect(sd_bus **bus, char *err, size_t errlen);
 void units_disconnect(sd_bus *bus);

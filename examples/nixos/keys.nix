@@ -8,6 +8,7 @@
   { option = [ "cpu" ];             section = "vfio"; key = "cpu"; }
   { option = [ "gpu" ];             section = "vfio"; key = "gpu"; }
   { option = [ "pcis" ];            section = "vfio"; key = "pcis"; }
+  { option = [ "allowNonGpu" ];     section = "vfio"; key = "allow-non-gpu"; }
   { option = [ "passthrough" ];     section = "vfio"; key = "passthrough"; }
   { option = [ "stopUnits" ];       section = "vfio"; key = "stop-units"; }
   { option = [ "onHolders" ];       section = "vfio"; key = "on-holders"; }

@@ -62,6 +62,15 @@ in
       example = [ "pci_0000_03_00_0" "pci_0000_03_00_1" ];
       description = "The GPU's PCI functions; empty: the domain's PCI hostdevs.";
     };
+    allowNonGpu = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = ''
+        PCI devices that may be handed over although they are neither display
+        devices nor functions of the GPU. Dangerous: the host loses them (a
+        disk controller takes the root filesystem with it).
+      '';
+    };
     passthrough = mkOption {
       type = types.bool;
       default = true;
