@@ -196,14 +196,15 @@ int agent_handoff_prepare(const struct agent_ctx *ctx, const struct config *c,
 	return exit_code(r);
 }
 
-int agent_handoff_release(const struct agent_ctx *ctx, const char *vm, enum handoff_mode mode,
-			  char *err, size_t errlen)
+int agent_handoff_release(const struct agent_ctx *ctx, const char *vm, const struct config *c,
+			  const struct domain *dom, enum handoff_mode mode, char *err,
+			  size_t errlen)
 {
 	struct printer p = { .mode = mode };
 	struct handoff_io io = { on_log, mode == HANDOFF_RUN ? NULL : on_plan, &p };
 	int r;
 
-	r = handoff_release(ctx->root, vm, NULL, &io, err, errlen);
+	r = handoff_release(ctx->root, vm, c, dom, NULL, &io, err, errlen);
 	plan_end(&p, r);
 	return exit_code(r);
 }
@@ -277,6 +278,19 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 			  ctx->config_path);
 		return EXIT_USAGE;
 	}
+	if (vm && !config_vm_name_valid(vm)) {
+		log_error(
+			"handoff %s: --vm '%s' is not a libvirt domain name (letters, digits, ._+-@)",
+			sub, vm);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	/* the config of this VM, when there is one, says which devices its journal may name */
+	if (!prepare && vm && !c && config_load(ctx->config_path, &c, err, sizeof(err)) == 0 &&
+	    strcmp(c->vm, vm)) {
+		config_free(c);
+		c = NULL;
+	}
 	if (!vm)
 		vm = c->vm;
 	if (prepare && !c->passthrough && !dry) {
@@ -293,7 +307,7 @@ int handoff_main(struct agent_ctx *ctx, int argc, char **argv)
 	if (prepare)
 		ret = agent_handoff_prepare(ctx, c, NULL, mode, err, sizeof(err));
 	else
-		ret = agent_handoff_release(ctx, vm, mode, err, sizeof(err));
+		ret = agent_handoff_release(ctx, vm, c, NULL, mode, err, sizeof(err));
 	if (ret != EXIT_OK && err[0])
 		log_error("%s %s: %s", sub, vm, err);
 out:

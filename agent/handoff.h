@@ -23,7 +23,8 @@ enum handoff_mode {
 int agent_handoff_prepare(const struct agent_ctx *ctx, const struct config *c,
 			  const struct domain *dom, enum handoff_mode mode, char *err,
 			  size_t errlen);
-int agent_handoff_release(const struct agent_ctx *ctx, const char *vm, enum handoff_mode mode,
-			  char *err, size_t errlen);
+int agent_handoff_release(const struct agent_ctx *ctx, const char *vm, const struct config *c,
+			  const struct domain *dom, enum handoff_mode mode, char *err,
+			  size_t errlen);
 
 #endif

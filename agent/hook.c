@@ -81,6 +81,21 @@ static char *drain_stdin(size_t *len)
 	return buf;
 }
 
+/*
+ * release's domain, for its PCI hostdevs (the devices a journal may name
+ * when pcis is empty): best effort, since nothing may stop the desktop
+ * from coming back; NULL when the XML is missing or does not parse.
+ */
+static const struct domain *release_domain(const char *xml, size_t len, struct domain *dom,
+					   bool *have)
+{
+	char err[256];
+
+	if (!*have && xml && domain_parse(xml, len, dom, err, sizeof(err)) == 0)
+		*have = true;
+	return *have ? dom : NULL;
+}
+
 /* guest.ip = auto is filled in here, when the guest's address is known */
 static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const struct domain *dom)
 {
@@ -158,8 +173,9 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		if (state_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
 			log_error("hook %s %s: %s", argv[1], argv[2], err);
 			ret = EXIT_FAILED;
-		} else if ((ret = agent_handoff_release(ctx, argv[1], HANDOFF_RUN, err,
-							sizeof(err))) != EXIT_OK) {
+		} else if ((ret = agent_handoff_release(
+				    ctx, argv[1], NULL, release_domain(xml, len, &dom, &have_dom),
+				    HANDOFF_RUN, err, sizeof(err))) != EXIT_OK) {
 			log_error("release %s: %s", argv[1], err);
 		}
 		goto out;
@@ -207,7 +223,9 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 		break;
 	case JOB_RELEASE:
 		/* after a failed start too (EXTRA "failed"): the journal says what changed */
-		ret = agent_handoff_release(ctx, c->vm, HANDOFF_RUN, err, sizeof(err));
+		ret = agent_handoff_release(ctx, c->vm, c,
+					    release_domain(xml, len, &dom, &have_dom), HANDOFF_RUN,
+					    err, sizeof(err));
 		if (ret != EXIT_OK)
 			log_error("release %s: %s", c->vm, err);
 		break;

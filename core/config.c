@@ -160,6 +160,11 @@ static bool valid_name(const char *v, size_t max)
 	return true;
 }
 
+bool config_vm_name_valid(const char *name)
+{
+	return valid_name(name, sizeof(((struct config *)0)->vm));
+}
+
 int parse_pci(const char *s, char out[16])
 {
 	unsigned int dom = 0, bus, dev, fn;
@@ -326,7 +331,7 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 	int e;
 
 	if (!strcmp(k, "vm")) {
-		if (!valid_name(v, sizeof(c->vm)))
+		if (!config_vm_name_valid(v))
 			return fail(p, "vfio", k,
 				    "'%s' is not a libvirt domain name (letters, digits, ._+-@)",
 				    v);

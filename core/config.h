@@ -71,6 +71,8 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 void config_free(struct config *c);
 
 /* Parsers shared with the command line. */
+/* a VM name as the config takes it (and a journal's file name is made of) */
+bool config_vm_name_valid(const char *name);
 int parse_pci(const char *s, char out[16]);
 bool parse_addr(const char *s, struct nf_addr *a);
 

@@ -43,7 +43,8 @@
 	X(kmod_module_new_from_lookup) X(kmod_module_new_from_name)                         \
 	X(kmod_module_probe_insert_module) X(kmod_module_remove_module) X(kmod_module_unref) \
 	X(kmod_module_unref_list) X(kmod_new) X(kmod_set_log_fn) X(kmod_set_log_priority)   \
-	X(kmod_unref) X(kmod_get_userdata) X(kmod_set_userdata)
+	X(kmod_unref) X(kmod_get_userdata) X(kmod_set_userdata)                              \
+	X(kmod_module_get_dependencies)
 
 /* libkmod's own kmod_list_foreach calls kmod_list_next directly */
 #define dl_kmod_list_foreach(entry, first) \

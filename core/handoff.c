@@ -26,6 +26,7 @@
 #include "core/journal.h"
 #include "core/modules.h"
 #include "core/preflight.h"
+#include "core/state.h"
 #include "core/sysfs.h"
 #include "core/targets.h"
 #include "core/units.h"
@@ -100,7 +101,7 @@ static void plan_note(struct handoff *h, const char *fmt, ...)
 
 static int pci_driver(const struct handoff *h, const char *bdf, char *drv, size_t len)
 {
-	char path[256];
+	char path[512];
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
 	return read_link_base_at(h->root, path, drv, len);
@@ -108,7 +109,7 @@ static int pci_driver(const struct handoff *h, const char *bdf, char *drv, size_
 
 static int unbind_pci(const struct handoff *h, const char *bdf, const char *driver)
 {
-	char path[256];
+	char path[512];
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/unbind", driver);
 	return write_attr_at(h->root, path, bdf);
@@ -155,7 +156,7 @@ static int undo_unit(struct handoff *h, const struct jrec *rec, char *err, size_
 
 static int run_vtcon(struct handoff *h, const struct jrec *rec)
 {
-	char path[256];
+	char path[512];
 	int r;
 
 	snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/bind", rec->a);
@@ -166,7 +167,7 @@ static int run_vtcon(struct handoff *h, const struct jrec *rec)
 
 static int undo_vtcon(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
-	char path[256];
+	char path[512];
 
 	snprintf(path, sizeof(path), "/sys/class/vtconsole/%s/bind", rec->a);
 	return write_attr_at(h->root, path, "1\n");
@@ -174,7 +175,7 @@ static int undo_vtcon(struct handoff *h, const struct jrec *rec, char *err, size
 
 static int run_fb(struct handoff *h, const struct jrec *rec)
 {
-	char path[256];
+	char path[512];
 	int r;
 
 	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/unbind", rec->a);
@@ -186,7 +187,7 @@ static int run_fb(struct handoff *h, const struct jrec *rec)
 
 static int undo_fb(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
-	char path[256], drv[64];
+	char path[640], drv[64];
 
 	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/%s", rec->a, rec->b);
 	if (!read_link_base_at(h->root, path, drv, sizeof(drv)))
@@ -223,7 +224,7 @@ static int run_unbind(struct handoff *h, const struct jrec *rec)
 
 static int undo_unbind(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
-	char path[256], drv[64];
+	char path[512], drv[64];
 
 	if (!pci_driver(h, rec->a, drv, sizeof(drv)))
 		return 0;
@@ -235,7 +236,7 @@ static int undo_unbind(struct handoff *h, const struct jrec *rec, char *err, siz
 static int run_vfio(struct handoff *h, const struct jrec *rec)
 {
 	const char *bdf = rec->a;
-	char path[256], drv[64], grp[32];
+	char path[512], drv[64], grp[32];
 	uint64_t deadline;
 	int r;
 
@@ -263,7 +264,7 @@ static int run_vfio(struct handoff *h, const struct jrec *rec)
 
 static int undo_vfio(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
-	char path[256], drv[64];
+	char path[512], drv[64];
 	int r;
 
 	if (!pci_driver(h, rec->a, drv, sizeof(drv)) && !strcmp(drv, "vfio-pci") &&
@@ -331,6 +332,9 @@ static int step(struct handoff *h, enum jstep type, const char *a, const char *b
 	void *p;
 	int r;
 
+	if (strlen(a) >= sizeof(rec.a) || (b && strlen(b) >= sizeof(rec.b)))
+		return fail(h, -ENAMETOOLONG, "journal: '%.64s...' is too long for a journal field",
+			    a);
 	snprintf(rec.a, sizeof(rec.a), "%s", a);
 	snprintf(rec.b, sizeof(rec.b), "%s", b ? b : "");
 	if (h->dry) {
@@ -706,6 +710,104 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 	return err[0] ? -EIO : 0;
 }
 
+/* ---- a journal vfio-agent could have written, and no other ---- */
+
+static bool bdf_in(char (*v)[16], size_t n, const char *bdf)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], bdf))
+			return true;
+	return false;
+}
+
+static uint32_t pci_class(const char *root, const char *bdf)
+{
+	char path[512], buf[32];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/class", bdf);
+	return read_line_at(root, path, buf, sizeof(buf)) ? 0 : (uint32_t)strtoul(buf, NULL, 16);
+}
+
+/* a device the handoff could have moved: the config's or the domain's, else the GPU's own */
+static bool device_plausible(const char *root, const struct config *c, const struct domain *dom,
+			     const struct jrec *recs, size_t n, const char *bdf)
+{
+	if (c && bdf_in(c->allow_non_gpu, c->n_allow_non_gpu, bdf))
+		return true;
+	if ((c && c->n_pcis) || (dom && dom->n_pcis))
+		return (c && bdf_in(c->pcis, c->n_pcis, bdf)) ||
+		       (dom && bdf_in(dom->pcis, dom->n_pcis, bdf));
+	/* neither is known (release --vm without a config): the preflight's class rule */
+	if ((pci_class(root, bdf) >> 16) == 0x03)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if ((recs[i].step == J_VFIO || recs[i].step == J_UNBIND) &&
+		    !strncmp(recs[i].a, bdf, 10) && (pci_class(root, recs[i].a) >> 16) == 0x03)
+			return true;
+	return false;
+}
+
+/* a module unloaded for the journal's own devices: their modalias's, or one needing it */
+static bool module_plausible(struct handoff *h, const struct jrec *recs, size_t n, const char *mod)
+{
+	char path[512], alias[256];
+
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].step != J_VFIO && recs[i].step != J_UNBIND)
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/modalias", recs[i].a);
+		if (read_line_at(h->root, path, alias, sizeof(alias)) < 0)
+			continue;
+		if (module_resolves_to(h->kmod, alias, mod))
+			return true;
+		/* what depends on the device's driver was unloaded before it */
+		for (size_t j = 0; j < n; j++)
+			if (recs[j].step == J_MODULE &&
+			    module_resolves_to(h->kmod, alias, recs[j].a) &&
+			    module_depends_on(h->kmod, mod, recs[j].a))
+				return true;
+	}
+	return false;
+}
+
+static int journal_check(struct handoff *h, const struct config *c, const struct domain *dom,
+			 const struct jrec *recs, size_t n, const char *jpath, char *err,
+			 size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct jrec *r = &recs[i];
+		const char *why = NULL;
+
+		switch (r->step) {
+		case J_UNBIND:
+		case J_VFIO:
+			if (!device_plausible(h->root, c, dom, recs, n, r->a))
+				why = c && c->n_pcis ? "not one of pcis in the config"
+						     : "not a device the handoff would move";
+			break;
+		case J_LOADED:
+			if (!module_depends_on(h->kmod, "vfio_pci", r->a))
+				why = "the handoff loads only vfio-pci and what it needs";
+			break;
+		case J_MODULE:
+			if (!module_plausible(h, recs, n, r->a))
+				why = "no device of this journal is driven by it";
+			break;
+		default:
+			break; /* units, consoles, framebuffers: their shape is the whole rule */
+		}
+		if (why) {
+			snprintf(
+				err, errlen,
+				"%s: '%s %s%s%s' is not a step vfio-agent could have written (%s); "
+				"nothing was undone",
+				jpath, jstep_name(r->step), r->a, r->b[0] ? " " : "", r->b, why);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
 static void handoff_done(struct handoff *h)
 {
 	/* the target set's libkmod context, when it has one, is this one */
@@ -809,8 +911,9 @@ out:
 	return r;
 }
 
-int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
-		    const struct handoff_io *io, char *err, size_t errlen)
+int handoff_release(const char *root, const char *vm, const struct config *c,
+		    const struct domain *dom, struct kmod_ctx *k, const struct handoff_io *io,
+		    char *err, size_t errlen)
 {
 	struct handoff h = {
 		.root = root, .vm = vm, .io = io, .dry = io && io->plan, .jfd = -1, .kmod = k
@@ -842,6 +945,9 @@ int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
 			snprintf(err, errlen,
 				 "%s line %zu is not a journal step; nothing was undone", jpath,
 				 bad);
+		else if (r == -ELOOP || r == -EPERM || r == -EACCES)
+			snprintf(err, errlen, "%s is refused: %s; nothing was undone", jpath,
+				 state_strerror(r));
 		else
 			snprintf(err, errlen, "cannot read %s: %s", jpath, strerror(-r));
 		r = r == -EINVAL ? -EIO : r;
@@ -851,6 +957,9 @@ int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
 		say(&h, HANDOFF_WARN,
 		    "%s: the last line was cut off while being written; its step never ran", jpath);
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
+		goto out;
+	/* a line this handoff could not have written refuses the whole journal */
+	if ((r = journal_check(&h, c, dom, recs, n, jpath, err, errlen)) < 0)
 		goto out;
 	if (h.dry)
 		plan_item(&h,

@@ -66,9 +66,16 @@ struct handoff_io {
 int handoff_prepare(const char *root, const struct config *c, const struct domain *dom,
 		    struct kmod_ctx *k, const struct handoff_io *io, char *err, size_t errlen);
 
-/* Undo vm's journal in reverse; no journal is success. Codes as above; k taken over. */
-int handoff_release(const char *root, const char *vm, struct kmod_ctx *k,
-		    const struct handoff_io *io, char *err, size_t errlen);
+/*
+ * Undo vm's journal in reverse; no journal is success. A journal that is
+ * not vfio-agent's (a link, another owner, writable by others) or holds a
+ * line it could not have written (a device not in c's pcis or dom's
+ * hostdevs, a module those devices do not need; c and dom may be NULL) is
+ * refused whole, nothing undone. Codes as above; k taken over.
+ */
+int handoff_release(const char *root, const char *vm, const struct config *c,
+		    const struct domain *dom, struct kmod_ctx *k, const struct handoff_io *io,
+		    char *err, size_t errlen);
 
 /* "stop unit gdm.service": what a step does, as the plan shows it */
 void jrec_describe(const struct jrec *r, char *buf, size_t len);

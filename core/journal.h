@@ -21,7 +21,9 @@ enum jstep {
 	J__N,
 };
 
-#define JTOK 64
+/* the longest field: a unit name (systemd's 255 bytes) and its NUL */
+#define JTOK 256
+#define JLINE_MAX (16 + 2 * JTOK)
 
 struct jrec {
 	enum jstep step;
@@ -30,6 +32,11 @@ struct jrec {
 };
 
 const char *jstep_name(enum jstep s);
+
+/* is every field of r in the shape its step allows (a BDF, vtconN, a unit, ...)? */
+bool jrec_valid(const struct jrec *r);
+/* "0000:03:00.0" exactly as the kernel writes it */
+bool jbdf_valid(const char *s);
 
 /* root/run/vfio-agent/<vm>.journal */
 int journal_path(const char *root, const char *vm, char *buf, size_t len);

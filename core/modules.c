@@ -127,6 +127,57 @@ bool module_known(struct kmod_ctx *k, const char *name)
 	return false;
 }
 
+/* kmod spells a module either way: vfio-pci and vfio_pci are one */
+static bool same_module(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++)
+		if (*a != *b && !((*a == '-' || *a == '_') && (*b == '-' || *b == '_')))
+			return false;
+	return *a == *b;
+}
+
+bool module_resolves_to(struct kmod_ctx *k, const char *alias, const char *name)
+{
+	_cleanup_modlist_ struct kmod_list *list = NULL;
+	struct kmod_list *l;
+
+	if (!k || sym_kmod_module_new_from_lookup(k, alias, &list) < 0)
+		return false;
+	dl_kmod_list_foreach (l, list) {
+		_cleanup_mod_ struct kmod_module *m = sym_kmod_module_get_module(l);
+
+		if (same_module(sym_kmod_module_get_name(m), name))
+			return true;
+	}
+	return false;
+}
+
+static bool depends(struct kmod_ctx *k, const char *mod, const char *on, int depth)
+{
+	_cleanup_mod_ struct kmod_module *m = NULL;
+	_cleanup_modlist_ struct kmod_list *deps = NULL;
+	struct kmod_list *l;
+
+	if (same_module(mod, on))
+		return true;
+	/* the kernel's module graphs are shallow; a loop in a bad modules.dep ends here */
+	if (depth > 8 || sym_kmod_module_new_from_name(k, mod, &m) < 0)
+		return false;
+	deps = sym_kmod_module_get_dependencies(m);
+	dl_kmod_list_foreach (l, deps) {
+		_cleanup_mod_ struct kmod_module *d = sym_kmod_module_get_module(l);
+
+		if (depends(k, sym_kmod_module_get_name(d), on, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+bool module_depends_on(struct kmod_ctx *k, const char *mod, const char *on)
+{
+	return k && depends(k, mod, on, 0);
+}
+
 int module_state_get(struct kmod_ctx *k, const char *name, struct module_state *st)
 {
 	_cleanup_mod_ struct kmod_module *mod = NULL;

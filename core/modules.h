@@ -41,6 +41,11 @@ struct module_state {
 
 typedef char modname_t[HOLD_MOD_LEN];
 
+/* does alias (a modalias, or a name) resolve to module name, as modprobe would? */
+bool module_resolves_to(struct kmod_ctx *k, const char *alias, const char *name);
+/* is mod on, or does it need on through its dependencies (modules.dep)? */
+bool module_depends_on(struct kmod_ctx *k, const char *mod, const char *on);
+
 int module_state_get(struct kmod_ctx *k, const char *name, struct module_state *st);
 void module_state_free(struct module_state *st);
 

@@ -154,7 +154,7 @@ libvirtd -d
 check "libvirtd restarted after the flush: the exemption joins its new chains" until_ok 10 has_exempt
 
 # ---- the hook holds the lock: the daemon waits its turn ----
-mkdir -p /run/vfio-agent
+mkdir -p -m 0700 /run/vfio-agent
 flock /run/vfio-agent/lock sleep 1.5 &
 LPID=$!
 sleep 0.2

@@ -13,6 +13,7 @@
 
 #include "core/domain.h"
 #include "core/journal.h"
+#include "core/units.h"
 #include "core/modules.h"
 #include "tap.h"
 
@@ -290,6 +291,87 @@ static void test_journal(void)
 	CHECK("journal: cleaned up", system(path) == 0);
 }
 
+/* every record type at its longest legal value, and one past it or out of shape */
+static void test_journal_shapes(void)
+{
+	char sdir[] = "/tmp/vfio-test-shapes.XXXXXX", unit[UNIT_NAME_MAX + 2],
+	     mod[HOLD_MOD_LEN + 1], dev[70], drv[70], cmd[64];
+	struct jrec *got = NULL;
+	size_t n = 0, bad;
+	bool cut, same;
+	int fd, r;
+
+	memset(unit, 'u', sizeof(unit));
+	strcpy(unit + UNIT_NAME_MAX - 8, ".service"); /* 255 bytes */
+	memset(mod, 'm', sizeof(mod));
+	mod[HOLD_MOD_LEN - 1] = '\0'; /* 55 */
+	memset(dev, 'p', sizeof(dev));
+	dev[63] = '\0';
+	memset(drv, 'd', sizeof(drv));
+	drv[63] = '\0';
+	struct jrec longest[] = {
+		{ J_UNIT, "", "" },
+		{ J_VTCON, "vtcon999", "" },
+		{ J_FB, "simple-framebuffer", "" },
+		{ J_MODULE, "", "" },
+		{ J_UNBIND, "ffff:ff:1f.7", "" },
+		{ J_VFIO, "0000:03:00.0", "" },
+		{ J_LOADED, "vfio_pci", "" },
+	};
+	strcpy(longest[0].a, unit);
+	strcpy(longest[2].b, dev);
+	strcpy(longest[3].a, mod);
+	strcpy(longest[4].b, drv);
+	CHECK("shapes: a temp root", mkdtemp(sdir) != NULL);
+	CHECK("shapes: created", journal_create(sdir, "win11", &fd) == 0);
+	for (size_t i = 0; i < sizeof(longest) / sizeof(longest[0]); i++)
+		CHECK("shapes: the longest legal value of each field is written",
+		      journal_append(fd, &longest[i]) == 0);
+	close(fd);
+	r = journal_load(sdir, "win11", &got, &n, &cut, &bad);
+	same = r == 0 && n == sizeof(longest) / sizeof(longest[0]);
+	for (size_t i = 0; same && i < n; i++)
+		same = got[i].step == longest[i].step && !strcmp(got[i].a, longest[i].a) &&
+		       !strcmp(got[i].b, longest[i].b);
+	CHECK("shapes: each comes back whole (a 255-byte unit included)", same);
+	free(got);
+
+	static const char *const hostile[] = {
+		"vtcon ../../../../tmp/victim\n",
+		"vtcon vtcon1/../../x\n",
+		"unit reboot.target\n",
+		"unit ../../etc/x.service\n",
+		"unit a b.service\n",
+		"fb ../../x efi-framebuffer.0\n",
+		"fb efi-framebuffer ../../../tmp\n",
+		"fb vesafb2 vesafb.0\n",
+		"module ../x\n",
+		"module a/b\n",
+		"unbind 0000:03:00.1 ../../x\n",
+		"unbind ../../.. snd_hda_intel\n",
+		"vfio 0000:3:00.0\n",
+		"vfio 0000:03:00.0/../..\n",
+		"vfio 0000:03:20.0\n",
+		"vfio 0000:03:00.8\n",
+		"vfio 0000:03:00.A\n",
+		"loaded ../../../x\n",
+	};
+	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "shapes: refused: %.*s", (int)strlen(hostile[i]) - 1,
+			 hostile[i]);
+		r = journal_parse(hostile[i], strlen(hostile[i]), &got, &n, &cut, &bad);
+		CHECK(name, r == -EINVAL && bad == 1);
+	}
+	unit[UNIT_NAME_MAX - 8] = 'u';
+	strcpy(unit + UNIT_NAME_MAX - 7, ".service"); /* 256 bytes */
+	CHECK("shapes: a unit name of 256 bytes is not one (the config refuses it)",
+	      !unit_name_valid(unit));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", sdir);
+	CHECK("shapes: cleaned up", system(cmd) == 0);
+}
+
 /* a dependency graph as /sys/module/<m>/holders would show it */
 static const char *const graph[][4] = {
 	{ "nvidia", "nvidia_modeset", "nvidia_uvm", NULL },
@@ -350,6 +432,7 @@ int main(void)
 	test_agent();
 	test_hostile();
 	test_journal();
+	test_journal_shapes();
 	test_order();
 	TAP_EXIT();
 }
