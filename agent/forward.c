@@ -15,6 +15,7 @@
 #include "agent/forward.h"
 #include "core/dl.h"
 #include "core/guest.h"
+#include "core/state.h"
 #include "agent/log.h"
 #include "shared/macro.h"
 #include "netfilter/rtnl.h"
@@ -276,7 +277,7 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	struct nf_status st;
 	const char *vm = NULL, *sub;
 	bool json = false, have_spec = false;
-	int opt, r, ret = EXIT_FAILED;
+	int opt, r, ret = EXIT_FAILED, lock = -1;
 
 	/*
 	 * GNU getopt permutes: options may come before or after the subcommand.
@@ -322,6 +323,15 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	    (ret = guest_addr_fill(c)) != EXIT_OK)
 		goto out;
 	ret = EXIT_FAILED;
+	/* one writer at a time: the hook and the daemon take the same lock */
+	if (strcmp(sub, "status")) {
+		char err[512];
+
+		if (state_lock(ctx->root, true, &lock, err, sizeof(err)) < 0) {
+			log_error("forward %s: %s", sub, err);
+			goto out;
+		}
+	}
 	if (!strcmp(sub, "up")) {
 		ret = forward_up(c);
 		goto out;
@@ -355,6 +365,8 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	nf_status_free(&st);
 	ret = EXIT_OK;
 out:
+	if (lock >= 0)
+		close(lock);
 	nf_sock_close(sock);
 	fwd_spec_free(&fs);
 	config_free(c);

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -183,15 +184,41 @@ static int exit_code(int r)
 	return r == -EINVAL ? EXIT_USAGE : r < 0 ? EXIT_FAILED : EXIT_OK;
 }
 
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * SIGTERM and SIGINT end a handoff the safe way: prepare rolls back,
+ * release finishes the undo at hand. No SA_RESTART: a wait returns early.
+ */
+static void catch_stop(bool on, struct sigaction old[2])
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	struct sigaction sa = { .sa_handler = on_stop };
+
+	sigemptyset(&sa.sa_mask);
+	if (on)
+		stop_signal = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaction(sigs[i], on ? &sa : &old[i], on ? &old[i] : NULL);
+}
+
 int agent_handoff_prepare(const struct agent_ctx *ctx, const struct config *c,
 			  const struct domain *dom, enum handoff_mode mode, char *err,
 			  size_t errlen)
 {
 	struct printer p = { .mode = mode };
-	struct handoff_io io = { on_log, mode == HANDOFF_RUN ? NULL : on_plan, &p };
+	struct handoff_io io = { on_log, mode == HANDOFF_RUN ? NULL : on_plan, &p, &stop_signal };
+	struct sigaction old[2];
 	int r;
 
+	catch_stop(true, old);
 	r = handoff_prepare(ctx->root, c, dom, agent_kmod_new(ctx), &io, err, errlen);
+	catch_stop(false, old);
 	plan_end(&p, r);
 	return exit_code(r);
 }
@@ -201,10 +228,13 @@ int agent_handoff_release(const struct agent_ctx *ctx, const char *vm, const str
 			  size_t errlen)
 {
 	struct printer p = { .mode = mode };
-	struct handoff_io io = { on_log, mode == HANDOFF_RUN ? NULL : on_plan, &p };
+	struct handoff_io io = { on_log, mode == HANDOFF_RUN ? NULL : on_plan, &p, &stop_signal };
+	struct sigaction old[2];
 	int r;
 
+	catch_stop(true, old);
 	r = handoff_release(ctx->root, vm, c, dom, NULL, &io, err, errlen);
+	catch_stop(false, old);
 	plan_end(&p, r);
 	return exit_code(r);
 }

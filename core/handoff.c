@@ -49,8 +49,15 @@ struct handoff {
 	struct target_set ts;
 	struct kmod_ctx *kmod;
 	sd_bus *bus;
+	bool undoing; /* a rollback runs to its end, signal or not */
 	char err[512];
 };
+
+/* a SIGTERM or SIGINT came: prepare rolls back, release keeps what is left */
+static int stopped(const struct handoff *h)
+{
+	return h->io && h->io->stop && !h->undoing ? *h->io->stop : 0;
+}
 
 static void say(struct handoff *h, enum handoff_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -127,7 +134,7 @@ static int bus_get(struct handoff *h, const char *what)
 
 	if (h->bus)
 		return 0;
-	if ((r = units_connect(&h->bus, err, sizeof(err))) < 0)
+	if ((r = units_connect(h->root, &h->bus, err, sizeof(err))) < 0)
 		return fail(h, r, "%s: cannot reach systemd on the system bus: %s", what, err);
 	return 0;
 }
@@ -202,7 +209,11 @@ static int run_module(struct handoff *h, const struct jrec *rec)
 	int r;
 
 	say(h, HANDOFF_INFO, "unloading %s", rec->a);
-	r = module_unload(h->kmod, rec->a, h->c->holder_timeout * 1000000ull, err, sizeof(err));
+	r = module_unload(h->kmod, rec->a, h->c->holder_timeout * 1000000ull,
+			  h->undoing ? NULL
+			  : h->io    ? h->io->stop
+				     : NULL,
+			  err, sizeof(err));
 	if (r < 0)
 		return fail(h, r, "modules: unload %s: %s", rec->a, err);
 	return 0;
@@ -249,7 +260,8 @@ static int run_vfio(struct handoff *h, const struct jrec *rec)
 	if ((r = write_attr_at(h->root, "/sys/bus/pci/drivers_probe", bdf)) < 0)
 		return fail(h, r, "vfio-pci: probe %s: %s", bdf, strerror(-r));
 	deadline = now_us() + BIND_TIMEOUT_US;
-	while (pci_driver(h, bdf, drv, sizeof(drv)), strcmp(drv, "vfio-pci") && now_us() < deadline)
+	while (pci_driver(h, bdf, drv, sizeof(drv)),
+	       strcmp(drv, "vfio-pci") && now_us() < deadline && !stopped(h))
 		usleep(POLL_US / 4);
 	if (strcmp(drv, "vfio-pci"))
 		return fail(h, -EIO, "vfio-pci: %s did not bind to vfio-pci (driver: %s)", bdf,
@@ -270,8 +282,9 @@ static int undo_vfio(struct handoff *h, const struct jrec *rec, char *err, size_
 	if (!pci_driver(h, rec->a, drv, sizeof(drv)) && !strcmp(drv, "vfio-pci") &&
 	    (r = unbind_pci(h, rec->a, "vfio-pci")) < 0)
 		return r;
+	/* what it was before prepare: a user's own override stays theirs */
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", rec->a);
-	if ((r = write_attr_at(h->root, path, "\n")) < 0)
+	if ((r = write_attr_at(h->root, path, rec->b[0] ? rec->b : "\n")) < 0)
 		return r;
 	/* the native driver, where it is loaded; a module reloaded later probes it itself */
 	write_attr_at(h->root, "/sys/bus/pci/drivers_probe", rec->a);
@@ -291,7 +304,7 @@ static int run_loaded(struct handoff *h, const struct jrec *rec)
 static int undo_loaded(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
 	/* another guest may use it by now: leave it then */
-	if (module_unload(h->kmod, rec->a, 0, err, errlen) < 0)
+	if (module_unload(h->kmod, rec->a, 0, NULL, err, errlen) < 0)
 		say(h, HANDOFF_DEBUG, "%s stays loaded: %s", rec->a, err);
 	return 0;
 }
@@ -332,6 +345,8 @@ static int step(struct handoff *h, enum jstep type, const char *a, const char *b
 	void *p;
 	int r;
 
+	if (stopped(h))
+		return fail(h, -EINTR, "interrupted by %s", strsignal(stopped(h)));
 	if (strlen(a) >= sizeof(rec.a) || (b && strlen(b) >= sizeof(rec.b)))
 		return fail(h, -ENAMETOOLONG, "journal: '%.64s...' is too long for a journal field",
 			    a);
@@ -474,6 +489,14 @@ static void describe_holders(const struct holder_scan *hs, char *buf, size_t len
 
 static void signal_holders(struct handoff *h, const struct holder_scan *hs, int sig)
 {
+	/* --root's /proc is a tree's: its pids are not ours to signal */
+	if (h->root[0]) {
+		say(h, HANDOFF_WARN,
+		    "on-holders = kill under --root: no signal is sent to the pids of %s/proc; "
+		    "waiting instead",
+		    h->root);
+		return;
+	}
 	for (size_t i = 0; i < hs->n_holders; i++) {
 		pid_t pid = hs->holders[i].pi.pid;
 
@@ -521,6 +544,12 @@ static int phase_holders(struct handoff *h)
 
 		if (r < 0)
 			return fail(h, r, "holders: the scan failed: %s", err);
+		if (stopped(h)) {
+			holder_scan_free(&hs);
+			say(h, HANDOFF_PROGRESS_END, "%s", "");
+			return fail(h, -EINTR, "holders: interrupted by %s while waiting",
+				    strsignal(stopped(h)));
+		}
 		if (!hs.n_holders && !h->dry) {
 			holder_scan_free(&hs);
 			say(h, HANDOFF_PROGRESS_END, "%s", "");
@@ -643,8 +672,18 @@ static int phase_vfio(struct handoff *h)
 	if (module_initstate(h->kmod, "vfio_pci") < 0 && (r = step(h, J_LOADED, "vfio_pci", NULL)))
 		return r;
 	for (size_t i = 0; i < h->ts.n_pcis; i++) {
+		char path[512], old[64] = "";
+
 		pci_driver(h, h->ts.pcis[i].bdf, drv, sizeof(drv));
-		if (strcmp(drv, "vfio-pci") && (r = step(h, J_VFIO, h->ts.pcis[i].bdf, NULL)))
+		if (!strcmp(drv, "vfio-pci"))
+			continue;
+		/* the kernel shows an unset override as "(null)" */
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override",
+			 h->ts.pcis[i].bdf);
+		if (read_line_at(h->root, path, old, sizeof(old)) < 0 || !strcmp(old, "(null)") ||
+		    !strcmp(old, "vfio-pci"))
+			old[0] = '\0';
+		if ((r = step(h, J_VFIO, h->ts.pcis[i].bdf, old)))
 			return r;
 	}
 	return 0;
@@ -672,6 +711,16 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 			plan_item(h, &(struct plan_item){
 					     .kind = PLAN_UNDO, .rec = rec, .text = text });
 			continue;
+		}
+		if (stopped(h)) {
+			/* the undo that ran finished; what is left stays for the next release */
+			memmove(left + i + 1, left, n_left * sizeof(*left));
+			memcpy(left, recs, (i + 1) * sizeof(*left));
+			n_left += i + 1;
+			if (!err[0])
+				snprintf(err, errlen, "interrupted by %s with %zu step%s left",
+					 strsignal(stopped(h)), i + 1, i ? "s" : "");
+			break;
 		}
 		why[0] = '\0';
 		r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why))
@@ -885,12 +934,20 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 		r = r == -EINVAL ? -EIO : r;
 		goto out;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(phases); i++) {
-		if ((r = phases[i](&h)) < 0) {
+	for (size_t i = 0; i <= ARRAY_SIZE(phases); i++) {
+		/* past the last phase: a signal during it still undoes the whole */
+		if (i == ARRAY_SIZE(phases))
+			r = stopped(&h)
+				    ? fail(&h, -EINTR, "interrupted by %s", strsignal(stopped(&h)))
+				    : 0;
+		else
+			r = phases[i](&h);
+		if (r < 0) {
 			char uerr[320];
 
 			say(&h, HANDOFF_INFO, "prepare %s: rolling back %zu step%s", c->vm,
 			    h.n_done, h.n_done == 1 ? "" : "s");
+			h.undoing = true;
 			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0)
 				snprintf(err, errlen,
 					 "%s; the rollback did not finish: %s (%s keeps "

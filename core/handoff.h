@@ -10,6 +10,7 @@
 #ifndef VFIO_CORE_HANDOFF_H
 #define VFIO_CORE_HANDOFF_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -55,6 +56,8 @@ struct handoff_io {
 	/* NULL: a real run that changes the host; else a dry run that only plans */
 	void (*plan)(void *data, const struct plan_item *it);
 	void *data;
+	/* set to a signal's number (SIGTERM, SIGINT) by the caller's handler; may be NULL */
+	const volatile sig_atomic_t *stop;
 };
 
 /*

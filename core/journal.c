@@ -27,6 +27,7 @@ enum jfield {
 	JF_MODULE,   /* a module name in the kernel's charset */
 	JF_BDF,	     /* DDDD:BB:DD.F, as the kernel writes it */
 	JF_DRIVER,   /* a PCI driver's name: snd_hda_intel, bochs-drm */
+	JF_OVERRIDE, /* a driver_override that was set before: a driver's name, or none */
 };
 
 static const struct {
@@ -38,7 +39,7 @@ static const struct {
 	[J_FB] = { "fb", { JF_FB_DRV, JF_PLATFORM } },
 	[J_MODULE] = { "module", { JF_MODULE } },
 	[J_UNBIND] = { "unbind", { JF_BDF, JF_DRIVER } },
-	[J_VFIO] = { "vfio", { JF_BDF } },
+	[J_VFIO] = { "vfio", { JF_BDF, JF_OVERRIDE } },
 	[J_LOADED] = { "loaded", { JF_MODULE } },
 };
 _Static_assert(ARRAY_SIZE(steps) == J__N, "every journal step has its name and fields");
@@ -90,6 +91,8 @@ static bool field_valid(enum jfield f, const char *s)
 		return jbdf_valid(s);
 	case JF_DRIVER:
 		return n && n < 64 && s[0] != '.' && chars_in(s, "._-");
+	case JF_OVERRIDE:
+		return !n || field_valid(JF_DRIVER, s);
 	}
 	return false;
 }

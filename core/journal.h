@@ -16,7 +16,7 @@ enum jstep {
 	J_FB,	  /* fb DRIVER DEVICE: platform framebuffer unbound */
 	J_MODULE, /* module NAME: unloaded */
 	J_UNBIND, /* unbind BDF DRIVER: device unbound, its driver stays */
-	J_VFIO,	  /* vfio BDF: driver_override set, bound to vfio-pci */
+	J_VFIO,	  /* vfio BDF [OLD]: driver_override set (OLD: what it was), bound to vfio-pci */
 	J_LOADED, /* loaded MODULE: we loaded it (vfio-pci) */
 	J__N,
 };

@@ -316,8 +316,8 @@ int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roo
 	return module_order(roots, n_roots, kmod_holders, k, out, n_out);
 }
 
-int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, char *err,
-		  size_t errlen)
+int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us,
+		  const volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	_cleanup_mod_ struct kmod_module *mod = NULL;
 	uint64_t deadline = now_us() + timeout_us;
@@ -331,7 +331,8 @@ int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, cha
 	sym_kmod_set_log_priority(k, LOG_CRIT);
 	for (;;) {
 		r = sym_kmod_module_remove_module(mod, KMOD_REMOVE_NOWAIT);
-		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || now_us() >= deadline)
+		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || now_us() >= deadline ||
+		    (stop && *stop))
 			break;
 		usleep(100 * 1000);
 	}

@@ -3,6 +3,7 @@
 #ifndef VFIO_AGENT_MODULES_H
 #define VFIO_AGENT_MODULES_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,8 +68,8 @@ int module_unload_order(struct kmod_ctx *k, const modname_t *roots, size_t n_roo
  * Unload one module, retrying while it is busy (EAGAIN, EBUSY) until
  * timeout_us. 0 when it is gone, also when it was not loaded.
  */
-int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us, char *err,
-		  size_t errlen);
+int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us,
+		  const volatile sig_atomic_t *stop, char *err, size_t errlen);
 
 /* Load a module with its dependencies (as modprobe would, without install commands). */
 int module_load(struct kmod_ctx *k, const char *name, char *err, size_t errlen);

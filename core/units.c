@@ -36,13 +36,29 @@ bool unit_name_valid(const char *name)
 	return false;
 }
 
-int units_connect(sd_bus **bus, char *err, size_t errlen)
+int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen)
 {
+	char addr[4200];
 	int r;
 
+	*bus = NULL;
 	if ((r = dl_libsystemd(err, errlen)) < 0)
 		return r;
-	if ((r = sym_sd_bus_open_system(bus)) < 0)
+	/* under --root: the tree's bus (or the one the environment names), never the host's */
+	if (!root[0] || getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
+		r = sym_sd_bus_open_system(bus);
+	} else {
+		snprintf(addr, sizeof(addr), "unix:path=%s/run/dbus/system_bus_socket", root);
+		if ((r = sym_sd_bus_new(bus)) >= 0 &&
+		    (r = sym_sd_bus_set_address(*bus, addr)) >= 0 &&
+		    (r = sym_sd_bus_set_bus_client(*bus, 1)) >= 0)
+			r = sym_sd_bus_start(*bus);
+		if (r < 0) {
+			units_disconnect(*bus);
+			*bus = NULL;
+		}
+	}
+	if (r < 0)
 		snprintf(err, errlen, "%s", strerror(-r));
 	return r;
 }

@@ -17,8 +17,11 @@ typedef struct sd_bus sd_bus;
  */
 bool unit_name_valid(const char *name);
 
-/* the system bus; -errno (ENOENT: no bus socket, no systemd) */
-int units_connect(sd_bus **bus, char *err, size_t errlen);
+/*
+ * The system bus; under root, root's /run/dbus/system_bus_socket unless
+ * DBUS_SYSTEM_BUS_ADDRESS names one. -errno (ENOENT: no bus, no systemd).
+ */
+int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
 void units_disconnect(sd_bus *bus);
 
 /* active, activating or reloading: a unit that was running. Unknown units are not. */

@@ -327,7 +327,8 @@ static int errno_of(const char *s)
 		const char *name;
 		int e;
 	} names[] = { { "EBUSY", EBUSY }, { "EAGAIN", EAGAIN }, { "ENOENT", ENOENT },
-		      { "EPERM", EPERM }, { "EEXIST", EEXIST }, { "EINVAL", EINVAL } };
+		      { "EPERM", EPERM }, { "EEXIST", EEXIST }, { "EINVAL", EINVAL },
+		      { "SLOW", -1 } /* a second, then success: a call to interrupt */ };
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(s, names[i].name))
@@ -367,7 +368,13 @@ static int scripted(const char *call, const char *mod)
 
 		if (strcmp(s->call, call) || strcmp(s->mod, mod))
 			continue;
-		return s->results[s->next < s->n ? s->next++ : s->n - 1];
+		int r = s->results[s->next < s->n ? s->next++ : s->n - 1];
+
+		if (r == -1) {
+			usleep(1000 * 1000);
+			r = 0;
+		}
+		return r;
 	}
 	return 0;
 }

@@ -188,4 +188,18 @@ agent forward down
 check "libvirt 10: down removes the exemption and nothing else" test "$before" = "$(ruleset_stateless)"
 check "libvirt 10: the client is rejected again" test -z "$(connect c1 198.51.100.1:5900)"
 
+# forward up and down by hand take the lock the hook and the daemon hold
+mkdir -p -m 0700 "$TMP/lockroot/run/vfio-agent"
+flock "$TMP/lockroot/run/vfio-agent/lock" sleep 1 &
+LOCKER=$!
+sleep 0.2
+t0=$(date +%s%N)
+in_ns host "$VFIO_AGENT" -q --root "$TMP/lockroot" --config "$TMP/agent.conf" forward up
+rc=$?
+waited=$((($(date +%s%N) - t0) / 1000000))
+wait "$LOCKER"
+check "forward up waits for the lock's holder (exit $rc after ${waited} ms)" \
+	eval '[ $rc -eq 0 ] && [ $waited -ge 500 ]'
+in_ns host "$VFIO_AGENT" -q --root "$TMP/lockroot" --config "$TMP/agent.conf" forward down
+
 finish
