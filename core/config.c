@@ -233,9 +233,13 @@ static bool add_unit(struct parse *p, const char *w, void *arg)
 	struct config *c = p->c;
 	char **n;
 
-	if (!unit_name_valid(w)) {
+	uid_t uid;
+	const char *name;
+
+	if (unit_spec_parse(w, &uid, &name) < 0) {
 		fail(p, "vfio", "stop-units",
-		     "'%s' is not a service, socket or scope name (like display-manager.service)",
+		     "'%s' is not a service, socket or scope name (like display-manager.service, "
+		     "or user:1000:pipewire.service for a user's own)",
 		     w);
 		return false;
 	}
@@ -322,6 +326,12 @@ static bool enum_of(const char *v, const char *const *names, size_t n, int *out)
 
 const char *const on_holders_names[HOLDERS__N] = { "wait", "kill", "fail" };
 
+const char *config_on_holders(const struct config *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s%s", c->holders_stop ? "stop," : "", on_holders_names[c->on_holders]);
+	return buf;
+}
+
 static int key_vfio(struct parse *p, const char *k, const char *v)
 {
 	struct config *c = p->c;
@@ -359,11 +369,24 @@ static int key_vfio(struct parse *p, const char *k, const char *v)
 		if (!parse_bool(v, &c->passthrough))
 			return fail(p, "vfio", k, "expected true or false, got '%s'", v);
 	} else if (!strcmp(k, "stop-units")) {
+		c->stop_units_set = true;
 		if (!each_word(v, add_unit, p, NULL))
 			return fail(p, "vfio", k, "out of memory");
 	} else if (!strcmp(k, "on-holders")) {
-		if (!enum_of(v, on_holders_names, HOLDERS__N, &e))
-			return fail(p, "vfio", k, "expected wait, kill or fail, got '%s'", v);
+		/* stop, or one of wait kill fail, or stop,ONE: what bare processes get */
+		char mode[16];
+		const char *rest = v;
+
+		c->holders_stop = !strncmp(v, "stop", 4) && (!v[4] || v[4] == ',');
+		if (c->holders_stop)
+			rest = v[4] ? v + 5 : "wait";
+		if (strlen(rest) >= sizeof(mode) || !enum_of(memcpy(mode, rest, strlen(rest) + 1),
+							     on_holders_names, HOLDERS__N, &e))
+			return fail(
+				p, "vfio", k,
+				"expected stop, wait, kill or fail (or stop,kill: a holder's unit "
+				"is stopped, a bare process killed), got '%s'",
+				v);
 		c->on_holders = e;
 	} else if (!strcmp(k, "holder-timeout")) {
 		if (!parse_uint(v, 0, 3600, &n))
@@ -531,6 +554,8 @@ static int handler(void *user, const char *section, const char *key, const char 
 
 static void config_defaults(struct config *c)
 {
+	/* a holder's unit is stopped (and started again at release); a bare process waited for */
+	c->holders_stop = true;
 	c->on_holders = HOLDERS_WAIT;
 	c->holder_timeout = 10;
 	c->vnc.host_auto = true;

@@ -20,6 +20,10 @@ enum cfg_on_holders { HOLDERS_WAIT, HOLDERS_KILL, HOLDERS_FAIL, HOLDERS__N };
 
 /* the values of on-holders, as the config spells them */
 extern const char *const on_holders_names[HOLDERS__N];
+struct config;
+
+/* on-holders as the config would say it: "stop,wait", "kill" */
+const char *config_on_holders(const struct config *c, char *buf, size_t len);
 
 struct cfg_forward {
 	char name[64];
@@ -53,8 +57,10 @@ struct config {
 	char (*allow_non_gpu)[16]; /* devices that may go although not display class */
 	size_t n_allow_non_gpu;
 	bool passthrough;
-	char **stop_units;
+	char **stop_units; /* "gdm.service", or "user:1000:pipewire.service" */
 	size_t n_stop_units;
+	bool stop_units_set; /* else: display-manager.service, where the host has it */
+	bool holders_stop;   /* on-holders = stop[,MODE]: a holder's unit is stopped */
 	enum cfg_on_holders on_holders;
 	unsigned int holder_timeout;
 	struct cfg_vnc vnc;

@@ -36,6 +36,7 @@
 #define UNIT_TIMEOUT_US (90 * 1000000ull) /* systemd's DefaultTimeoutStopSec */
 #define BIND_TIMEOUT_US (2 * 1000000ull)
 #define POLL_US (200 * 1000)
+#define DISPLAY_WAIT_US (10 * 1000000ull) /* a compositor opens its card within seconds */
 
 struct handoff {
 	const char *root;
@@ -49,6 +50,13 @@ struct handoff {
 	struct target_set ts;
 	struct kmod_ctx *kmod;
 	sd_bus *bus;
+	struct {
+		uid_t uid;
+		sd_bus *bus;
+	} users[8]; /* user managers reached so far */
+	size_t n_users;
+	char (*planned)[JTOK + 24]; /* a dry run's units, so that each is planned once */
+	size_t n_planned;
 	bool undoing; /* a rollback runs to its end, signal or not */
 	char err[512];
 };
@@ -139,26 +147,76 @@ static int bus_get(struct handoff *h, const char *what)
 	return 0;
 }
 
+/* the bus of a unit's manager: "" the system's, "user:UID" that user's */
+static int manager_bus(struct handoff *h, const char *mgr, const char *what, sd_bus **bus)
+{
+	char err[320];
+	uid_t uid;
+	int r;
+
+	if (!mgr[0]) {
+		if ((r = bus_get(h, what)) < 0)
+			return r;
+		*bus = h->bus;
+		return 0;
+	}
+	uid = (uid_t)strtoul(mgr + 5, NULL, 10);
+	for (size_t i = 0; i < h->n_users; i++)
+		if (h->users[i].uid == uid) {
+			*bus = h->users[i].bus;
+			return 0;
+		}
+	if (h->n_users == ARRAY_SIZE(h->users))
+		return fail(h, -E2BIG, "%s: more than %zu users' managers", what,
+			    ARRAY_SIZE(h->users));
+	if ((r = units_connect_user(h->root, uid, bus, err, sizeof(err))) < 0)
+		return fail(h, r, "%s: cannot reach the service manager of uid %u: %s", what,
+			    (unsigned int)uid, err);
+	h->users[h->n_users].uid = uid;
+	h->users[h->n_users++].bus = *bus;
+	return 0;
+}
+
+/* "gdm.service" or "pipewire.service of user 1000", for a line */
+static const char *unit_label(const struct jrec *rec, char *buf, size_t len)
+{
+	if (rec->b[0])
+		snprintf(buf, len, "%s of user %s", rec->a, rec->b + 5);
+	else
+		snprintf(buf, len, "%s", rec->a);
+	return buf;
+}
+
 /* ---- the step types: what each does, and its undo, safe on a step that never ran ---- */
 
 static int run_unit(struct handoff *h, const struct jrec *rec)
 {
-	char err[256];
+	const char *what = rec->step == J_HOLDER ? "holders" : "stop-units";
+	char err[256], label[320];
+	sd_bus *bus;
 	int r;
 
-	say(h, HANDOFF_INFO, "stopping %s", rec->a);
-	if ((r = unit_stop(h->bus, rec->a, UNIT_TIMEOUT_US, err, sizeof(err))) < 0)
-		return fail(h, r, "stop-units: %s did not stop: %s", rec->a, err);
+	if ((r = manager_bus(h, rec->b, what, &bus)) < 0)
+		return r;
+	say(h, HANDOFF_INFO, "stopping %s", unit_label(rec, label, sizeof(label)));
+	if ((r = unit_stop(bus, rec->a, UNIT_TIMEOUT_US, err, sizeof(err))) < 0)
+		return fail(h, r, "%s: %s did not stop: %s", what, label, err);
 	return 0;
 }
 
 static int undo_unit(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
-	if (bus_get(h, "start") < 0) {
+	char label[320];
+	sd_bus *bus;
+	int r;
+
+	if (manager_bus(h, rec->b, "start", &bus) < 0) {
 		snprintf(err, errlen, "%.300s", h->err);
 		return -ENOTCONN;
 	}
-	return unit_start(h->bus, rec->a, UNIT_TIMEOUT_US, err, errlen);
+	say(h, HANDOFF_INFO, "starting %s", unit_label(rec, label, sizeof(label)));
+	r = unit_start(bus, rec->a, UNIT_TIMEOUT_US, err, errlen);
+	return r;
 }
 
 static int run_vtcon(struct handoff *h, const struct jrec *rec)
@@ -322,6 +380,7 @@ static const struct step_type {
 		       undo_unbind },
 	[J_VFIO] = { "bind %1$s to vfio-pci", run_vfio, undo_vfio },
 	[J_LOADED] = { "load module %1$s", run_loaded, undo_loaded },
+	[J_HOLDER] = { "stop unit %1$s (it holds the GPU)", run_unit, undo_unit },
 };
 _Static_assert(ARRAY_SIZE(step_types) == J__N, "every journal step has its run and undo");
 
@@ -369,32 +428,152 @@ static int step(struct handoff *h, enum jstep type, const char *a, const char *b
 
 /* ---- the phases of prepare, in order ---- */
 
-/* 1. the configured units, stopped through systemd, when they run */
-static int phase_units(struct handoff *h)
+/* is unit (of manager mgr) already stopped, or planned, by this run? */
+static bool unit_taken(struct handoff *h, const char *unit, const char *mgr)
 {
+	char key[JTOK + 24];
+
+	snprintf(key, sizeof(key), "%s %s", unit, mgr);
+	for (size_t i = 0; i < h->n_done; i++)
+		if ((h->done[i].step == J_UNIT || h->done[i].step == J_HOLDER) &&
+		    !strcmp(h->done[i].a, unit) && !strcmp(h->done[i].b, mgr))
+			return true;
+	for (size_t i = 0; i < h->n_planned; i++)
+		if (!strcmp(h->planned[i], key))
+			return true;
+	if (h->dry) {
+		void *p = realloc(h->planned, (h->n_planned + 1) * sizeof(*h->planned));
+
+		if (p) {
+			h->planned = p;
+			snprintf(h->planned[h->n_planned++], sizeof(*h->planned), "%s", key);
+		}
+	}
+	return false;
+}
+
+/* one unit of stop-units (or a holder's), stopped when it runs */
+static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
+		     bool lenient)
+{
+	const char *what = type == J_HOLDER ? "holders" : "stop-units";
 	char err[256];
+	sd_bus *bus;
+	bool active;
 	int r;
 
-	for (size_t i = 0; i < h->c->n_stop_units; i++) {
-		const char *u = h->c->stop_units[i];
-		bool active;
+	if ((r = manager_bus(h, mgr, what, &bus)) < 0) {
+		/* the default display-manager.service, with no systemd to ask: none to stop */
+		if (lenient)
+			return 0;
+		if (!h->dry)
+			return r;
+		plan_note(h, "stop unit %s if it runs (%s)", unit, h->err);
+		return 0;
+	}
+	if ((r = unit_is_active(bus, unit, &active, err, sizeof(err))) < 0)
+		return fail(h, r, "%s: %s: %s", what, unit, err);
+	if (!active) {
+		if (!lenient)
+			say(h, HANDOFF_INFO, "%s is not running; left alone", unit);
+		return 0;
+	}
+	if (unit_taken(h, unit, mgr))
+		return 0;
+	return step(h, type, unit, mgr);
+}
 
-		if ((r = bus_get(h, "stop-units")) < 0) {
-			if (!h->dry)
-				return r;
-			plan_note(h, "stop unit %s if it runs (%s)", u, h->err);
-			continue;
-		}
-		if ((r = unit_is_active(h->bus, u, &active, err, sizeof(err))) < 0)
-			return fail(h, r, "stop-units: %s: %s", u, err);
-		if (!active) {
-			say(h, HANDOFF_INFO, "%s is not running; left alone", u);
-			continue;
-		}
-		if ((r = step(h, J_UNIT, u, NULL)) < 0)
+/* 1. the configured units (default: display-manager.service), stopped through systemd */
+static int phase_units(struct handoff *h)
+{
+	static const char *const fallback[] = { "display-manager.service" };
+	const char *const *units = (const char *const *)h->c->stop_units;
+	size_t n = h->c->n_stop_units;
+	char mgr[24];
+	int r;
+
+	if (!h->c->stop_units_set) {
+		units = fallback;
+		n = ARRAY_SIZE(fallback);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *name;
+		uid_t uid;
+
+		if (unit_spec_parse(units[i], &uid, &name) < 0)
+			return fail(h, -EINVAL, "stop-units: '%s' is not a unit", units[i]);
+		mgr[0] = '\0';
+		if (uid != UNIT_SYSTEM_MANAGER)
+			snprintf(mgr, sizeof(mgr), "user:%u", (unsigned int)uid);
+		if ((r = stop_unit(h, J_UNIT, name, mgr, !h->c->stop_units_set)) < 0)
 			return r;
 	}
 	return 0;
+}
+
+/* is the system unit one of stop-units (an alias such as display-manager.service too)? */
+static bool in_stop_units(struct handoff *h, const char *unit)
+{
+	char a[512], b[512];
+
+	if (!h->c->stop_units_set)
+		return !h->bus || unit_path(h->bus, "display-manager.service", a, sizeof(a)) < 0 ||
+				       unit_path(h->bus, unit, b, sizeof(b)) < 0
+			       ? false
+			       : !strcmp(a, b);
+	for (size_t i = 0; i < h->c->n_stop_units; i++) {
+		const char *s = h->c->stop_units[i];
+
+		if (!strcmp(s, unit))
+			return true;
+		if (h->bus && strncmp(s, "user:", 5) && unit_path(h->bus, s, a, sizeof(a)) == 0 &&
+		    unit_path(h->bus, unit, b, sizeof(b)) == 0 && !strcmp(a, b))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * on-holders = stop: the units whose processes hold the GPU, stopped
+ * (journaled as holder lines, started again at release after the display
+ * server); scopes, PID 1 and bare processes are left to wait/kill/fail.
+ */
+static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
+{
+	char mgr[24];
+	int r;
+
+	for (size_t i = 0; h->c->holders_stop && i < hs->n_holders; i++) {
+		const struct proc_info *pi = &hs->holders[i].pi;
+
+		if ((pi->unit_kind != UNIT_SYSTEM && pi->unit_kind != UNIT_USER) ||
+		    !unit_name_valid(pi->unit))
+			continue;
+		mgr[0] = '\0';
+		if (pi->unit_kind == UNIT_USER)
+			snprintf(mgr, sizeof(mgr), "user:%u", (unsigned int)pi->unit_uid);
+		else if (bus_get(h, "holders") == 0 && in_stop_units(h, pi->unit))
+			continue; /* the display manager: phase 1 stops it, and it comes back first */
+		if ((r = stop_unit(h, J_HOLDER, pi->unit, mgr, false)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* 0. before the display manager: the other units that hold the GPU */
+static int phase_holder_units(struct handoff *h)
+{
+	struct holder_scan hs;
+	char err[320];
+	int r;
+
+	if (!h->c->holders_stop)
+		return 0;
+	if ((r = holders_scan(h->root, &h->ts.scan, SCAN_AUTO, &hs, err, sizeof(err))) < 0)
+		return fail(h, r, "holders: the scan failed: %s", err);
+	r = stop_holder_units(h, &hs);
+	holder_scan_free(&hs);
+	return r;
 }
 
 static int scan_sorted(const char *root, const char *dir, struct dirent ***list)
@@ -532,10 +711,12 @@ static void progress_line(struct handoff *h, const struct holder_scan *hs, uint6
 static int phase_holders(struct handoff *h)
 {
 	uint64_t start = now_us(), deadline = start + h->c->holder_timeout * 1000000ull;
-	const char *mode = on_holders_names[h->c->on_holders];
+	char mode[24];
 	bool termed = false, killed = false, told = false;
 	uint64_t kill_deadline = 0, next_tell = 0;
 	char who[400], err[320], note[640];
+
+	config_on_holders(h->c, mode, sizeof(mode));
 
 	for (;;) {
 		struct holder_scan hs;
@@ -573,6 +754,11 @@ static int phase_holders(struct handoff *h)
 							  .timeout_s = h->c->holder_timeout });
 			holder_scan_free(&hs);
 			return 0;
+		}
+		/* units that took the GPU after the first look (a session's, once its DM stopped) */
+		if (!h->dry && h->c->holders_stop && (r = stop_holder_units(h, &hs)) < 0) {
+			holder_scan_free(&hs);
+			return r;
 		}
 		if (h->c->on_holders == HOLDERS_FAIL) {
 			holder_scan_free(&hs);
@@ -690,61 +876,138 @@ static int phase_vfio(struct handoff *h)
 }
 
 /*
- * Undo recs from the last to the first. What could not be undone stays in
- * the journal for the next release; err names the first such step.
+ * After the display server's unit started again: wait (a bounded time)
+ * until a process of it holds a DRM primary node of the journal's devices,
+ * so that it, not a holder started after it, becomes DRM master: the first
+ * opener of a primary node with no master gets it.
+ */
+static void wait_display_server(struct handoff *h, const struct jrec *recs, size_t n)
+{
+	uint64_t deadline = now_us() + DISPLAY_WAIT_US;
+	struct scan_targets t = { 0 };
+	char err[320], path[256], dev[32];
+	bool found = false;
+	uint32_t kdev;
+
+	for (size_t i = 0; i < n; i++) {
+		struct dirent **list;
+		int m;
+
+		if (recs[i].step != J_VFIO)
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/drm", recs[i].a);
+		if ((m = scan_sorted(h->root, path, &list)) < 0)
+			continue;
+		for (int j = 0; j < m; j++) {
+			char attr[600];
+
+			if (strncmp(list[j]->d_name, "card", 4))
+				continue;
+			snprintf(attr, sizeof(attr), "%s/%s/dev", path, list[j]->d_name);
+			if (!read_line_at(h->root, attr, dev, sizeof(dev)) &&
+			    !parse_majmin(dev, &kdev))
+				scan_targets_add_dev(&t, kdev);
+		}
+		free_list(list, m);
+	}
+	while (!found && t.n_devs && now_us() < deadline && !stopped(h)) {
+		struct holder_scan hs;
+
+		if (holders_scan(h->root, &t, SCAN_AUTO, &hs, err, sizeof(err)) < 0)
+			break;
+		for (size_t i = 0; i < hs.n_holders && !found; i++)
+			for (size_t j = 0; j < n && !found; j++)
+				found = recs[j].step == J_UNIT && hs.holders[i].pi.unit[0] &&
+					(!strcmp(hs.holders[i].pi.unit, recs[j].a) ||
+					 in_stop_units(h, hs.holders[i].pi.unit));
+		holder_scan_free(&hs);
+		if (!found)
+			usleep(POLL_US);
+	}
+	if (t.n_devs && !found)
+		say(h, HANDOFF_WARN,
+		    "the display server holds no DRM card after %llu s; starting "
+		    "the other units anyway",
+		    (unsigned long long)(DISPLAY_WAIT_US / 1000000));
+	scan_targets_free(&t);
+}
+
+/*
+ * Undo recs from the last to the first, the units that held the GPU after
+ * everything else (the display server first). What could not be undone
+ * stays in the journal, in its order, for the next release; err names the
+ * first such step.
  */
 static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *err, size_t errlen)
 {
+	bool *keep = calloc(n + 1, sizeof(*keep)), units_back = false, interrupted = false;
 	struct jrec *left = calloc(n + 1, sizeof(*left));
-	size_t n_left = 0;
+	size_t n_left = 0, n_kept = 0;
 	char why[320], text[640];
 	int r;
 
-	if (!left)
+	if (!left || !keep) {
+		free(left);
+		free(keep);
 		return -ENOMEM;
+	}
 	err[0] = '\0';
-	for (size_t i = n; i-- > 0;) {
-		const struct jrec *rec = &recs[i];
+	for (int pass = 0; pass < 2; pass++) {
+		bool holders = false;
 
-		if (h->dry) {
-			jrec_describe(rec, text, sizeof(text));
-			plan_item(h, &(struct plan_item){
-					     .kind = PLAN_UNDO, .rec = rec, .text = text });
-			continue;
-		}
-		if (stopped(h)) {
-			/* the undo that ran finished; what is left stays for the next release */
-			memmove(left + i + 1, left, n_left * sizeof(*left));
-			memcpy(left, recs, (i + 1) * sizeof(*left));
-			n_left += i + 1;
-			if (!err[0])
-				snprintf(err, errlen, "interrupted by %s with %zu step%s left",
-					 strsignal(stopped(h)), i + 1, i ? "s" : "");
-			break;
-		}
-		why[0] = '\0';
-		r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why))
-				     : -EINVAL;
-		if (r < 0 && !why[0])
-			snprintf(why, sizeof(why), "%s", strerror(-r));
-		if (r < 0) {
-			say(h, HANDOFF_WARN, "cannot undo '%s %s%s%s': %s", jstep_name(rec->step),
-			    rec->a, rec->b[0] ? " " : "", rec->b, why);
-			if (!err[0])
-				snprintf(err, errlen, "undo %s %s: %s", jstep_name(rec->step),
-					 rec->a, why);
-			/* kept in journal order: the next release undoes them from the end */
-			memmove(left + 1, left, n_left * sizeof(*left));
-			left[0] = *rec;
-			n_left++;
+		for (size_t i = n; i-- > 0;)
+			holders |= recs[i].step == J_HOLDER;
+		if (pass == 1 && holders && units_back && !h->dry && !interrupted)
+			wait_display_server(h, recs, n);
+		for (size_t i = n; i-- > 0;) {
+			const struct jrec *rec = &recs[i];
+
+			if ((rec->step == J_HOLDER) != (pass == 1))
+				continue;
+			if (h->dry) {
+				jrec_describe(rec, text, sizeof(text));
+				plan_item(h, &(struct plan_item){
+						     .kind = PLAN_UNDO, .rec = rec, .text = text });
+				continue;
+			}
+			if (interrupted || stopped(h)) {
+				/* the undo that ran finished; what is left stays for the next release */
+				interrupted = true;
+				keep[i] = true;
+				n_kept++;
+				continue;
+			}
+			why[0] = '\0';
+			r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why))
+					     : -EINVAL;
+			if (r < 0 && !why[0])
+				snprintf(why, sizeof(why), "%s", strerror(-r));
+			if (r < 0) {
+				say(h, HANDOFF_WARN, "cannot undo '%s %s%s%s': %s",
+				    jstep_name(rec->step), rec->a, rec->b[0] ? " " : "", rec->b,
+				    why);
+				if (!err[0])
+					snprintf(err, errlen, "undo %s %s: %s",
+						 jstep_name(rec->step), rec->a, why);
+				keep[i] = true;
+			} else if (rec->step == J_UNIT) {
+				units_back = true;
+			}
 		}
 	}
+	if (interrupted && !err[0])
+		snprintf(err, errlen, "interrupted by %s with %zu step%s left",
+			 strsignal(stopped(h)), n_kept, n_kept == 1 ? "" : "s");
+	/* kept in journal order: the next release undoes them from the end */
+	for (size_t i = 0; i < n; i++)
+		if (keep[i])
+			left[n_left++] = recs[i];
 	/* a device we moved must be back on a driver: a reloaded module probes it */
 	if (!h->dry)
 		for (size_t i = 0; i < n; i++) {
 			char drv[64];
 
-			if (recs[i].step != J_VFIO)
+			if (recs[i].step != J_VFIO || keep[i])
 				continue;
 			pci_driver(h, recs[i].a, drv, sizeof(drv));
 			if (!strcmp(drv, "vfio-pci") && !err[0])
@@ -756,6 +1019,7 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 	if (!h->dry && (r = journal_store(h->root, h->vm, left, n_left)) < 0 && !err[0])
 		snprintf(err, errlen, "cannot rewrite the journal: %s", strerror(-r));
 	free(left);
+	free(keep);
 	return err[0] ? -EIO : 0;
 }
 
@@ -865,6 +1129,9 @@ static void handoff_done(struct handoff *h)
 	if (h->jfd >= 0)
 		close(h->jfd);
 	units_disconnect(h->bus);
+	for (size_t i = 0; i < h->n_users; i++)
+		units_disconnect(h->users[i].bus);
+	free(h->planned);
 	free(h->done);
 	target_set_free(&h->ts);
 }
@@ -873,8 +1140,8 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 		    struct kmod_ctx *k, const struct handoff_io *io, char *err, size_t errlen)
 {
 	static int (*const phases[])(struct handoff *) = {
-		phase_units,   phase_consoles, phase_framebuffers,
-		phase_holders, phase_modules,  phase_vfio,
+		phase_holder_units, phase_units,   phase_consoles, phase_framebuffers,
+		phase_holders,	    phase_modules, phase_vfio,
 	};
 	struct handoff h = {
 		.root = root, .c = c, .vm = c->vm, .io = io, .dry = io && io->plan, .jfd = -1

@@ -28,13 +28,15 @@ enum jfield {
 	JF_BDF,	     /* DDDD:BB:DD.F, as the kernel writes it */
 	JF_DRIVER,   /* a PCI driver's name: snd_hda_intel, bochs-drm */
 	JF_OVERRIDE, /* a driver_override that was set before: a driver's name, or none */
+	JF_MANAGER,  /* whose unit: none (the system's), or user:UID */
 };
 
 static const struct {
 	const char *name;
 	enum jfield field[2];
 } steps[] = {
-	[J_UNIT] = { "unit", { JF_UNIT } },
+	[J_UNIT] = { "unit", { JF_UNIT, JF_MANAGER } },
+	[J_HOLDER] = { "holder", { JF_UNIT, JF_MANAGER } },
 	[J_VTCON] = { "vtcon", { JF_VTCON } },
 	[J_FB] = { "fb", { JF_FB_DRV, JF_PLATFORM } },
 	[J_MODULE] = { "module", { JF_MODULE } },
@@ -93,6 +95,9 @@ static bool field_valid(enum jfield f, const char *s)
 		return n && n < 64 && s[0] != '.' && chars_in(s, "._-");
 	case JF_OVERRIDE:
 		return !n || field_valid(JF_DRIVER, s);
+	case JF_MANAGER:
+		return !n || (n > 5 && n <= 15 && !strncmp(s, "user:", 5) &&
+			      strspn(s + 5, "0123456789") == n - 5);
 	}
 	return false;
 }

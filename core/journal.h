@@ -11,13 +11,14 @@
 #include <stddef.h>
 
 enum jstep {
-	J_UNIT,	  /* unit NAME: was active, stopped */
+	J_UNIT,	  /* unit NAME [user:UID]: in stop-units, was active, stopped */
 	J_VTCON,  /* vtcon vtconN: was bound, unbound */
 	J_FB,	  /* fb DRIVER DEVICE: platform framebuffer unbound */
 	J_MODULE, /* module NAME: unloaded */
 	J_UNBIND, /* unbind BDF DRIVER: device unbound, its driver stays */
 	J_VFIO,	  /* vfio BDF [OLD]: driver_override set (OLD: what it was), bound to vfio-pci */
 	J_LOADED, /* loaded MODULE: we loaded it (vfio-pci) */
+	J_HOLDER, /* holder NAME [user:UID]: its process held the GPU, stopped (on-holders = stop) */
 	J__N,
 };
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 
@@ -15,6 +16,24 @@
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"
 #define SD_MANAGER "org.freedesktop.systemd1.Manager"
+
+int unit_spec_parse(const char *spec, uid_t *uid, const char **name)
+{
+	unsigned long u;
+	char *end;
+
+	*uid = UNIT_SYSTEM_MANAGER;
+	*name = spec;
+	if (!strncmp(spec, "user:", 5)) {
+		errno = 0;
+		u = strtoul(spec + 5, &end, 10);
+		if (errno || end == spec + 5 || *end != ':' || u >= 0x7fffffff || spec[5] == '-')
+			return -EINVAL;
+		*uid = (uid_t)u;
+		*name = end + 1;
+	}
+	return unit_name_valid(*name) ? 0 : -EINVAL;
+}
 
 bool unit_name_valid(const char *name)
 {
@@ -61,6 +80,53 @@ int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen)
 	if (r < 0)
 		snprintf(err, errlen, "%s", strerror(-r));
 	return r;
+}
+
+int units_connect_user(const char *root, uid_t uid, sd_bus **bus, char *err, size_t errlen)
+{
+	char addr[4200], path[4096];
+	uid_t euid = geteuid();
+	const char *name;
+	int r;
+
+	*bus = NULL;
+	if ((r = dl_libsystemd(err, errlen)) < 0)
+		return r;
+	/* the user's own bus, as that user: the bus takes its owner's connections only */
+	snprintf(path, sizeof(path), "%s/run/user/%u/bus", root, (unsigned int)uid);
+	snprintf(addr, sizeof(addr), "unix:path=%s", path);
+	if (seteuid(uid) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot act as uid %u: %s", (unsigned int)uid, strerror(-r));
+		return r;
+	}
+	if ((r = sym_sd_bus_new(bus)) >= 0 && (r = sym_sd_bus_set_address(*bus, addr)) >= 0 &&
+	    (r = sym_sd_bus_set_bus_client(*bus, 1)) >= 0 && (r = sym_sd_bus_start(*bus)) >= 0)
+		r = sym_sd_bus_get_unique_name(*bus, &name); /* the handshake, done as the user */
+	if (seteuid(euid) < 0 && r >= 0)
+		r = -errno;
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		units_disconnect(*bus);
+		*bus = NULL;
+	}
+	return r;
+}
+
+int unit_path(sd_bus *bus, const char *unit, char *path, size_t len)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *p;
+	int r;
+
+	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s",
+				   unit);
+	if (r >= 0 && (r = sym_sd_bus_message_read(reply, "o", &p)) >= 0)
+		snprintf(path, len, "%s", p);
+	sym_sd_bus_message_unref(reply);
+	sym_sd_bus_error_free(&e);
+	return r < 0 ? r : 0;
 }
 
 void units_disconnect(sd_bus *bus)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct sd_bus sd_bus;
 
@@ -17,12 +18,26 @@ typedef struct sd_bus sd_bus;
  */
 bool unit_name_valid(const char *name);
 
+/* whose manager: the system's, or a user's (uid) */
+#define UNIT_SYSTEM_MANAGER ((uid_t)-1)
+
+/* "gdm.service" or "user:1000:pipewire.service": the manager and the unit's name; -EINVAL */
+int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
+
 /*
  * The system bus; under root, root's /run/dbus/system_bus_socket unless
  * DBUS_SYSTEM_BUS_ADDRESS names one. -errno (ENOENT: no bus, no systemd).
  */
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
+/*
+ * User uid's service manager, on its bus at root/run/user/UID/bus, reached
+ * as that user (as systemctl --user -M UID@ does). 0 or -errno, err's line.
+ */
+int units_connect_user(const char *root, uid_t uid, sd_bus **bus, char *err, size_t errlen);
 void units_disconnect(sd_bus *bus);
+
+/* the unit's object path (the same for an alias and its unit); -errno (not loaded) */
+int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
 
 /* active, activating or reloading: a unit that was running. Unknown units are not. */
 int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen);

@@ -1,0 +1,2 @@
+build-dev/agent/log.o: agent/log.c agent/log.h
+agent/log.h:

@@ -1,0 +1,4 @@
+build-dev/netfilter/rtnl.o: netfilter/rtnl.c netfilter/rtnl.h \
+ netfilter/nft.h
+netfilter/rtnl.h:
+netfilter/nft.h:

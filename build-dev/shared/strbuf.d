@@ -1,0 +1,2 @@
+build-dev/shared/strbuf.o: shared/strbuf.c shared/strbuf.h
+shared/strbuf.h:
