@@ -35,13 +35,13 @@ SAN_LIBS :=
 endif
 
 # linked, and opened when a verb needs them (agent/dl.c: their headers are
-# used, their libraries not linked); libdrm (the test helper's headers) and
-# libtirpc (the sanitizer build's, see above) are checked with pkg-config so
-# that `make deps` is proven complete
+# used, their libraries not linked); libdrm (the test helper's headers) and,
+# in the sanitizer build only, libtirpc (see above) are checked with
+# pkg-config so that `make deps` is proven complete
 PKGS_LINKED := libnftnl libmnl inih json-c libbpf
 PKGS_OPENED := libvirt libkmod libxml-2.0 libsystemd
 PKGS := $(PKGS_LINKED) $(PKGS_OPENED)
-PKGS_STACK := libdrm libtirpc
+PKGS_STACK := libdrm $(if $(filter 1,$(SANITIZE)),libtirpc)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 # the test helper's DRM ioctls: the uapi headers only, nothing linked
