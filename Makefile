@@ -35,13 +35,13 @@ SAN_LIBS :=
 endif
 
 # linked, and opened when a verb needs them (agent/dl.c: their headers are
-# used, their libraries not linked); libdrm (the test helper's headers) and
-# libtirpc (the sanitizer build's, see above) are checked with pkg-config so
-# that `make deps` is proven complete
+# used, their libraries not linked); libdrm (the test helper's headers) and,
+# in the sanitizer build only, libtirpc (see above) are checked with
+# pkg-config so that `make deps` is proven complete
 PKGS_LINKED := libnftnl libmnl inih json-c libbpf
 PKGS_OPENED := libvirt libkmod libxml-2.0 libsystemd
 PKGS := $(PKGS_LINKED) $(PKGS_OPENED)
-PKGS_STACK := libdrm libtirpc
+PKGS_STACK := libdrm $(if $(filter 1,$(SANITIZE)),libtirpc)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS_LINKED) 2>/dev/null)
 # the test helper's DRM ioctls: the uapi headers only, nothing linked
@@ -73,7 +73,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: format format-check pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build demo
+.PHONY: format format-check pkgs all clean check check-unit check-netns deps dist bench install uninstall tests sanitize-build demo
 
 all: pkgs $(O)/vfio-agent $(O)/man.lint
 
@@ -165,10 +165,23 @@ sanitize-build:
 check-unit check-netns: check-%: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/run $*
 
+# The package manager there is, with its list beside deps/debian.txt
 deps:
-	apt-get update -q
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		$$(grep -v '^#' deps/debian.txt)
+	@if command -v apt-get >/dev/null; then \
+		set -x; apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$(grep -v '^#' deps/debian.txt); \
+	elif command -v pacman >/dev/null; then \
+		set -x; pacman -Sy --needed --noconfirm $$(grep -v '^#' deps/arch.txt); \
+	elif command -v dnf >/dev/null; then \
+		set -x; dnf install -y $$(grep -v '^#' deps/fedora.txt); \
+	else \
+		echo "make deps: no apt-get, pacman or dnf here; install what deps/*.txt name" >&2; exit 1; \
+	fi
+
+# The source tarball the Arch and RPM recipes build (packaging/)
+VERSION ?= 0.1
+dist:
+	git archive --prefix=vfio-agent-$(VERSION)/ -o vfio-agent-$(VERSION).tar.gz HEAD
 
 # The README's first command: everything installed and built, then the
 # demo (examples/demo.sh) in namespaces of its own. SKIP_DEPS=1: no apt-get.

@@ -85,5 +85,6 @@ int watch_main(struct agent_ctx *ctx, int argc, char **argv);
 int hook_main(struct agent_ctx *ctx, int argc, char **argv);
 int handoff_main(struct agent_ctx *ctx, int argc, char **argv);
 int daemon_main(struct agent_ctx *ctx, int argc, char **argv);
+int check_main(struct agent_ctx *ctx, int argc, char **argv);
 
 #endif

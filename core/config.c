@@ -165,19 +165,31 @@ bool config_vm_name_valid(const char *name)
 	return valid_name(name, sizeof(((struct config *)0)->vm));
 }
 
+/* s has the shape of tmpl, where each 'x' stands for one hex digit */
+static bool shaped(const char *s, const char *tmpl)
+{
+	for (; *tmpl; s++, tmpl++)
+		if (*tmpl == 'x' ? !isxdigit((unsigned char)*s) : *s != *tmpl)
+			return false;
+	return !*s;
+}
+
 int parse_pci(const char *s, char out[16])
 {
 	unsigned int dom = 0, bus, dev, fn;
-	char tail;
 
-	/* libvirt's nodedev name, "pci_0000_03_00_0", or a BDF */
-	if (sscanf(s, "pci_%4x_%2x_%2x_%1x%c", &dom, &bus, &dev, &fn, &tail) == 4 &&
-	    strlen(s) == 16)
+	/*
+	 * libvirt's nodedev name, "pci_0000_03_00_0", or a BDF, digit for digit
+	 * (sscanf alone would take signs, spaces and 0x: the NixOS module's type
+	 * matches exactly these shapes)
+	 */
+	if (shaped(s, "pci_xxxx_xx_xx_x") &&
+	    sscanf(s, "pci_%4x_%2x_%2x_%1x", &dom, &bus, &dev, &fn) == 4)
 		goto ok;
-	if (sscanf(s, "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &tail) == 4 && strlen(s) == 12)
+	if (shaped(s, "xxxx:xx:xx.x") && sscanf(s, "%4x:%2x:%2x.%1x", &dom, &bus, &dev, &fn) == 4)
 		goto ok;
 	dom = 0;
-	if (sscanf(s, "%2x:%2x.%1x%c", &bus, &dev, &fn, &tail) == 3 && strlen(s) == 7)
+	if (shaped(s, "xx:xx.x") && sscanf(s, "%2x:%2x.%1x", &bus, &dev, &fn) == 3)
 		goto ok;
 	return -EINVAL;
 ok:
@@ -554,6 +566,12 @@ static int handler(void *user, const char *section, const char *key, const char 
 
 static void config_defaults(struct config *c)
 {
+	/*
+	 * Handing the only GPU over blanks the host's screen: only when asked.
+	 * The seed's NixOS module had the same default, and the module, the man
+	 * page and the example config say false too.
+	 */
+	c->passthrough = false;
 	/* a holder's unit is stopped (and started again at release); a bare process waited for */
 	c->holders_stop = true;
 	c->on_holders = HOLDERS_WAIT;
@@ -573,8 +591,18 @@ static int config_check(struct config *c, char *err, size_t errlen)
 			 "[vfio] vm: missing; name the libvirt domain, like vm = win11");
 		return -EINVAL;
 	}
-	if (!v->enable)
+	if (!v->enable) {
+		/* they would render, and silently forward nothing */
+		if (c->n_fwd) {
+			snprintf(
+				err, errlen,
+				"[forward %s]: needs [vnc] enable = true (forwards use its interface "
+				"and addresses)",
+				c->fwd[0].name);
+			return -EINVAL;
+		}
 		return 0;
+	}
 	if (!v->interface[0]) {
 		snprintf(
 			err, errlen,
@@ -609,9 +637,41 @@ static int config_check(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * libinih's reader, but a line longer than its buffer is an error: libinih
+ * would read the rest as a line of its own, and a list cut between two
+ * words would load as a shorter list.
+ */
+struct reader {
+	FILE *f;
+	int line;
+	int max; /* the longest line libinih takes, its newline excluded */
+	bool too_long;
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct reader *rd = stream;
+	size_t n;
+	int ch;
+
+	if (rd->too_long || !fgets(str, num, rd->f))
+		return NULL;
+	rd->line++;
+	n = strlen(str);
+	if (n && str[n - 1] != '\n' && (ch = fgetc(rd->f)) != EOF) {
+		ungetc(ch, rd->f);
+		rd->max = num - 2;
+		rd->too_long = true;
+		return NULL;
+	}
+	return str;
+}
+
 int config_load(const char *path, struct config **out, char *err, size_t errlen)
 {
 	struct parse p = { 0 };
+	struct reader rd = { 0 };
 	struct stat st;
 	FILE *f;
 	int line, r;
@@ -634,10 +694,17 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	config_defaults(p.c);
-	line = ini_parse_file(f, handler, &p);
+	rd.f = f;
+	line = ini_parse_stream(read_line, &rd, handler, &p);
 	fclose(f);
 	free(p.seen);
 	free(p.keys);
+	if (line == 0 && rd.too_long) {
+		snprintf(err, errlen, "%s:%d: longer than %d characters, the most a line may have",
+			 path, rd.line, rd.max);
+		r = -EINVAL;
+		goto err;
+	}
 	if (line != 0) {
 		if (line < 0)
 			snprintf(err, errlen, "%s: out of memory", path);
