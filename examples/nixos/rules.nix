@@ -115,12 +115,11 @@ let
   # unit_name_valid(): systemd's characters, at most 255 bytes, one '@' at most and
   # before the suffix, a service, socket or scope; unit_spec_parse(): user:UID: first
   isUnitName = s:
-    let at = lib.splitString "@" s; in
     stringLength s <= 255
-    && match "[A-Za-z0-9:_.\\@-]*[^.@][A-Za-z0-9:_.\\@-]*\\.(service|socket|scope)" s != null
-    && match "[@.].*" s == null
-    && builtins.length at <= 2
-    && (builtins.length at < 2 || !lib.hasInfix "." (lib.last at) || match "[^.]*\\.(service|socket|scope)" (lib.last at) != null);
+    && match "[A-Za-z0-9:_.\\@-]+" s != null
+    && !lib.hasPrefix "@" s
+    && builtins.any (k: lib.hasSuffix k s && stringLength s > stringLength k) [ ".service" ".socket" ".scope" ]
+    && builtins.length (lib.splitString "@" s) <= 2;
   isUnit = s:
     let m = match "user:([0-9]{1,10}):(.*)" s; in
     if lib.hasPrefix "user:" s
