@@ -147,3 +147,93 @@ cleanup_cgroups() {
 		rmdir "$d" 2>/dev/null
 	done
 }
+
+# ---- nftables events: what a command changed, as `nft monitor` saw it ----
+# NFT_IN: the command prefix that reaches the ruleset under test (e.g. "in_ns host"); empty
+# for the one the test runs in. A marker table, added and deleted, brackets the window.
+NFT_IN=
+nft_mark() {
+	local log=$1 name=$2
+	for _ in $(seq 50); do
+		$NFT_IN nft add table inet "$name" && $NFT_IN nft delete table inet "$name"
+		grep -q "delete table inet $name" "$log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# nft_events FILE CMD...: run CMD while `nft monitor` watches; the events that came
+# between CMD's start and its end (and anything it left running did by then) go to
+# FILE. Returns CMD's exit status, 125 when the monitor did not start.
+nft_events() {
+	local out=$1 log=$TMP/nft-monitor.$BASHPID pid rc; shift
+	$NFT_IN nft monitor >"$log" 2>&1 &
+	pid=$!
+	nft_mark "$log" va_mark_begin || { kill "$pid"; echo "nft monitor did not start" >"$out"; return 125; }
+	"$@"
+	rc=$?
+	nft_mark "$log" va_mark_end
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	sed -n '/delete table inet va_mark_begin/,/add table inet va_mark_end/p' "$log" |
+		sed -e '1d' -e '$d' | grep -v '^# ' >"$out"
+	rm -f "$log"
+	return $rc
+}
+
+# idempotent NAME SAID PATTERN CMD...: CMD, run on a forward that is up and has counted
+# traffic, changes nothing: every counter keeps its packets and bytes, every rule its
+# handle (nft -a list table inet vfio_agent), nft monitor sees no event but those
+# matching IDEM_OWN_EVENTS (the trigger's own, where CMD makes one), and the file SAID
+# then holds a line matching PATTERN ("already up").
+idempotent() {
+	local name=$1 said=$2 pat=$3 before after ev; shift 3
+	before=$($NFT_IN nft -a list table inet vfio_agent 2>&1)
+	if ! grep -Eq 'counter packets [1-9]' <<<"$before"; then
+		not_ok "$name" "no counter has counted a packet: the test could not tell a rebuilt table"
+		return
+	fi
+	nft_events "$TMP/idem.events" "$@"
+	after=$($NFT_IN nft -a list table inet vfio_agent 2>&1)
+	counters() { grep -o 'counter packets [0-9]* bytes [0-9]*' <<<"$1" | tr '\n' ' '; }
+	handles() { grep -o '# handle [0-9]*' <<<"$1" | tr -d '#' | tr '\n' ' '; }
+	if [ "$(counters "$before")" = "$(counters "$after")" ]; then
+		ok "$name: the counters keep their packets and bytes ($(counters "$after" | cut -c 1-60)...)"
+	else
+		not_ok "$name: counters" "before: $(counters "$before"); after: $(counters "$after")"
+	fi
+	if [ "$(handles "$before")" = "$(handles "$after")" ]; then
+		ok "$name: every rule keeps its handle"
+	else
+		not_ok "$name: handles" "before:$(handles "$before"); after:$(handles "$after")"
+	fi
+	ev=$(grep -Ev "${IDEM_OWN_EVENTS:-^$}" "$TMP/idem.events")
+	if [ -z "$ev" ]; then
+		ok "$name: nft monitor saw no event"
+	else
+		not_ok "$name: nft monitor saw" "$(head -c 400 <<<"$ev")"
+	fi
+	if grep -Eq -- "$pat" "$said"; then
+		ok "$name: it said so ($(grep -Eo -- "$pat.*" "$said" | head -1))"
+	else
+		not_ok "$name: '$pat'" "not said: $(tail -c 300 "$said")"
+	fi
+}
+
+# ---- the hook's stdout: an XML filter for some of libvirt's calls, so never a byte ----
+HOOK_CALLS=0
+HOOK_NOISY=0
+# hook_quiet CALL FILE: after each hook call, FILE (its stdout) must be empty
+hook_quiet() {
+	HOOK_CALLS=$((HOOK_CALLS + 1))
+	if [ -s "$2" ]; then
+		HOOK_NOISY=$((HOOK_NOISY + 1))
+		not_ok "hook $1: stdout" "$(wc -c <"$2") bytes: $(head -c 60 "$2" | od -An -c | head -2 | tr -s ' ')"
+	fi
+}
+hook_quiet_all() {
+	if [ "$HOOK_CALLS" -eq 0 ]; then
+		not_ok "the hook's stdout" "no hook call was checked"
+	elif [ "$HOOK_NOISY" -eq 0 ]; then
+		ok "the hook wrote nothing to stdout, in each of its $HOOK_CALLS calls"
+	fi
+}
