@@ -136,7 +136,13 @@ $(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp
+# the fixture tier's systemd: a stand-in manager on a private bus (tests/helpers/sdmanager.sh)
+$(O)/tests/sdmanager: tests/helpers/sdmanager.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null)
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/sdmanager
 
 # The code in .clang-format's style (Debian 12's clang-format 14): checked by make check
 CLANG_FORMAT ?= clang-format

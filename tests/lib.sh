@@ -45,8 +45,17 @@ need_root() {
 NS_PREFIX="${NS_PREFIX:-va$$}"
 NS_LIST=()
 TMP=$(mktemp -d)
+# what a helper started and must end on exit, whatever trap the test sets: each
+# test's trap ends in cleanup (or calls run_cleanups itself)
+CLEANUPS=()
+run_cleanups() {
+	local f
+	for f in "${CLEANUPS[@]}"; do "$f"; done
+	CLEANUPS=()
+}
 cleanup() {
 	local ns pid
+	run_cleanups
 	for ns in "${NS_LIST[@]}"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
@@ -220,20 +229,32 @@ idempotent() {
 }
 
 # ---- the hook's stdout: an XML filter for some of libvirt's calls, so never a byte ----
-HOOK_CALLS=0
-HOOK_NOISY=0
-# hook_quiet CALL FILE: after each hook call, FILE (its stdout) must be empty
+# hook_quiet CALL FILE: after each hook call, FILE (its stdout) must be empty. The
+# tally is a file, so that calls made in a pipeline's subshell count too.
 hook_quiet() {
-	HOOK_CALLS=$((HOOK_CALLS + 1))
-	if [ -s "$2" ]; then
-		HOOK_NOISY=$((HOOK_NOISY + 1))
-		not_ok "hook $1: stdout" "$(wc -c <"$2") bytes: $(head -c 60 "$2" | od -An -c | head -2 | tr -s ' ')"
-	fi
+	local n
+	n=$(wc -c <"$2" 2>/dev/null || echo 0)
+	echo "$n $1" >>"$TMP/hook-stdout.tally"
+	[ "$n" -eq 0 ] ||
+		not_ok "hook $1: stdout" "$n bytes: $(head -c 60 "$2" | od -An -c | head -2 | tr -s ' ')"
 }
+# hook_tally_clean STAGE: where the calls are tallied by another program (a hook script
+# libvirtd runs writes "BYTES OP SUBOP" lines to $TMP/hook-stdout.tally): none so far wrote
+hook_tally_clean() {
+	local bad
+	bad=$(grep -v '^0 ' "$TMP/hook-stdout.tally" 2>/dev/null)
+	[ -z "$bad" ] || not_ok "$1: the hook's stdout" "calls that wrote to it (bytes, call): $bad"
+}
+# hook_quiet_all: one line for all the calls hook_quiet saw
 hook_quiet_all() {
-	if [ "$HOOK_CALLS" -eq 0 ]; then
+	local calls noisy
+	calls=$(wc -l <"$TMP/hook-stdout.tally" 2>/dev/null || echo 0)
+	noisy=$(grep -vc '^0 ' "$TMP/hook-stdout.tally" 2>/dev/null)
+	if [ "$calls" -eq 0 ]; then
 		not_ok "the hook's stdout" "no hook call was checked"
-	elif [ "$HOOK_NOISY" -eq 0 ]; then
-		ok "the hook wrote nothing to stdout, in each of its $HOOK_CALLS calls"
+	elif [ "${noisy:-0}" -eq 0 ]; then
+		ok "the hook wrote nothing to stdout, in each of its $calls calls"
+	else
+		not_ok "the hook's stdout" "$noisy of $calls calls wrote to it"
 	fi
 }
