@@ -82,6 +82,18 @@ finish() {
 	exit $((TESTS_FAILED > 0))
 }
 
+# repeat N CMD...: CMD up to N times, stopping at the first failure, so that a loop
+# whose first rounds fail ends at once; REPEATED is how many succeeded
+REPEATED=0
+repeat() {
+	local n=$1; shift
+	REPEATED=0
+	while [ "$REPEATED" -lt "$n" ]; do
+		"$@" || return 1
+		REPEATED=$((REPEATED + 1))
+	done
+}
+
 # ---- holders: stand-in devices and the processes that hold them ----
 HOLDER="${HOLDER:-$UNIT_DIR/holder}"
 HOLDER_PIDS=()
