@@ -73,7 +73,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: format format-check pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build demo
+.PHONY: format format-check pkgs all clean check check-unit check-netns deps bench install uninstall tests sanitize-build demo mutants
 
 all: pkgs $(O)/vfio-agent $(O)/man.lint
 
@@ -170,6 +170,12 @@ sanitize-build:
 # one tier, built once (no sanitizer pass)
 check-unit check-netns: check-%: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/run $*
+
+# The mutation round: each tests/mutants/*.patch (or MUTANTS=...) applied to a copy of
+# the tree, rebuilt, and run against the test scripts its header names; minutes per
+# mutant, so not part of make check. Ends "N killed, N survived"; fails on a survivor.
+mutants:
+	$(Q)tests/mutants/run $(MUTANTS)
 
 deps:
 	apt-get update -q

@@ -302,7 +302,7 @@ if command -v valgrind >/dev/null; then
 	wait "$DPID"
 	rc=$?
 	DPID=
-	check "valgrind: 20 repairs ($n before the first that failed, if one did), then SIGTERM: exit $rc, no leak or error reported" \
+	check "valgrind: $n of 20 repairs, then SIGTERM: exit $rc, no leak or error reported" \
 		eval "[ $n -eq 20 ] && [ $rc -eq 0 ] && [ ! -s $TMP/valgrind.log ]"
 	[ -s "$TMP/valgrind.log" ] && head -n 40 "$TMP/valgrind.log" | sed 's/^/# /'
 else
