@@ -33,6 +33,7 @@ EOC
 hook() {
 	local rc
 	in_ns host env LD_PRELOAD="$UNIT_DIR/kshim.so" KSHIM_SYSLOG="$TMP/syslog" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
 		"$VFIO_AGENT" --root "$ROOT" --config "$TMP/c.conf" hook win11 "$@" \
 		<examples/win11.xml >"$TMP/out" 2>"$TMP/err"
 	rc=$?
