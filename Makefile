@@ -73,7 +73,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: format format-check pkgs all clean check check-unit check-netns deps dist bench install uninstall tests sanitize-build demo
+.PHONY: format format-check pkgs all clean check check-unit check-netns deps dist bench install uninstall tests sanitize-build demo mutants
 
 all: pkgs $(O)/vfio-agent $(O)/man.lint
 
@@ -136,7 +136,13 @@ $(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp
+# the fixture tier's systemd: a stand-in manager on a private bus (tests/helpers/sdmanager.sh)
+$(O)/tests/sdmanager: tests/helpers/sdmanager.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null)
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/sdmanager
 
 # The code in .clang-format's style (Debian 12's clang-format 14): checked by make check
 CLANG_FORMAT ?= clang-format
@@ -164,6 +170,12 @@ sanitize-build:
 # one tier, built once (no sanitizer pass)
 check-unit check-netns: check-%: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/run $*
+
+# The mutation round: each tests/mutants/*.patch (or MUTANTS=...) applied to a copy of
+# the tree, rebuilt, and run against the test scripts its header names; minutes per
+# mutant, so not part of make check. Ends "N killed, N survived"; fails on a survivor.
+mutants:
+	$(Q)tests/mutants/run $(MUTANTS)
 
 # The package manager there is, with its list beside deps/debian.txt
 deps:

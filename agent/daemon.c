@@ -277,6 +277,9 @@ static void reconcile(struct daemon *d, const char *why)
 	} else if (!running && (removed || d->want.up)) {
 		log_info("%s: forward %s removed%s", why, d->c->vm,
 			 !strcmp(desc, "-") ? " until the guest has an address" : "");
+	} else if (running) {
+		/* every unrelated ruleset change lands here: worth a line only with -v */
+		log_debug("%s: forward %s already up", why, d->c->vm);
 	}
 	d->want = next;
 	notify_status(d);

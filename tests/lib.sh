@@ -45,8 +45,17 @@ need_root() {
 NS_PREFIX="${NS_PREFIX:-va$$}"
 NS_LIST=()
 TMP=$(mktemp -d)
+# what a helper started and must end on exit, whatever trap the test sets: each
+# test's trap ends in cleanup (or calls run_cleanups itself)
+CLEANUPS=()
+run_cleanups() {
+	local f
+	for f in "${CLEANUPS[@]}"; do "$f"; done
+	CLEANUPS=()
+}
 cleanup() {
 	local ns pid
+	run_cleanups
 	for ns in "${NS_LIST[@]}"; do
 		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
 		ip netns del "$ns" 2>/dev/null
@@ -71,6 +80,18 @@ link() { ip link add "$2" netns "$NS_PREFIX-$1" type veth peer name "$4" netns "
 
 finish() {
 	exit $((TESTS_FAILED > 0))
+}
+
+# repeat N CMD...: CMD up to N times, stopping at the first failure, so that a loop
+# whose first rounds fail ends at once; REPEATED is how many succeeded
+REPEATED=0
+repeat() {
+	local n=$1; shift
+	REPEATED=0
+	while [ "$REPEATED" -lt "$n" ]; do
+		"$@" || return 1
+		REPEATED=$((REPEATED + 1))
+	done
 }
 
 # ---- holders: stand-in devices and the processes that hold them ----
@@ -146,4 +167,106 @@ cleanup_cgroups() {
 		for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 		rmdir "$d" 2>/dev/null
 	done
+}
+
+# ---- nftables events: what a command changed, as `nft monitor` saw it ----
+# NFT_IN: the command prefix that reaches the ruleset under test (e.g. "in_ns host"); empty
+# for the one the test runs in. A marker table, added and deleted, brackets the window.
+NFT_IN=
+nft_mark() {
+	local log=$1 name=$2
+	for _ in $(seq 50); do
+		$NFT_IN nft add table inet "$name" && $NFT_IN nft delete table inet "$name"
+		grep -q "delete table inet $name" "$log" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# nft_events FILE CMD...: run CMD while `nft monitor` watches; the events that came
+# between CMD's start and its end (and anything it left running did by then) go to
+# FILE. Returns CMD's exit status, 125 when the monitor did not start.
+nft_events() {
+	local out=$1 log=$TMP/nft-monitor.$BASHPID pid rc; shift
+	$NFT_IN nft monitor >"$log" 2>&1 &
+	pid=$!
+	nft_mark "$log" va_mark_begin || { kill "$pid"; echo "nft monitor did not start" >"$out"; return 125; }
+	"$@"
+	rc=$?
+	nft_mark "$log" va_mark_end
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	sed -n '/delete table inet va_mark_begin/,/add table inet va_mark_end/p' "$log" |
+		sed -e '1d' -e '$d' | grep -v '^# ' >"$out"
+	rm -f "$log"
+	return $rc
+}
+
+# idempotent NAME SAID PATTERN CMD...: CMD, run on a forward that is up and has counted
+# traffic, changes nothing: every counter keeps its packets and bytes, every rule its
+# handle (nft -a list table inet vfio_agent), nft monitor sees no event but those
+# matching IDEM_OWN_EVENTS (the trigger's own, where CMD makes one), and the file SAID
+# then holds a line matching PATTERN ("already up").
+idempotent() {
+	local name=$1 said=$2 pat=$3 before after ev; shift 3
+	before=$($NFT_IN nft -a list table inet vfio_agent 2>&1)
+	if ! grep -Eq 'counter packets [1-9]' <<<"$before"; then
+		not_ok "$name" "no counter has counted a packet: the test could not tell a rebuilt table"
+		return
+	fi
+	nft_events "$TMP/idem.events" "$@"
+	after=$($NFT_IN nft -a list table inet vfio_agent 2>&1)
+	counters() { grep -o 'counter packets [0-9]* bytes [0-9]*' <<<"$1" | tr '\n' ' '; }
+	handles() { grep -o '# handle [0-9]*' <<<"$1" | tr -d '#' | tr '\n' ' '; }
+	if [ "$(counters "$before")" = "$(counters "$after")" ]; then
+		ok "$name: the counters keep their packets and bytes ($(counters "$after" | cut -c 1-60)...)"
+	else
+		not_ok "$name: counters" "before: $(counters "$before"); after: $(counters "$after")"
+	fi
+	if [ "$(handles "$before")" = "$(handles "$after")" ]; then
+		ok "$name: every rule keeps its handle"
+	else
+		not_ok "$name: handles" "before:$(handles "$before"); after:$(handles "$after")"
+	fi
+	ev=$(grep -Ev "${IDEM_OWN_EVENTS:-^$}" "$TMP/idem.events")
+	if [ -z "$ev" ]; then
+		ok "$name: nft monitor saw no event"
+	else
+		not_ok "$name: nft monitor saw" "$(head -c 400 <<<"$ev")"
+	fi
+	if grep -Eq -- "$pat" "$said"; then
+		ok "$name: it said so ($(grep -Eo -- "$pat.*" "$said" | head -1))"
+	else
+		not_ok "$name: '$pat'" "not said: $(tail -c 300 "$said")"
+	fi
+}
+
+# ---- the hook's stdout: an XML filter for some of libvirt's calls, so never a byte ----
+# hook_quiet CALL FILE: after each hook call, FILE (its stdout) must be empty. The
+# tally is a file, so that calls made in a pipeline's subshell count too.
+hook_quiet() {
+	local n
+	n=$(wc -c <"$2" 2>/dev/null || echo 0)
+	echo "$n $1" >>"$TMP/hook-stdout.tally"
+	[ "$n" -eq 0 ] ||
+		not_ok "hook $1: stdout" "$n bytes: $(head -c 60 "$2" | od -An -c | head -2 | tr -s ' ')"
+}
+# hook_tally_clean STAGE: where the calls are tallied by another program (a hook script
+# libvirtd runs writes "BYTES OP SUBOP" lines to $TMP/hook-stdout.tally): none so far wrote
+hook_tally_clean() {
+	local bad
+	bad=$(grep -v '^0 ' "$TMP/hook-stdout.tally" 2>/dev/null)
+	[ -z "$bad" ] || not_ok "$1: the hook's stdout" "calls that wrote to it (bytes, call): $bad"
+}
+# hook_quiet_all: one line for all the calls hook_quiet saw
+hook_quiet_all() {
+	local calls noisy
+	calls=$(wc -l <"$TMP/hook-stdout.tally" 2>/dev/null || echo 0)
+	noisy=$(grep -vc '^0 ' "$TMP/hook-stdout.tally" 2>/dev/null)
+	if [ "$calls" -eq 0 ]; then
+		not_ok "the hook's stdout" "no hook call was checked"
+	elif [ "${noisy:-0}" -eq 0 ]; then
+		ok "the hook wrote nothing to stdout, in each of its $calls calls"
+	else
+		not_ok "the hook's stdout" "$noisy of $calls calls wrote to it"
+	fi
 }

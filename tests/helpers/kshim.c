@@ -11,7 +11,7 @@
  *
  * Script lines:  delete_module NAME RESULT...   init_module NAME RESULT...
  * RESULT is 0 or an errno name (EBUSY, EAGAIN, ENOENT, EPERM); the last
- * one repeats. Modules not in the script succeed.
+ * one repeats. Modules not in the script succeed. KSHIM_SYSLOG: see vsyslog below.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -61,18 +61,17 @@ static const char *remap(const char *path, char *buf)
 	return path;
 }
 
-static void slog(const char *fmt, ...)
+/* a line appended to the file at path, past our own write() */
+static void append_line(const char *log, const char *fmt, va_list ap)
 {
-	const char *log = getenv("KSHIM_LOG");
 	char line[1024];
-	va_list ap;
 	int fd, n;
 
-	if (!log)
-		return;
-	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	inside++;
 	fd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -82,6 +81,44 @@ static void slog(const char *fmt, ...)
 		close(fd);
 	}
 	inside--;
+}
+
+static void slog(const char *fmt, ...)
+{
+	const char *log = getenv("KSHIM_LOG");
+	va_list ap;
+
+	if (!log)
+		return;
+	va_start(ap, fmt);
+	append_line(log, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * KSHIM_SYSLOG=FILE: what the agent sends to syslog lands in FILE, one line
+ * each, so that a test can read the hook's and the daemon's messages (the
+ * test machine has no /dev/log). The priority is not kept.
+ */
+void vsyslog(int prio, const char *fmt, va_list ap)
+{
+	const char *log = getenv("KSHIM_SYSLOG");
+
+	if (!log) {
+		REAL(void, vsyslog, int, const char *, va_list);
+		real_vsyslog(prio, fmt, ap);
+		return;
+	}
+	append_line(log, fmt, ap);
+}
+
+void syslog(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsyslog(prio, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- the fixture's kernel state ---- */

@@ -42,23 +42,24 @@ EOC
 : >"$TMP/script"
 : >"$TMP/fail"
 
-# the hook: the agent on the fixture host; what it writes to stdout is kept
+# the hook: the agent on the fixture host; what it writes to stdout goes on to
+# libvirt and is tallied per call (hook_tally_clean), its syslog lines to $TMP/syslog
 cat >/etc/libvirt/hooks/qemu <<EOH
 #!/bin/sh
 KSHIM_ROOT=$ROOT KSHIM_LOG=$TMP/kernel.log KSHIM_SCRIPT=$TMP/script \\
-KSHIM_FAIL=\$(cat $TMP/fail) LD_PRELOAD=$KSHIM \\
+KSHIM_FAIL=\$(cat $TMP/fail) LD_PRELOAD=$KSHIM KSHIM_SYSLOG=$TMP/syslog \\
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \\
 UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" \\
 	$VFIO_AGENT --root $ROOT --config $TMP/conf hook "\$@" >$TMP/hook.out.\$\$
 rc=\$?
-cat $TMP/hook.out.\$\$ >>$TMP/hook.stdout
+echo "\$(wc -c <$TMP/hook.out.\$\$) \$2 \$3" >>$TMP/hook-stdout.tally
 cat $TMP/hook.out.\$\$
 rm -f $TMP/hook.out.\$\$
 echo "\$2 \$3 -> \$rc" >>$TMP/calls
 exit \$rc
 EOH
 chmod +x /etc/libvirt/hooks/qemu
-: >"$TMP/hook.stdout"
+: >"$TMP/hook-stdout.tally"
 
 libvirt_start
 check "libvirtd answers" sh -c "virsh -q -c qemu:///system version >/dev/null"
@@ -82,6 +83,26 @@ else
 	not_ok "at start: the forward's rules" "$(nft list ruleset | head -30)"
 fi
 check "the domain runs" sh -c "virsh -q -c qemu:///system domstate win11 | grep -q running"
+hook_tally_clean "at start"
+
+# ---- libvirtd restarts under a running domain: reconnect begin leaves the forward be ----
+restart_libvirtd() {
+	kill -9 "$(cat /run/libvirtd.pid)"
+	libvirtd -d || return 1
+	for _ in $(seq 100); do grep -q "^reconnect begin" "$TMP/calls" && return 0; sleep 0.1; done
+	return 1
+}
+: >"$TMP/syslog"
+before=$(nft -a list table inet vfio_agent 2>&1)
+nft_events "$TMP/reconnect.events" restart_libvirtd
+check "libvirtd restarted: libvirt called the hook: reconnect begin -> 0" \
+	grep -qx "reconnect begin -> 0" "$TMP/calls"
+check "reconnect: every rule of ours as it was, handles too" \
+	[ "$before" = "$(nft -a list table inet vfio_agent 2>&1)" ]
+check "reconnect: nft monitor saw no event of ours ($(grep -c . "$TMP/reconnect.events") in all)" \
+	eval '! grep -q -e vfio_agent -e vfio-agent "$TMP/reconnect.events"'
+check "reconnect: it said 'already up'" grep -q "forward win11 already up" "$TMP/syslog"
+hook_tally_clean "reconnect"
 V destroy win11 >/dev/null 2>&1
 check "after destroy: the rules are gone" sh -c "! nft list table inet vfio_agent >/dev/null 2>&1"
 check "after destroy: no journal" [ ! -e "$ROOT/run/vfio-agent/win11.journal" ]
@@ -90,6 +111,7 @@ check "after destroy: the GPU is back where it started" diff -q "$TMP/start" "$T
 for op in "prepare begin -> 0" "started begin -> 0" "stopped end -> 0" "release end -> 0"; do
 	check "libvirt called the hook: $op" grep -qx "$op" "$TMP/calls"
 done
+hook_tally_clean "after destroy"
 
 # ---- a failure at prepare aborts the start ----
 echo /sys/bus/pci/drivers_probe=0000:03:00.0 >"$TMP/fail"
@@ -110,5 +132,6 @@ check "after a failed prepare: no rules" sh -c "! nft list table inet vfio_agent
 check "after a failed prepare: no journal" [ ! -e "$ROOT/run/vfio-agent/win11.journal" ]
 state "$ROOT" >"$TMP/now"
 check "after a failed prepare: the host is as it started" diff -q "$TMP/start" "$TMP/now"
-check "the hook never wrote to stdout" [ ! -s "$TMP/hook.stdout" ]
+hook_tally_clean "after a failed prepare"
+hook_quiet_all
 finish

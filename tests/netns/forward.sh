@@ -102,6 +102,12 @@ check "the host itself reaches the guest through host.ip:host.port (got '$got')"
 got=$(connect host 127.0.0.1:5900)
 check "loopback is never translated (got '$got')" test -z "$got"
 
+# with traffic counted: a second up leaves every counter and handle, and makes no event
+NFT_IN="in_ns host"
+up_again() { in_ns host "$VFIO_AGENT" --config "$TMP/agent.conf" forward up 2>"$TMP/up.err"; }
+idempotent "a second up, after traffic" "$TMP/up.err" "forward win11 already up" up_again
+NFT_IN=
+
 st=$(agent forward status --json)
 check "status: in sync with the config" grep -q '"in_sync":true' <<<"$st"
 check "status: forward counted packets" \

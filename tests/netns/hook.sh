@@ -28,9 +28,17 @@ interface = lan0
 host.ip = 192.0.2.1
 guest.ip = auto
 EOC
+# the agent's syslog lines land in $TMP/syslog (tests/helpers/kshim.c); stdout is
+# checked after every call
 hook() {
-	in_ns host "$VFIO_AGENT" --root "$ROOT" --config "$TMP/c.conf" hook win11 "$@" \
+	local rc
+	in_ns host env LD_PRELOAD="$UNIT_DIR/kshim.so" KSHIM_SYSLOG="$TMP/syslog" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		"$VFIO_AGENT" --root "$ROOT" --config "$TMP/c.conf" hook win11 "$@" \
 		<examples/win11.xml >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	hook_quiet "$*" "$TMP/out"
+	return $rc
 }
 guest_in_rules() { in_ns host nft list table inet vfio_agent 2>/dev/null | grep -qw "$1"; }
 no_table() { ! in_ns host nft list table inet vfio_agent >/dev/null 2>&1; }
@@ -72,13 +80,24 @@ if guest_in_rules 198.51.100.60; then ok "neighbour: the forward goes to the MAC
 else not_ok "neighbour" "$(in_ns host nft list ruleset | head -40; cat "$TMP/err")"; fi
 hook reconnect begin -
 check "reconnect: exit 0, the forward kept" guest_in_rules 198.51.100.60
+
+# a reconnect on a forward that has counted traffic (a SYN from the LAN side is enough)
+in_ns guest ip addr add 192.0.2.2/24 dev eth0
+in_ns host sysctl -qw net.ipv4.ip_forward=1
+in_ns guest timeout 3 socat -T 1 /dev/null TCP:192.0.2.1:5900,connect-timeout=1 2>/dev/null
+in_ns host ip neigh replace 198.51.100.60 lladdr "$MAC" dev virbr0 nud reachable
+: >"$TMP/syslog"
+NFT_IN="in_ns host"
+idempotent "reconnect begin, after traffic" "$TMP/syslog" "forward win11 already up" \
+	hook reconnect begin -
+NFT_IN=
 hook stopped end -
 check "stopped end: gone again" no_table
-check "the hook never wrote to stdout" [ ! -s "$TMP/out" ]
 
 echo '[{"ip-address": 5, "mac-address": null}, "x", {}]' >"$ROOT/var/lib/libvirt/dnsmasq/virbr0.status"
 in_ns host ip neigh flush dev virbr0
 hook started begin -
 rc=$?
 check "a malformed lease file: exit 0, no forward, no crash" sh -c "[ $rc -eq 0 ] && ! ip netns exec $NS_PREFIX-host nft list table inet vfio_agent >/dev/null 2>&1"
+hook_quiet_all
 finish

@@ -44,19 +44,28 @@ on-holders = fail
 holder-timeout = 2
 EOC
 active() { [ "$(systemctl is-active "$1")" = active ]; }
+# agent ARGS...: stdout and stderr in $TMP/out and $TMP/err; stdout checked after each
+# call, since the hook runs this same handoff and there stdout is libvirt's XML filter
+agent() {
+	local rc
+	"$VFIO_AGENT" --config "$TMP/conf" "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	hook_quiet "$*" "$TMP/out"
+	return $rc
+}
 wait_held() { unit_holds "$1" "$card"; }
 
 # ---- the unit in stop-units: stopped, the GPU handed over, started again ----
 systemctl start va-display.service
 check "va-display.service holds $card" wait_held va-display.service
 check "... and $render" unit_holds va-display.service "$render"
-"$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+agent handoff prepare
 rc=$?
 check "prepare exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
 check "prepare: va-display.service is stopped" [ "$(systemctl is-active va-display.service)" = inactive ]
 check "prepare: $bdf is on vfio-pci, bochs unloaded" eval '[ "$(driver_of "$bdf")" = vfio-pci ] && ! loaded bochs'
 check "prepare: the journal names the unit" grep -qx "unit va-display.service" "$J"
-"$VFIO_AGENT" --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
+agent handoff release
 rc=$?
 check "release exits 0 ($(tr '\n' ' ' <"$TMP/err"))" [ $rc -eq 0 ]
 check "release: bochs drives $bdf again" [ "$(driver_of "$bdf")" = bochs-drm ]
@@ -66,7 +75,7 @@ check "release: ... and $render" unit_holds va-display.service "$render"
 # ---- a unit not in stop-units holds the GPU: refused, rolled back ----
 systemctl start va-other.service
 check "va-other.service holds $card" wait_held va-other.service
-"$VFIO_AGENT" -q --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+agent -q handoff prepare
 judge "held by va-other.service: prepare refuses and names the unit" 1 \
 	"held by holder \(pid [0-9]+, va-other.service\); on-holders = fail.*rolled back" $?
 check "refused: va-display.service was started again by the rollback" wait_held va-display.service
@@ -86,11 +95,12 @@ systemctl daemon-reload
 systemctl start va-stubborn.service
 check "va-stubborn.service holds $card" wait_held va-stubborn.service
 sed -i 's/^stop-units = .*/stop-units = va-display.service va-stubborn.service/' "$TMP/conf"
-"$VFIO_AGENT" -q --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+agent -q handoff prepare
 judge "a unit that refuses to stop: prepare fails, names it, rolls back" 1 \
 	"va-stubborn.service.*rolled back" $?
 check "refused stop: va-display.service runs again" wait_held va-display.service
 check "refused stop: va-stubborn.service still runs" active va-stubborn.service
 check "refused stop: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
 systemctl stop va-display.service
+hook_quiet_all
 finish

@@ -30,10 +30,24 @@ conf() {
 	holder-timeout = 2
 	EOC
 }
+# each call's stdout is checked: the hook runs this same handoff, and there stdout is
+# libvirt's XML filter
 handoff() {
-	local q=
+	local q= rc
 	[ "$1" = -q ] && { q=-q; shift; }
 	"$VFIO_AGENT" --config "$TMP/conf" $q handoff "$@" >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	hook_quiet "handoff $*" "$TMP/out"
+	return $rc
+}
+# hook OP SUBOP: the hook as libvirt calls it, the domain XML on stdin
+hook() {
+	local rc
+	printf "<domain type='kvm'><name>vmtest</name><devices/></domain>" |
+		"$VFIO_AGENT" --config "$TMP/conf" hook vmtest "$@" - >"$TMP/out" 2>"$TMP/err"
+	rc=$?
+	hook_quiet "hook vmtest $*" "$TMP/out"
+	return $rc
 }
 as_at_start() {
 	[ "$(driver_of "$bdf")" = bochs-drm ] && [ -c "$card" ] && loaded bochs &&
@@ -75,11 +89,16 @@ check "release: the host is as it was (bochs drives $bdf, $card back, fbcon boun
 handoff release
 check "release again: nothing to do, exit 0" [ $? -eq 0 ]
 
-# ---- prepare without a holder, release: the round trip twice ----
+# ---- prepare without a holder, release: the round trip twice, then through the hook ----
 conf fail
 for round in 1 2; do
 	handoff prepare && [ "$(driver_of "$bdf")" = vfio-pci ] && handoff release &&
 		for _ in $(seq 30); do [ -c "$card" ] && break; sleep 0.1; done
 	check "round trip $round: vfio-pci and back" as_at_start
 done
+hook prepare begin && [ "$(driver_of "$bdf")" = vfio-pci ] && hook started begin &&
+	hook release end && for _ in $(seq 30); do [ -c "$card" ] && break; sleep 0.1; done
+check "round trip through the hook (prepare begin, started begin, release end): vfio-pci and back ($(cat "$TMP/err"))" \
+	as_at_start
+hook_quiet_all
 finish

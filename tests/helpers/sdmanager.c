@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * A stand-in for systemd's manager on a private bus, for the fixture tier:
+ * it owns org.freedesktop.systemd1 and answers the calls core/units.c makes
+ * the way systemd does. GetUnit gives the unit's object path, or the error
+ * org.freedesktop.systemd1.NoSuchUnit for a unit that is not loaded;
+ * LoadUnit gives a path for any name; the unit's ActiveState is a property
+ * of org.freedesktop.systemd1.Unit; StopUnit and StartUnit return a job's
+ * path and then, once the reply is out and only to a bus where someone
+ * called Subscribe, as systemd does, emit JobRemoved with the result "done"
+ * (the unit is then inactive or active) or "failed".
+ *
+ * The units are files in DIR/units, named as the unit, holding one line:
+ * its ActiveState, then any of the words fail-stop, fail-start (that job
+ * ends "failed") and refuse-stop (StopUnit is refused at once with
+ * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes).
+ * A finished job writes the new state back to the file. Every method call
+ * is appended to DIR/calls as "METHOD ARG...". tests/helpers/sdmanager.sh
+ * is the tests' side of it.
+ *
+ *   sdmanager DIR        (the bus from DBUS_SYSTEM_BUS_ADDRESS; "ready" on stdout)
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+
+#define SD_PATH "/org/freedesktop/systemd1"
+#define UNIT_PREFIX SD_PATH "/unit"
+
+static const char *dir;
+static uint32_t next_job = 1;
+static bool subscribed;
+
+static void record(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void record(const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/calls", dir);
+	if (!(f = fopen(path, "ae")))
+		return;
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fclose(f);
+}
+
+/* the unit's file: its state and flags; false when there is none */
+static bool unit_read(const char *unit, char *state, size_t len, char *flags, size_t flen)
+{
+	char path[PATH_MAX], line[256] = "";
+	FILE *f;
+
+	if (strchr(unit, '/') || unit[0] == '.')
+		return false;
+	snprintf(path, sizeof(path), "%s/units/%s", dir, unit);
+	if (!(f = fopen(path, "re")))
+		return false;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	size_t n = strcspn(line, " ");
+	snprintf(state, len, "%.*s", (int)n, line);
+	snprintf(flags, flen, " %s ", line + n);
+	return true;
+}
+
+static void unit_write(const char *unit, const char *state, const char *flags)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/units/%s", dir, unit);
+	if (!(f = fopen(path, "we")))
+		return;
+	/* flags keeps the spaces unit_read put around it */
+	fprintf(f, "%s%.*s\n", state, (int)strlen(flags) - 1, flags);
+	fclose(f);
+}
+
+static int unit_path(const char *unit, char **path)
+{
+	return sd_bus_path_encode(UNIT_PREFIX, unit, path);
+}
+
+static int reply_path(sd_bus_message *m, const char *unit)
+{
+	char *path = NULL;
+	int r = unit_path(unit, &path);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_reply_method_return(m, "o", path);
+	free(path);
+	return r;
+}
+
+static int get_unit(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	char state[64], flags[192];
+	const char *unit;
+	int r;
+
+	if ((r = sd_bus_message_read(m, "s", &unit)) < 0)
+		return r;
+	record("GetUnit %s", unit);
+	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
+		return sd_bus_error_setf(e, "org.freedesktop.systemd1.NoSuchUnit",
+					 "Unit %s not loaded.", unit);
+	return reply_path(m, unit);
+}
+
+static int load_unit(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	const char *unit;
+	int r;
+
+	if ((r = sd_bus_message_read(m, "s", &unit)) < 0)
+		return r;
+	record("LoadUnit %s", unit);
+	return reply_path(m, unit);
+}
+
+static int subscribe(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	record("Subscribe");
+	subscribed = true;
+	return sd_bus_reply_method_return(m, NULL);
+}
+
+static int job(sd_bus_message *m, sd_bus_error *e, bool start)
+{
+	const char *method = start ? "StartUnit" : "StopUnit", *unit, *mode, *result = "done";
+	char state[64] = "inactive", flags[192] = " ", job_path[64];
+	uint32_t id;
+	int r;
+
+	if ((r = sd_bus_message_read(m, "ss", &unit, &mode)) < 0)
+		return r;
+	record("%s %s %s", method, unit, mode);
+	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
+		return sd_bus_error_setf(e, "org.freedesktop.systemd1.NoSuchUnit",
+					 "Unit %s not found.", unit);
+	if (!start && strstr(flags, " refuse-stop "))
+		return sd_bus_error_setf(
+			e, "org.freedesktop.systemd1.OperationRefused",
+			"Operation refused, unit %s may be requested by dependency "
+			"only (it is configured to refuse manual start/stop).",
+			unit);
+	id = next_job++;
+	snprintf(job_path, sizeof(job_path), SD_PATH "/job/%u", id);
+	if ((r = sd_bus_reply_method_return(m, "o", job_path)) < 0)
+		return r;
+	if (strstr(flags, start ? " fail-start " : " fail-stop ")) {
+		result = "failed";
+		if (start)
+			unit_write(unit, "failed", flags);
+	} else {
+		unit_write(unit, start ? "active" : "inactive", flags);
+	}
+	/* queued after the reply: the caller sees its job's path first */
+	if (subscribed)
+		sd_bus_emit_signal(sd_bus_message_get_bus(m), SD_PATH,
+				   "org.freedesktop.systemd1.Manager", "JobRemoved", "uoss", id,
+				   job_path, unit, result);
+	return 1;
+}
+
+static int stop_unit(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	return job(m, e, false);
+}
+
+static int start_unit(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	return job(m, e, true);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD("GetUnit", "s", "o", get_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("LoadUnit", "s", "o", load_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("StartUnit", "ss", "o", start_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("StopUnit", "ss", "o", stop_unit, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Subscribe", "", "", subscribe, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL("JobRemoved", "uoss", 0),
+	SD_BUS_VTABLE_END
+};
+
+/* the unit objects: the name is the path's last part, decoded */
+static int unit_find(sd_bus *bus, const char *path, const char *iface, void *data, void **found,
+		     sd_bus_error *e)
+{
+	static char names[64][256];
+	char *unit = NULL;
+	size_t i;
+
+	if (sd_bus_path_decode(path, UNIT_PREFIX, &unit) <= 0)
+		return 0;
+	/* the property getters' data: one copy per name, a handful in a test */
+	for (i = 0; i < 64 && names[i][0] && strcmp(names[i], unit); i++)
+		;
+	if (i < 64 && !names[i][0])
+		snprintf(names[i], sizeof(names[i]), "%s", unit);
+	free(unit);
+	if (i == 64)
+		return 0;
+	*found = names[i];
+	return 1;
+}
+
+static int prop_active_state(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	char state[64] = "inactive", flags[192];
+
+	record("Get %s ActiveState", (const char *)data);
+	unit_read(data, state, sizeof(state), flags, sizeof(flags));
+	return sd_bus_message_append(reply, "s", state);
+}
+
+static int prop_id(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		   sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	return sd_bus_message_append(reply, "s", (const char *)data);
+}
+
+static const sd_bus_vtable unit_vtable[] = {
+	SD_BUS_VTABLE_START(0), SD_BUS_PROPERTY("Id", "s", prop_id, 0, 0),
+	SD_BUS_PROPERTY("ActiveState", "s", prop_active_state, 0, 0), SD_BUS_VTABLE_END
+};
+
+int main(int argc, char **argv)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: sdmanager DIR (the bus in DBUS_SYSTEM_BUS_ADDRESS)\n");
+		return 2;
+	}
+	dir = argv[1];
+	signal(SIGPIPE, SIG_IGN);
+	if ((r = sd_bus_open_system(&bus)) < 0 ||
+	    (r = sd_bus_add_object_vtable(bus, NULL, SD_PATH, "org.freedesktop.systemd1.Manager",
+					  manager_vtable, NULL)) < 0 ||
+	    (r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PREFIX, "org.freedesktop.systemd1.Unit",
+					    unit_vtable, unit_find, NULL)) < 0 ||
+	    (r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0)) < 0) {
+		fprintf(stderr, "sdmanager: %s\n", strerror(-r));
+		return 1;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		if ((r = sd_bus_process(bus, NULL)) < 0) {
+			fprintf(stderr, "sdmanager: %s\n", strerror(-r));
+			return 1;
+		}
+		if (r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0 && r != -EINTR) {
+			fprintf(stderr, "sdmanager: %s\n", strerror(-r));
+			return 1;
+		}
+	}
+}
