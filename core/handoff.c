@@ -50,11 +50,6 @@ struct handoff {
 	struct target_set ts;
 	struct kmod_ctx *kmod;
 	sd_bus *bus;
-	struct {
-		uid_t uid;
-		sd_bus *bus;
-	} users[8]; /* user managers reached so far */
-	size_t n_users;
 	char (*planned)[JTOK + 24]; /* a dry run's units, so that each is planned once */
 	size_t n_planned;
 	bool undoing; /* a rollback runs to its end, signal or not */
@@ -147,34 +142,26 @@ static int bus_get(struct handoff *h, const char *what)
 	return 0;
 }
 
-/* the bus of a unit's manager: "" the system's, "user:UID" that user's */
-static int manager_bus(struct handoff *h, const char *mgr, const char *what, sd_bus **bus)
+/*
+ * One call to a unit's manager: "" the system's, over our bus; "user:UID"
+ * that user's, made as that user (core/units.c). 0 or -errno, err's line.
+ */
+static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const char *unit,
+		      const char *what, bool *active, char *err, size_t errlen)
 {
-	char err[320];
-	uid_t uid;
 	int r;
 
-	if (!mgr[0]) {
-		if ((r = bus_get(h, what)) < 0)
-			return r;
-		*bus = h->bus;
-		return 0;
+	if (mgr[0])
+		return unit_user_op(h->root, (uid_t)strtoul(mgr + 5, NULL, 10), op, unit,
+				    UNIT_TIMEOUT_US, active, err, errlen);
+	if ((r = bus_get(h, what)) < 0) {
+		snprintf(err, errlen, "%.250s", h->err);
+		return r;
 	}
-	uid = (uid_t)strtoul(mgr + 5, NULL, 10);
-	for (size_t i = 0; i < h->n_users; i++)
-		if (h->users[i].uid == uid) {
-			*bus = h->users[i].bus;
-			return 0;
-		}
-	if (h->n_users == ARRAY_SIZE(h->users))
-		return fail(h, -E2BIG, "%s: more than %zu users' managers", what,
-			    ARRAY_SIZE(h->users));
-	if ((r = units_connect_user(h->root, uid, bus, err, sizeof(err))) < 0)
-		return fail(h, r, "%s: cannot reach the service manager of uid %u: %s", what,
-			    (unsigned int)uid, err);
-	h->users[h->n_users].uid = uid;
-	h->users[h->n_users++].bus = *bus;
-	return 0;
+	if (op == UNIT_OP_IS_ACTIVE)
+		return unit_is_active(h->bus, unit, active, err, errlen);
+	return (op == UNIT_OP_STOP ? unit_stop : unit_start)(h->bus, unit, UNIT_TIMEOUT_US, err,
+							     errlen);
 }
 
 /* "gdm.service" or "pipewire.service of user 1000", for a line */
@@ -193,13 +180,10 @@ static int run_unit(struct handoff *h, const struct jrec *rec)
 {
 	const char *what = rec->step == J_HOLDER ? "holders" : "stop-units";
 	char err[256], label[320];
-	sd_bus *bus;
 	int r;
 
-	if ((r = manager_bus(h, rec->b, what, &bus)) < 0)
-		return r;
 	say(h, HANDOFF_INFO, "stopping %s", unit_label(rec, label, sizeof(label)));
-	if ((r = unit_stop(bus, rec->a, UNIT_TIMEOUT_US, err, sizeof(err))) < 0)
+	if ((r = manager_op(h, rec->b, UNIT_OP_STOP, rec->a, what, NULL, err, sizeof(err))) < 0)
 		return fail(h, r, "%s: %s did not stop: %s", what, label, err);
 	return 0;
 }
@@ -207,16 +191,9 @@ static int run_unit(struct handoff *h, const struct jrec *rec)
 static int undo_unit(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
 {
 	char label[320];
-	sd_bus *bus;
-	int r;
 
-	if (manager_bus(h, rec->b, "start", &bus) < 0) {
-		snprintf(err, errlen, "%.300s", h->err);
-		return -ENOTCONN;
-	}
 	say(h, HANDOFF_INFO, "starting %s", unit_label(rec, label, sizeof(label)));
-	r = unit_start(bus, rec->a, UNIT_TIMEOUT_US, err, errlen);
-	return r;
+	return manager_op(h, rec->b, UNIT_OP_START, rec->a, "start", NULL, err, errlen);
 }
 
 static int run_vtcon(struct handoff *h, const struct jrec *rec)
@@ -458,11 +435,11 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 {
 	const char *what = type == J_HOLDER ? "holders" : "stop-units";
 	char err[256];
-	sd_bus *bus;
 	bool active;
 	int r;
 
-	if ((r = manager_bus(h, mgr, what, &bus)) < 0) {
+	r = manager_op(h, mgr, UNIT_OP_IS_ACTIVE, unit, what, &active, err, sizeof(err));
+	if (r < 0 && !mgr[0] && !h->bus) {
 		/* the default display-manager.service, with no systemd to ask: none to stop */
 		if (lenient)
 			return 0;
@@ -471,7 +448,7 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 		plan_note(h, "stop unit %s if it runs (%s)", unit, h->err);
 		return 0;
 	}
-	if ((r = unit_is_active(bus, unit, &active, err, sizeof(err))) < 0)
+	if (r < 0)
 		return fail(h, r, "%s: %s: %s", what, unit, err);
 	if (!active) {
 		if (!lenient)
@@ -1129,8 +1106,6 @@ static void handoff_done(struct handoff *h)
 	if (h->jfd >= 0)
 		close(h->jfd);
 	units_disconnect(h->bus);
-	for (size_t i = 0; i < h->n_users; i++)
-		units_disconnect(h->users[i].bus);
 	free(h->planned);
 	free(h->done);
 	target_set_free(&h->ts);

@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -82,35 +86,83 @@ int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen)
 	return r;
 }
 
-int units_connect_user(const char *root, uid_t uid, sd_bus **bus, char *err, size_t errlen)
+/* in the child: the user's own credentials, its bus, one call; the result down fd */
+static void user_child(const char *root, uid_t uid, gid_t gid, enum unit_op op, const char *unit,
+		       uint64_t timeout_us, int fd)
 {
-	char addr[4200], path[4096];
-	uid_t euid = geteuid();
-	const char *name;
+	struct unit_op_result res = { 0 };
+	char addr[4200];
+	sd_bus *bus = NULL;
 	int r;
 
-	*bus = NULL;
+	snprintf(addr, sizeof(addr), "unix:path=%s/run/user/%u/bus", root, (unsigned int)uid);
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
+		r = -errno;
+		snprintf(res.err, sizeof(res.err), "cannot become uid %u: %s", (unsigned int)uid,
+			 strerror(-r));
+	} else if ((r = sym_sd_bus_new(&bus)) < 0 || (r = sym_sd_bus_set_address(bus, addr)) < 0 ||
+		   (r = sym_sd_bus_set_bus_client(bus, 1)) < 0 || (r = sym_sd_bus_start(bus)) < 0) {
+		snprintf(res.err, sizeof(res.err), "%.200s: %s", addr + 10, strerror(-r));
+	} else if (op == UNIT_OP_IS_ACTIVE) {
+		r = unit_is_active(bus, unit, &res.active, res.err, sizeof(res.err));
+	} else {
+		r = (op == UNIT_OP_STOP ? unit_stop : unit_start)(bus, unit, timeout_us, res.err,
+								  sizeof(res.err));
+	}
+	res.r = r;
+	units_disconnect(bus);
+	if (write(fd, &res, sizeof(res)) != sizeof(res))
+		_exit(1);
+	_exit(0);
+}
+
+int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
+		 uint64_t timeout_us, bool *active, char *err, size_t errlen)
+{
+	struct unit_op_result res = { .r = -EPIPE };
+	char path[4096];
+	struct stat st;
+	int p[2], r, status;
+	gid_t gid = (gid_t)uid;
+	pid_t pid;
+
 	if ((r = dl_libsystemd(err, errlen)) < 0)
 		return r;
-	/* the user's own bus, as that user: the bus takes its owner's connections only */
-	snprintf(path, sizeof(path), "%s/run/user/%u/bus", root, (unsigned int)uid);
-	snprintf(addr, sizeof(addr), "unix:path=%s", path);
-	if (seteuid(uid) < 0) {
+	/* the runtime directory's group is the user's own */
+	snprintf(path, sizeof(path), "%s/run/user/%u", root, (unsigned int)uid);
+	if (stat(path, &st) == 0 && st.st_uid == uid)
+		gid = st.st_gid;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	/*
+	 * A user's bus takes its owner's connections only: a child of ours that
+	 * is that user makes the call, as systemctl --user -M UID@ has
+	 * systemd-stdio-bridge do; we stay root.
+	 */
+	if ((pid = fork()) < 0) {
 		r = -errno;
-		snprintf(err, errlen, "cannot act as uid %u: %s", (unsigned int)uid, strerror(-r));
+		close(p[0]);
+		close(p[1]);
 		return r;
 	}
-	if ((r = sym_sd_bus_new(bus)) >= 0 && (r = sym_sd_bus_set_address(*bus, addr)) >= 0 &&
-	    (r = sym_sd_bus_set_bus_client(*bus, 1)) >= 0 && (r = sym_sd_bus_start(*bus)) >= 0)
-		r = sym_sd_bus_get_unique_name(*bus, &name); /* the handshake, done as the user */
-	if (seteuid(euid) < 0 && r >= 0)
-		r = -errno;
-	if (r < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
-		units_disconnect(*bus);
-		*bus = NULL;
+	if (pid == 0) {
+		close(p[0]);
+		user_child(root, uid, gid, op, unit, timeout_us, p[1]);
 	}
-	return r;
+	close(p[1]);
+	if (read(p[0], &res, sizeof(res)) != sizeof(res))
+		snprintf(res.err, sizeof(res.err), "the call as uid %u gave no answer",
+			 (unsigned int)uid);
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	res.err[sizeof(res.err) - 1] = '\0';
+	if (active)
+		*active = res.active;
+	if (res.r < 0)
+		snprintf(err, errlen, "%s", res.err);
+	return res.r;
 }
 
 int unit_path(sd_bus *bus, const char *unit, char *path, size_t len)

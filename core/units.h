@@ -29,11 +29,21 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
  * DBUS_SYSTEM_BUS_ADDRESS names one. -errno (ENOENT: no bus, no systemd).
  */
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
+enum unit_op { UNIT_OP_IS_ACTIVE, UNIT_OP_STOP, UNIT_OP_START };
+
+struct unit_op_result {
+	int r;
+	bool active;
+	char err[256];
+};
+
 /*
- * User uid's service manager, on its bus at root/run/user/UID/bus, reached
- * as that user (as systemctl --user -M UID@ does). 0 or -errno, err's line.
+ * One call to user uid's own service manager, on its bus at
+ * root/run/user/UID/bus, made by a child process that is that user. 0 or
+ * -errno with err's line; *active for UNIT_OP_IS_ACTIVE.
  */
-int units_connect_user(const char *root, uid_t uid, sd_bus **bus, char *err, size_t errlen);
+int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
+		 uint64_t timeout_us, bool *active, char *err, size_t errlen);
 void units_disconnect(sd_bus *bus);
 
 /* the unit's object path (the same for an alias and its unit); -errno (not loaded) */
