@@ -38,7 +38,7 @@ endif
 # used, their libraries not linked); libdrm (the test helper's headers) and
 # libtirpc (the sanitizer build's, see above) are checked with pkg-config so
 # that `make deps` is proven complete
-PKGS_LINKED := libnftnl libmnl inih json-c libbpf
+PKGS_LINKED := libnftnl libmnl json-c libbpf
 PKGS_OPENED := libvirt libkmod libxml-2.0 libsystemd
 PKGS := $(PKGS_LINKED) $(PKGS_OPENED)
 PKGS_STACK := libdrm libtirpc

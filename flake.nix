@@ -18,7 +18,7 @@
         src = self;
         nativeBuildInputs = with pkgs; [ pkg-config clang llvm bpftools mandoc ];
         buildInputs = with pkgs; [
-          libnftnl libmnl inih json_c libbpf kmod libxml2 systemd libvirt elfutils zlib libdrm
+          libnftnl libmnl json_c libbpf kmod libxml2 systemd libvirt elfutils zlib libdrm
         ];
         # BPF objects are built with clang for the bpf target: no hardening flags there
         hardeningDisable = [ "zerocallusedregs" ];
