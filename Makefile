@@ -2,7 +2,7 @@
 #
 # vfio-agent — plain GNU make. Knobs: PREFIX DESTDIR SYSCONFDIR HOOKDIR UNITDIR MANDIR
 # BASHCOMPDIR ZSHCOMPDIR QEMU_D=yes|no CC CLANG BPFTOOL PKG_CONFIG V=1
-# SANITIZE=1 O=dir
+# SANITIZE=1 O=dir FUZZ_SECONDS=30 FUZZ_RUN="fuzz_config ..."
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/sbin
@@ -38,7 +38,7 @@ endif
 # used, their libraries not linked); libdrm (the test helper's headers) and,
 # in the sanitizer build only, libtirpc (see above) are checked with
 # pkg-config so that `make deps` is proven complete
-PKGS_LINKED := libnftnl libmnl inih json-c libbpf
+PKGS_LINKED := libnftnl libmnl json-c libbpf
 PKGS_OPENED := libvirt libkmod libxml-2.0 libsystemd
 PKGS := $(PKGS_LINKED) $(PKGS_OPENED)
 PKGS_STACK := libdrm $(if $(filter 1,$(SANITIZE)),libtirpc)
@@ -73,7 +73,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 .DELETE_ON_ERROR:
-.PHONY: format format-check pkgs all clean check check-unit check-netns deps dist bench install uninstall tests sanitize-build demo mutants
+.PHONY: format format-check pkgs all clean check check-unit check-netns deps dist bench install uninstall tests sanitize-build demo mutants fuzz fuzz-build fuzz-seeds
 
 all: pkgs $(O)/vfio-agent $(O)/man.lint
 
@@ -144,6 +144,45 @@ $(O)/tests/sdmanager: tests/helpers/sdmanager.c
 
 tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/sdmanager
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c, wireguard-tools' src/fuzz/ is the model):
+# the code below agent/ built again with clang for coverage and the sanitizers,
+# into an archive each harness takes what it needs from. make fuzz runs each
+# for FUZZ_SECONDS on its seeds (tests/fuzz/corpus/NAME/); a finding fails it.
+FUZZ_SECONDS ?= 30
+FUZZ_O := $(O)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wno-unused-parameter -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRC))
+# what make fuzz and make check run; fuzz_nft_state (see its head) is built, run by hand
+FUZZ_RUN ?= $(filter-out fuzz_nft_state,$(notdir $(FUZZ_BIN)))
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(NF_SRC) $(CORE_SRC) $(SHARED_SRC))
+
+$(FUZZ_O)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CLANG   $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_O)/lib.a: $(FUZZ_LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_O)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_O)/lib.a
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d -o $@ $< $(FUZZ_O)/lib.a \
+		$(PKG_LIBS) -ldl -pthread
+
+fuzz-build: pkgs $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(abspath $(FUZZ_O)) $(FUZZ_RUN)
+
+# the netlink harnesses write their seeds from the code they feed
+fuzz-seeds: fuzz-build
+	$(Q)for t in rtnl nft_state; do mkdir -p tests/fuzz/corpus/$$t && \
+		FUZZ_WRITE_SEEDS=tests/fuzz/corpus/$$t $(FUZZ_O)/fuzz_$$t || exit 1; done
+
 # The code in .clang-format's style (Debian 12's clang-format 14): checked by make check
 CLANG_FORMAT ?= clang-format
 FORMAT_SRC = $(wildcard agent/*.[ch] core/*.[ch] netfilter/*.[ch] bpf/*.[ch] shared/*.[ch] \
@@ -158,11 +197,13 @@ format-check:
 		{ echo "make format-check: run make format (clang-format 14, .clang-format)" >&2; exit 1; }
 
 # Every tier that exists, then all of them again under the sanitizers;
-# tests/run prints the closing "N passed, N failed, N skipped" line.
-check: format-check all tests sanitize-build
+# tests/run prints the closing "N passed, N failed, N skipped" line; then the
+# fuzz targets, FUZZ_SECONDS each.
+check: format-check all tests sanitize-build fuzz-build
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) \
 		SAN_AGENT=$(abspath build-asan/vfio-agent) SAN_UNIT_DIR=$(abspath build-asan/tests) \
 		tests/run $(TIERS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run $(abspath $(FUZZ_O)) $(FUZZ_RUN)
 
 sanitize-build:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 O=build-asan all tests

@@ -66,7 +66,7 @@ int agent_load_config(const struct agent_ctx *ctx, bool must_exist, struct confi
 		return EXIT_OK;
 	if (r == -ENOENT && !must_exist && !ctx->config_given)
 		return EXIT_OK;
-	if (r == -EINVAL && err[0])
+	if (err[0])
 		log_error("%s", err);
 	else if (r == -ENOENT)
 		log_error(

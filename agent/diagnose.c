@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/holders.h"
 #include "agent/log.h"
+#include "agent/show.h"
 #include "shared/macro.h"
 #include "core/modules.h"
 #include "core/sysfs.h"
@@ -114,11 +115,6 @@ static int account_modules(struct diag *d, const char *root)
 
 /* ---- the JSON report ---- */
 
-static json_object *jstr(const char *s)
-{
-	return s && s[0] ? json_object_new_string(s) : NULL;
-}
-
 static void majmin(uint32_t kdev, char *buf, size_t len)
 {
 	snprintf(buf, len, "%u:%u", KDEV_MAJOR(kdev), KDEV_MINOR(kdev));
@@ -133,15 +129,14 @@ static json_object *json_holder(const char *root, const struct target_set *ts,
 	char path[4096], first_path[4096] = "", dev[32];
 
 	json_object_object_add(o, "pid", json_object_new_int64(h->pi.pid));
-	json_object_object_add(o, "comm", jstr(h->pi.comm));
-	json_object_object_add(o, "exe", jstr(h->pi.exe));
-	json_object_object_add(o, "user", jstr(h->pi.user));
+	json_object_object_add(o, "comm", json_opt(h->pi.comm));
+	json_object_object_add(o, "exe", json_opt(h->pi.exe));
+	json_object_object_add(o, "user", json_opt(h->pi.user));
 	json_object_object_add(o, "uid",
 			       h->pi.uid == (uid_t)-1 ? NULL : json_object_new_int64(h->pi.uid));
-	json_object_object_add(o, "unit", jstr(h->pi.unit));
-	json_object_object_add(o, "unit_type",
-			       json_object_new_string(unit_kind_name(h->pi.unit_kind)));
-	json_object_object_add(o, "cgroup", jstr(h->pi.cgroup));
+	json_object_object_add(o, "unit", json_opt(h->pi.unit));
+	json_object_object_add(o, "unit_type", json_str(unit_kind_name(h->pi.unit_kind)));
+	json_object_object_add(o, "cgroup", json_opt(h->pi.cgroup));
 	for (size_t i = 0; i < h->n_recs; i++) {
 		const struct hold_rec *r = &h->recs[i];
 		json_object *e = json_object_new_object();
@@ -150,35 +145,35 @@ static json_object *json_holder(const char *root, const struct target_set *ts,
 		if (i == 0)
 			memcpy(first_path, path, sizeof(path));
 		majmin(r->rdev, dev, sizeof(dev));
-		json_object_object_add(e, "kind", json_object_new_string(hold_kind_name(r->kind)));
+		json_object_object_add(e, "kind", json_str(hold_kind_name(r->kind)));
 		json_object_object_add(e, "fd", r->fd >= 0 ? json_object_new_int(r->fd) : NULL);
 		if (r->fd < 0) {
 			char range[48];
 
 			snprintf(range, sizeof(range), "%llx-%llx", (unsigned long long)r->start,
 				 (unsigned long long)r->end);
-			json_object_object_add(e, "mapping", json_object_new_string(range));
+			json_object_object_add(e, "mapping", json_str(range));
 		}
-		json_object_object_add(e, "path", jstr(path));
-		json_object_object_add(e, "device", r->rdev ? json_object_new_string(dev) : NULL);
-		json_object_object_add(e, "module", jstr(r->module));
-		json_object_object_add(e, "pci", jstr(target_set_pci_of(ts, r->rdev)));
-		json_object_object_add(e, "exporter", jstr(r->exporter));
+		json_object_object_add(e, "path", json_opt(path));
+		json_object_object_add(e, "device", r->rdev ? json_str(dev) : NULL);
+		json_object_object_add(e, "module", json_opt(r->module));
+		json_object_object_add(e, "pci", json_opt(target_set_pci_of(ts, r->rdev)));
+		json_object_object_add(e, "exporter", json_opt(r->exporter));
 		json_object_array_add(holds, e);
 		if (r->fd >= 0)
 			json_object_array_add(fds, json_object_new_int(r->fd));
 	}
 	/* the first hold, flat, for readers that want one line per holder */
 	majmin(first->rdev, dev, sizeof(dev));
-	json_object_object_add(o, "kind", json_object_new_string(hold_kind_name(first->kind)));
+	json_object_object_add(o, "kind", json_str(hold_kind_name(first->kind)));
 	json_object_object_add(o, "fd", first->fd >= 0 ? json_object_new_int(first->fd) : NULL);
 	json_object_object_add(o, "fds", fds);
-	json_object_object_add(o, "path", jstr(first_path));
-	json_object_object_add(o, "device", first->rdev ? json_object_new_string(dev) : NULL);
-	json_object_object_add(o, "module", jstr(first->module));
-	json_object_object_add(o, "pci", jstr(target_set_pci_of(ts, first->rdev)));
+	json_object_object_add(o, "path", json_opt(first_path));
+	json_object_object_add(o, "device", first->rdev ? json_str(dev) : NULL);
+	json_object_object_add(o, "module", json_opt(first->module));
+	json_object_object_add(o, "pci", json_opt(target_set_pci_of(ts, first->rdev)));
 	json_object_object_add(o, "holds", holds);
-	json_object_object_add(o, "action", json_object_new_string(h->action));
+	json_object_object_add(o, "action", json_str(h->action));
 	return o;
 }
 
@@ -189,13 +184,13 @@ static json_object *json_findings(const struct findings *f, bool checks)
 	for (size_t i = 0; i < f->n; i++) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "name", json_object_new_string(f->v[i].name));
+		json_object_object_add(o, "name", json_str(f->v[i].name));
 		if (checks) {
 			json_object_object_add(o, "ok", json_object_new_boolean(f->v[i].ok));
 			json_object_object_add(o, "blocking",
 					       json_object_new_boolean(f->v[i].blocking));
 		}
-		json_object_object_add(o, "detail", json_object_new_string(f->v[i].detail));
+		json_object_object_add(o, "detail", json_str(f->v[i].detail));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -207,18 +202,17 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 	char dev[32];
 
 	json_object_object_add(o, "ready", json_object_new_boolean(d->ready));
-	json_object_object_add(o, "backend",
-			       json_object_new_string(scan_backend_name(d->hs.backend)));
-	json_object_object_add(o, "backend_note", jstr(d->hs.fallback));
+	json_object_object_add(o, "backend", json_str(scan_backend_name(d->hs.backend)));
+	json_object_object_add(o, "backend_note", json_opt(d->hs.fallback));
 
 	t = json_object_new_object();
 	a = json_object_new_array();
 	for (size_t i = 0; i < d->ts.n_pcis; i++) {
 		json_object *p = json_object_new_object();
 
-		json_object_object_add(p, "bdf", json_object_new_string(d->ts.pcis[i].bdf));
-		json_object_object_add(p, "driver", jstr(d->ts.pcis[i].driver));
-		json_object_object_add(p, "module", jstr(d->ts.pcis[i].module));
+		json_object_object_add(p, "bdf", json_str(d->ts.pcis[i].bdf));
+		json_object_object_add(p, "driver", json_opt(d->ts.pcis[i].driver));
+		json_object_object_add(p, "module", json_opt(d->ts.pcis[i].module));
 		json_object_array_add(a, p);
 	}
 	json_object_object_add(t, "pci", a);
@@ -229,16 +223,16 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 		majmin(d->ts.nodes[i].kdev, dev, sizeof(dev));
 		if (d->ts.nodes[i].whole_major)
 			snprintf(dev, sizeof(dev), "%u:*", KDEV_MAJOR(d->ts.nodes[i].kdev));
-		json_object_object_add(n, "device", json_object_new_string(dev));
-		json_object_object_add(n, "path", jstr(d->ts.nodes[i].path));
-		json_object_object_add(n, "name", jstr(d->ts.nodes[i].what));
-		json_object_object_add(n, "pci", jstr(d->ts.nodes[i].pci));
+		json_object_object_add(n, "device", json_str(dev));
+		json_object_object_add(n, "path", json_opt(d->ts.nodes[i].path));
+		json_object_object_add(n, "name", json_opt(d->ts.nodes[i].what));
+		json_object_object_add(n, "pci", json_opt(d->ts.nodes[i].pci));
 		json_object_array_add(a, n);
 	}
 	json_object_object_add(t, "devices", a);
 	a = json_object_new_array();
 	for (size_t i = 0; i < d->ts.scan.n_mods; i++)
-		json_object_array_add(a, json_object_new_string(d->ts.scan.mods[i]));
+		json_object_array_add(a, json_str(d->ts.scan.mods[i]));
 	json_object_object_add(t, "modules", a);
 	json_object_object_add(o, "targets", t);
 
@@ -252,17 +246,17 @@ static void report_json(const struct agent_ctx *ctx, const struct diag *d)
 		const struct module_report *m = &d->mods[i];
 		json_object *mo = json_object_new_object(), *h = json_object_new_array();
 
-		json_object_object_add(mo, "name", json_object_new_string(m->st.name));
-		json_object_object_add(mo, "state", json_object_new_string(m->st.state));
+		json_object_object_add(mo, "name", json_str(m->st.name));
+		json_object_object_add(mo, "state", json_str(m->st.state));
 		json_object_object_add(mo, "refcnt",
 				       m->st.refcnt < 0 ? NULL : json_object_new_int(m->st.refcnt));
 		for (size_t j = 0; j < m->st.n_holders; j++)
-			json_object_array_add(h, json_object_new_string(m->st.holders[j]));
+			json_object_array_add(h, json_str(m->st.holders[j]));
 		json_object_object_add(mo, "holders", h);
 		json_object_object_add(mo, "files", json_object_new_int64((int64_t)m->files));
 		json_object_object_add(mo, "dmabufs", json_object_new_int64((int64_t)m->dmabufs));
 		json_object_object_add(mo, "kernel", json_object_new_int64((int64_t)m->kernel));
-		json_object_object_add(mo, "kernel_refs", jstr(m->kernel_why));
+		json_object_object_add(mo, "kernel_refs", json_opt(m->kernel_why));
 		json_object_object_add(mo, "unexplained",
 				       m->unexplained < 0 ? NULL
 							  : json_object_new_int64(m->unexplained));
@@ -338,7 +332,7 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 	printf("\n%sTargets%s\n", s.bold, s.off);
 	for (size_t i = 0; i < d->ts.n_pcis; i++)
 		printf("  %-18s driver %s\n", d->ts.pcis[i].bdf,
-		       d->ts.pcis[i].driver[0] ? d->ts.pcis[i].driver : "none");
+		       d->ts.pcis[i].driver[0] ? SHOW(d->ts.pcis[i].driver) : "none");
 	for (size_t i = 0; i < d->ts.n_nodes; i++) {
 		const struct target_node *n = &d->ts.nodes[i];
 
@@ -346,17 +340,17 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 			snprintf(dev, sizeof(dev), "%u:*", KDEV_MAJOR(n->kdev));
 		else
 			majmin(n->kdev, dev, sizeof(dev));
-		printf("  %-18s %-10s %s\n", n->what, dev, n->path);
+		printf("  %-18s %-10s %s\n", SHOW(n->what), dev, SHOW(n->path));
 	}
 	if (d->ts.scan.n_mods) {
 		printf("  %-18s", "modules");
 		for (size_t i = 0; i < d->ts.scan.n_mods; i++)
-			printf(" %s", d->ts.scan.mods[i]);
+			printf(" %s", SHOW(d->ts.scan.mods[i]));
 		putchar('\n');
 	}
 
 	printf("\n%sHolders%s (backend %s%s%s)\n", s.bold, s.off, scan_backend_name(d->hs.backend),
-	       d->hs.fallback[0] ? ": " : "", d->hs.fallback);
+	       d->hs.fallback[0] ? ": " : "", SHOW(d->hs.fallback));
 	if (!d->hs.n_holders)
 		printf("  none\n");
 	else
@@ -369,11 +363,12 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 		hold_rec_path(ctx->root, &h->recs[0], path, sizeof(path));
 		majmin(h->recs[0].rdev, dev, sizeof(dev));
 		pci = target_set_pci_of(&d->ts, h->recs[0].rdev);
-		printf("  %-7u %-15s %-10s %-28s %-18s %-9s %s%s%s%s\n", h->pi.pid, h->pi.comm,
-		       h->pi.user[0] ? h->pi.user : "?", h->pi.unit[0] ? h->pi.unit : "-", how,
-		       h->recs[0].rdev ? dev : h->recs[0].module, path[0] ? path : "?",
+		printf("  %-7u %-15s %-10s %-28s %-18s %-9s %s%s%s%s\n", h->pi.pid,
+		       SHOW(h->pi.comm), h->pi.user[0] ? SHOW(h->pi.user) : "?",
+		       h->pi.unit[0] ? SHOW(h->pi.unit) : "-", how,
+		       h->recs[0].rdev ? dev : SHOW(h->recs[0].module), path[0] ? SHOW(path) : "?",
 		       pci ? "  (PCI " : "", pci ? pci : "", pci ? ")" : "");
-		printf("  %*s %s-> %s%s\n", 7, "", s.yellow, h->action, s.off);
+		printf("  %*s %s-> %s%s\n", 7, "", s.yellow, SHOW(h->action), s.off);
 	}
 
 	if (d->n_mods) {
@@ -382,15 +377,15 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 			const struct module_report *m = &d->mods[i];
 
 			if (m->st.refcnt < 0) {
-				printf("  %-16s %s\n", m->st.name, m->st.state);
+				printf("  %-16s %s\n", SHOW(m->st.name), m->st.state);
 				continue;
 			}
 			printf("  %-16s %-8s refcnt %d = %zu dependent%s + %zu file%s + %zu dma-buf%s",
-			       m->st.name, m->st.state, m->st.refcnt, m->st.n_holders,
+			       SHOW(m->st.name), m->st.state, m->st.refcnt, m->st.n_holders,
 			       m->st.n_holders == 1 ? "" : "s", m->files, m->files == 1 ? "" : "s",
 			       m->dmabufs, m->dmabufs == 1 ? "" : "s");
 			if (m->kernel)
-				printf(" + %zu kernel (%s)", m->kernel, m->kernel_why);
+				printf(" + %zu kernel (%s)", m->kernel, SHOW(m->kernel_why));
 			if (m->unexplained > 0)
 				printf(" + %s%ld unexplained%s", s.yellow, m->unexplained, s.off);
 			putchar('\n');
@@ -399,7 +394,8 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 	if (d->kernel.n) {
 		printf("\n%sKernel holders%s (the handoff unbinds these)\n", s.bold, s.off);
 		for (size_t i = 0; i < d->kernel.n; i++)
-			printf("  %-20s %s\n", d->kernel.v[i].name, d->kernel.v[i].detail);
+			printf("  %-20s %s\n", SHOW(d->kernel.v[i].name),
+			       SHOW(d->kernel.v[i].detail));
 	}
 	if (d->checks.n) {
 		printf("\n%sChecks%s\n", s.bold, s.off);
@@ -408,7 +404,8 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 			const char *mark = f->ok ? "ok" : f->blocking ? "FAIL" : "warn";
 			const char *col = f->ok ? s.green : f->blocking ? s.red : s.yellow;
 
-			printf("  %s%-4s%s %-26s %s\n", col, mark, s.off, f->name, f->detail);
+			printf("  %s%-4s%s %-26s %s\n", col, mark, s.off, SHOW(f->name),
+			       SHOW(f->detail));
 		}
 	}
 }

@@ -17,6 +17,7 @@
 #include "core/guest.h"
 #include "core/state.h"
 #include "agent/log.h"
+#include "agent/show.h"
 #include "shared/macro.h"
 #include "netfilter/rtnl.h"
 
@@ -163,26 +164,24 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 	if (json) {
 		json_object *o = json_object_new_object(), *arr = json_object_new_array();
 
-		json_object_object_add(o, "vm", json_object_new_string(c ? c->vm : ""));
+		json_object_object_add(o, "vm", json_str(c ? c->vm : ""));
 		json_object_object_add(o, "table", json_object_new_boolean(st->table));
 		json_object_object_add(o, "in_sync", json_object_new_boolean(st->matches));
 		if (s)
-			json_object_object_add(o, "interface", json_object_new_string(s->ifname));
+			json_object_object_add(o, "interface", json_str(s->ifname));
 		for (size_t i = 0; i < st->n_fwd; i++) {
 			const struct nf_fwd_status *f = &st->fwd[i];
 			int fam = f->guest.family == AF_INET ? NF_V4 : NF_V6;
 			json_object *e = json_object_new_object();
 
+			json_object_object_add(e, "proto", json_str(nf_proto_name(f->port.proto)));
 			json_object_object_add(
-				e, "proto", json_object_new_string(nf_proto_name(f->port.proto)));
-			json_object_object_add(e, "host",
-					       json_object_new_string(nf_addr_str(
-						       &s->fam[fam].host, buf, sizeof(buf))));
+				e, "host",
+				json_str(nf_addr_str(&s->fam[fam].host, buf, sizeof(buf))));
 			json_object_object_add(e, "host_port",
 					       json_object_new_int(f->port.host_port));
-			json_object_object_add(
-				e, "guest",
-				json_object_new_string(nf_addr_str(&f->guest, buf, sizeof(buf))));
+			json_object_object_add(e, "guest",
+					       json_str(nf_addr_str(&f->guest, buf, sizeof(buf))));
 			json_object_object_add(e, "guest_port",
 					       json_object_new_int(f->port.guest_port));
 			json_object_object_add(e, "present", json_object_new_boolean(f->present));
@@ -199,11 +198,10 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 			if (!x->chain_exists)
 				continue;
 			e = json_object_new_object();
-			json_object_object_add(
-				e, "family",
-				json_object_new_string(nf_family_name(x->chain->family)));
-			json_object_object_add(e, "table", json_object_new_string(x->chain->table));
-			json_object_object_add(e, "chain", json_object_new_string(x->chain->chain));
+			json_object_object_add(e, "family",
+					       json_str(nf_family_name(x->chain->family)));
+			json_object_object_add(e, "table", json_str(x->chain->table));
+			json_object_object_add(e, "chain", json_str(x->chain->chain));
 			json_object_object_add(e, "rules", json_object_new_int((int)x->n_rules));
 			json_object_object_add(e, "present",
 					       json_object_new_boolean(x->n_rules > 0));

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,12 +17,16 @@
 #include "agent/agent.h"
 #include "agent/handoff.h"
 #include "agent/log.h"
+#include "agent/show.h"
 #include "core/config.h"
 #include "core/handoff.h"
 #include "core/holders.h"
 #include "core/state.h"
 #include "core/targets.h"
 #include "shared/macro.h"
+
+/* what a plan line may show of a name or a step's text: more than any holds */
+#define PLAN_TEXT_MAX 1024
 
 struct printer {
 	enum handoff_mode mode;
@@ -66,23 +71,24 @@ static void print_text(const struct plan_item *it)
 	switch (it->kind) {
 	case PLAN_BEGIN:
 		printf("handoff %s %s: the plan (--dry-run: nothing is changed)\n", it->verb,
-		       it->vm);
+		       SHOW_N(it->vm, PLAN_TEXT_MAX));
 		break;
 	case PLAN_NO_JOURNAL:
-		printf("handoff %s %s: no journal (%s), nothing to undo\n", it->verb, it->vm,
-		       it->path);
+		printf("handoff %s %s: no journal (%s), nothing to undo\n", it->verb,
+		       SHOW_N(it->vm, PLAN_TEXT_MAX), SHOW_N(it->path, PATH_MAX));
 		break;
 	case PLAN_DEVICE:
 		printf("  device %s on %s\n", it->pci->bdf,
-		       it->pci->driver[0] ? it->pci->driver : "no driver");
+		       it->pci->driver[0] ? SHOW(it->pci->driver) : "no driver");
 		break;
 	case PLAN_NOTE:
 	case PLAN_HOLDERS:
-		printf("  %s\n", it->text);
+		printf("  %s\n", SHOW_N(it->text, PLAN_TEXT_MAX));
 		break;
 	case PLAN_STEP:
 	case PLAN_UNDO:
-		printf("  %s%s\n", it->kind == PLAN_UNDO ? "undo: " : "", it->text);
+		printf("  %s%s\n", it->kind == PLAN_UNDO ? "undo: " : "",
+		       SHOW_N(it->text, PLAN_TEXT_MAX));
 		break;
 	}
 }
@@ -91,10 +97,10 @@ static json_object *json_begin(const struct plan_item *it)
 {
 	json_object *j = json_object_new_object();
 
-	json_object_object_add(j, "verb", json_object_new_string(it->verb));
-	json_object_object_add(j, "vm", json_object_new_string(it->vm));
+	json_object_object_add(j, "verb", json_str(it->verb));
+	json_object_object_add(j, "vm", json_str(it->vm));
 	json_object_object_add(j, "dry_run", json_object_new_boolean(true));
-	json_object_object_add(j, "journal", json_object_new_string(it->path));
+	json_object_object_add(j, "journal", json_str(it->path));
 	json_object_object_add(j, "journal_exists",
 			       json_object_new_boolean(!access(it->path, F_OK)));
 	plan_array(j, "steps");
@@ -111,13 +117,13 @@ static json_object *json_holders(const struct plan_item *it)
 		json_object *p = json_object_new_object();
 
 		json_object_object_add(p, "pid", json_object_new_int64(pi->pid));
-		json_object_object_add(p, "comm", json_object_new_string(pi->comm));
+		json_object_object_add(p, "comm", json_str(pi->comm));
 		if (pi->unit[0])
-			json_object_object_add(p, "unit", json_object_new_string(pi->unit));
+			json_object_object_add(p, "unit", json_str(pi->unit));
 		json_object_array_add(a, p);
 	}
 	json_object_object_add(o, "processes", a);
-	json_object_object_add(o, "on_holders", json_object_new_string(it->on_holders));
+	json_object_object_add(o, "on_holders", json_str(it->on_holders));
 	json_object_object_add(o, "timeout_s", json_object_new_int64(it->timeout_s));
 	return o;
 }
@@ -133,14 +139,12 @@ static void print_json(struct printer *p, const struct plan_item *it)
 		break;
 	case PLAN_DEVICE:
 		o = json_object_new_object();
-		json_object_object_add(o, "pci", json_object_new_string(it->pci->bdf));
-		json_object_object_add(o, "driver",
-				       it->pci->driver[0] ? json_object_new_string(it->pci->driver)
-							  : NULL);
+		json_object_object_add(o, "pci", json_str(it->pci->bdf));
+		json_object_object_add(o, "driver", json_opt(it->pci->driver));
 		json_object_array_add(plan_array(p->j, "devices"), o);
 		break;
 	case PLAN_NOTE:
-		json_object_array_add(plan_array(p->j, "notes"), json_object_new_string(it->text));
+		json_object_array_add(plan_array(p->j, "notes"), json_str(it->text));
 		break;
 	case PLAN_HOLDERS:
 		json_object_object_add(p->j, "holders", json_holders(it));
@@ -148,13 +152,12 @@ static void print_json(struct printer *p, const struct plan_item *it)
 	case PLAN_STEP:
 	case PLAN_UNDO:
 		o = json_object_new_object();
-		json_object_object_add(o, "step",
-				       json_object_new_string(jstep_name(it->rec->step)));
+		json_object_object_add(o, "step", json_str(jstep_name(it->rec->step)));
 		json_object_object_add(o, "undo", json_object_new_boolean(it->kind == PLAN_UNDO));
-		json_object_object_add(o, "object", json_object_new_string(it->rec->a));
+		json_object_object_add(o, "object", json_str(it->rec->a));
 		if (it->rec->b[0])
-			json_object_object_add(o, "from", json_object_new_string(it->rec->b));
-		json_object_object_add(o, "text", json_object_new_string(it->text));
+			json_object_object_add(o, "from", json_str(it->rec->b));
+		json_object_object_add(o, "text", json_str(it->text));
 		json_object_array_add(plan_array(p->j, "steps"), o);
 		break;
 	}

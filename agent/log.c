@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/log.h"
+#include "shared/escape.h"
 
 static enum log_target target = LOG_TO_STDERR;
 static int verbosity = 1;  /* 0 -q: errors only; 1 default; 2 -v: debug */
@@ -44,26 +45,35 @@ void log_setup(enum log_target t, int v)
 		openlog("vfio-agent", LOG_PID, LOG_DAEMON);
 }
 
+/*
+ * The message, formatted and escaped once, here at the sink: a comm, a path
+ * or a domain name in it cannot move the cursor, clear the screen of virsh
+ * start's error, or forge a line of its own.
+ */
+#define LOG_MAX 4096
+static void format_line(char *out, size_t len, const char *fmt, va_list ap)
+{
+	char msg[LOG_MAX];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	escape_text(msg, out, len);
+}
+
 static void emit(int prio, int min, const char *fmt, va_list ap)
 {
+	char line[ESCAPED_SIZE(LOG_MAX)];
+
 	if (verbosity < min)
 		return;
+	format_line(line, sizeof(line), fmt, ap);
 	progress_close();
 	if (target != LOG_TO_STDERR) {
-		va_list copy;
-
-		va_copy(copy, ap);
-		vsyslog(prio, fmt, copy);
-		va_end(copy);
+		syslog(prio, "%s", line);
 		/* libvirt puts a failed hook's stderr in the error the user sees */
 		if (target == LOG_TO_SYSLOG || prio != LOG_ERR)
 			return;
 	}
-	fputs("vfio-agent: ", stderr);
-	if (prio == LOG_WARNING)
-		fputs("warning: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "vfio-agent: %s%s\n", prio == LOG_WARNING ? "warning: " : "", line);
 }
 
 #define LOGFN(name, prio, min)            \
@@ -82,6 +92,7 @@ LOGFN(log_debug, LOG_DEBUG, 2)
 
 void log_progress(const char *fmt, ...)
 {
+	char line[ESCAPED_SIZE(LOG_MAX)];
 	va_list ap;
 
 	if (verbosity < 1)
@@ -89,9 +100,8 @@ void log_progress(const char *fmt, ...)
 	va_start(ap, fmt);
 	if (target == LOG_TO_STDERR && isatty(STDERR_FILENO)) {
 		/* one line, rewritten in place */
-		fputs("\rvfio-agent: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputs("\033[K", stderr);
+		format_line(line, sizeof(line), fmt, ap);
+		fprintf(stderr, "\rvfio-agent: %s\033[K", line);
 		fflush(stderr);
 		progress_open = true;
 	} else {

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "core/config.h"
 #include "core/holders.h"
 #include "agent/log.h"
+#include "agent/show.h"
 #include "shared/macro.h"
 #include "core/targets.h"
 #include "bpf/watch.h"
@@ -71,38 +73,33 @@ static void print_event(const struct watch_out *o, uint32_t event, const struct 
 
 		json_object_object_add(j, "time",
 				       json_object_new_double(ts.tv_sec + ts.tv_nsec / 1e9));
-		json_object_object_add(j, "event", json_object_new_string(event_name(event)));
+		json_object_object_add(j, "event", json_str(event_name(event)));
 		json_object_object_add(j, "pid", json_object_new_int64(r->pid));
 		json_object_object_add(j, "tid", r->tid ? json_object_new_int64(r->tid) : NULL);
-		json_object_object_add(j, "comm", json_object_new_string(r->comm));
-		json_object_object_add(j, "exe",
-				       pi && pi->exe[0] ? json_object_new_string(pi->exe) : NULL);
-		json_object_object_add(j, "unit",
-				       pi && pi->unit[0] ? json_object_new_string(pi->unit) : NULL);
-		json_object_object_add(j, "kind",
-				       event == WATCH_EXIT
-					       ? NULL
-					       : json_object_new_string(hold_kind_name(r->kind)));
+		json_object_object_add(j, "comm", json_str(r->comm));
+		json_object_object_add(j, "exe", pi ? json_opt(pi->exe) : NULL);
+		json_object_object_add(j, "unit", pi ? json_opt(pi->unit) : NULL);
+		json_object_object_add(
+			j, "kind", event == WATCH_EXIT ? NULL : json_str(hold_kind_name(r->kind)));
 		json_object_object_add(j, "fd", r->fd >= 0 ? json_object_new_int(r->fd) : NULL);
-		json_object_object_add(j, "device", dev[0] ? json_object_new_string(dev) : NULL);
-		json_object_object_add(j, "path",
-				       path && path[0] ? json_object_new_string(path) : NULL);
-		json_object_object_add(j, "module",
-				       r->module[0] ? json_object_new_string(r->module) : NULL);
+		json_object_object_add(j, "device", dev[0] ? json_str(dev) : NULL);
+		json_object_object_add(j, "path", json_opt(path));
+		json_object_object_add(j, "module", json_opt(r->module));
 		puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(j);
 	} else {
-		printf("%s %-7s pid %-7u %-15s", when, event_name(event), r->pid, r->comm);
+		printf("%s %-7s pid %-7u %-15s", when, event_name(event), r->pid, SHOW(r->comm));
 		if (event != WATCH_EXIT) {
 			if (r->fd >= 0)
 				printf(" fd %-4d", r->fd);
 			else
 				printf(" %-7s", hold_kind_name(r->kind));
-			printf(" %-9s %s", dev[0] ? dev : r->module, path && path[0] ? path : "");
+			printf(" %-9s %s", dev[0] ? dev : SHOW(r->module),
+			       path ? SHOW_N(path, PATH_MAX) : "");
 		}
 		if (pi && pi->unit[0])
-			printf("  [%s]", pi->unit);
+			printf("  [%s]", SHOW(pi->unit));
 		putchar('\n');
 	}
 	fflush(stdout);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Attribution of a holder: /proc/PID and its cgroup, read under --root. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,29 @@ static void read_cgroup(const char *root, uint32_t pid, char *out, size_t len)
 		snprintf(out, len, "%s", v2);
 }
 
+/* the kernel's comm and its one newline: a newline inside it is part of the name */
+static int read_comm(const char *root, uint32_t pid, char comm[16])
+{
+	char path[4096], buf[17];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/proc/%u/comm", root, pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	n = n > 15 ? 15 : n;
+	memcpy(comm, buf, n);
+	comm[n] = '\0';
+	return 0;
+}
+
 int proc_info_get(const char *root, uint32_t pid, struct proc_info *pi)
 {
 	char path[4096], buf[4096];
@@ -111,8 +135,7 @@ int proc_info_get(const char *root, uint32_t pid, struct proc_info *pi)
 	memset(pi, 0, sizeof(*pi));
 	pi->pid = pid;
 	pi->uid = (uid_t)-1;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	if (read_line_at(root, path, pi->comm, sizeof(pi->comm)))
+	if (read_comm(root, pid, pi->comm) < 0)
 		return -ENOENT;
 	snprintf(path, sizeof(path), "%s/proc/%u/exe", root, pid);
 	n = readlink(path, pi->exe, sizeof(pi->exe) - 1);

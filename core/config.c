@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -10,8 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-
-#include <ini.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/units.h"
@@ -20,8 +20,8 @@
 struct parse {
 	struct config *c;
 	char err[256];
-	char section[64]; /* the section of the last key */
-	char (*seen)[64]; /* sections closed so far */
+	char section[80]; /* the section of the last header: "forward " and a name */
+	char (*seen)[80]; /* every section header so far */
 	size_t n_seen;
 	char (*keys)[96]; /* "section\nkey" given so far */
 	size_t n_keys;
@@ -44,9 +44,11 @@ static int fail(struct parse *p, const char *section, const char *key, const cha
 		snprintf(p->err, sizeof(p->err), "%s: %s", key, what);
 	else if (key)
 		snprintf(p->err, sizeof(p->err), "[%s] %s: %s", section, key, what);
+	else if (!section[0])
+		snprintf(p->err, sizeof(p->err), "%s", what);
 	else
 		snprintf(p->err, sizeof(p->err), "[%s]: %s", section, what);
-	return 0; /* inih then reports this line */
+	return 0; /* the reader then names the line */
 }
 
 static bool parse_bool(const char *v, bool *out)
@@ -313,19 +315,6 @@ static bool add_ip(struct parse *p, const char *w, void *arg)
 	return true;
 }
 
-/* "value   # comment": inih strips only ';' comments */
-static void strip_comment(char *v)
-{
-	for (char *s = v; *s; s++) {
-		if (*s == '#' && (s == v || isspace((unsigned char)s[-1]))) {
-			*s = 0;
-			break;
-		}
-	}
-	for (size_t n = strlen(v); n && isspace((unsigned char)v[n - 1]);)
-		v[--n] = 0;
-}
-
 static bool enum_of(const char *v, const char *const *names, size_t n, int *out)
 {
 	for (size_t i = 0; i < n; i++)
@@ -482,18 +471,17 @@ static int key_forward(struct parse *p, const char *section, const char *k, cons
 	return 1;
 }
 
-/* A section seen again after another one began is a duplicate. */
+/* A section header: every name once, an empty section too. */
 static int enter_section(struct parse *p, const char *section)
 {
 	void *n;
 
-	if (!strcmp(p->section, section))
-		return 1;
+	if (strlen(section) >= sizeof(p->section))
+		return fail(p, "", NULL, "a section name longer than %zu bytes",
+			    sizeof(p->section) - 1);
 	for (size_t i = 0; i < p->n_seen; i++)
 		if (!strcmp(p->seen[i], section))
 			return fail(p, section, NULL, "section given twice");
-	if (strlen(section) >= sizeof(p->section))
-		return fail(p, section, NULL, "section name too long");
 	n = realloc(p->seen, (p->n_seen + 1) * sizeof(*p->seen));
 	if (!n)
 		return fail(p, section, NULL, "out of memory");
@@ -527,18 +515,13 @@ static int enter_section(struct parse *p, const char *section)
 	return 1;
 }
 
-static int handler(void *user, const char *section, const char *key, const char *value)
+static int on_key(struct parse *p, const char *key, const char *v)
 {
-	struct parse *p = user;
-	char v[1024];
+	const char *section = p->section;
 	void *n;
 
-	if (p->err[0])
-		return 0;
 	if (!section[0])
 		return fail(p, "", key, "key outside any section; put it under [vfio] or [vnc]");
-	if (!enter_section(p, section))
-		return 0;
 	for (size_t i = 0; i < p->n_keys; i++)
 		if (!strcmp(p->keys[i], key) && !strcmp(p->keys[i] + strlen(key) + 1, section))
 			return fail(p, section, key, "given twice");
@@ -550,18 +533,83 @@ static int handler(void *user, const char *section, const char *key, const char 
 		snprintf(p->keys[p->n_keys], sizeof(*p->keys), "%s%c%s", key, 0, section);
 		p->n_keys++;
 	}
-	if (strlen(value) >= sizeof(v))
-		return fail(p, section, key, "value too long");
-	strcpy(v, value);
-	strip_comment(v);
 	if (!v[0])
 		return fail(p, section, key, "no value given");
-
 	if (!strcmp(section, "vfio"))
 		return key_vfio(p, key, v);
 	if (!strcmp(section, "vnc"))
 		return key_vnc(p, key, v);
 	return key_forward(p, section, key, v);
+}
+
+static char *trim(char *s, char *end)
+{
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+/* a comment begins a line, or follows whitespace: "value   # comment" */
+static char *comment_at(char *s)
+{
+	for (char *c = s; *c; c++)
+		if ((*c == '#' || *c == ';') && (c == s || isspace((unsigned char)c[-1])))
+			return c;
+	return s + strlen(s);
+}
+
+/*
+ * One line, NUL-terminated in place: blank, a comment, "[section]" or
+ * "key = value". 1, or 0 with p->err set.
+ */
+static int parse_line(struct parse *p, char *line)
+{
+	char *s = trim(line, line + strlen(line)), *eq, *end;
+
+	if (!s[0] || s[0] == '#' || s[0] == ';')
+		return 1;
+	if (s[0] == '[') {
+		end = strchr(s, ']');
+		if (!end || *trim(end + 1, comment_at(end + 1)))
+			return fail(p, "", NULL, "syntax error: expected [section] or key = value");
+		*end = '\0';
+		return enter_section(p, s + 1);
+	}
+	eq = strchr(s, '=');
+	if (!eq || eq == s)
+		return fail(p, "", NULL, "syntax error: expected [section] or key = value");
+	*eq = '\0';
+	trim(s, eq);
+	return on_key(p, s, trim(eq + 1, comment_at(eq + 1)));
+}
+
+/*
+ * The reader: every line is whole, or the file is refused naming the line;
+ * a NUL byte is never read as an end.
+ */
+static int parse_text(struct parse *p, char *text, size_t len, size_t *line_no)
+{
+	char *s = text, *end = text + len;
+
+	/* a UTF-8 byte order mark, as some editors write */
+	if (len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3))
+		s += 3;
+	for (*line_no = 1; s < end; (*line_no)++) {
+		char *nl = memchr(s, '\n', end - s), *eol = nl ? nl : end;
+
+		if (memchr(s, '\0', eol - s))
+			return fail(p, "", NULL, "a NUL byte: the config is text");
+		if (eol - s > CONFIG_MAX_LINE)
+			return fail(p, "", NULL, "a line longer than %d bytes", CONFIG_MAX_LINE);
+		*eol = '\0';
+		if (!parse_line(p, s))
+			return 0;
+		s = eol + 1;
+	}
+	return 1;
 }
 
 static void config_defaults(struct config *c)
@@ -637,93 +685,38 @@ static int config_check(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * libinih's reader, but a line longer than its buffer is an error: libinih
- * would read the rest as a line of its own, and a list cut between two
- * words would load as a shorter list.
- */
-struct reader {
-	FILE *f;
-	int line;
-	int max; /* the longest line libinih takes, its newline excluded */
-	bool too_long;
-};
-
-static char *read_line(char *str, int num, void *stream)
-{
-	struct reader *rd = stream;
-	size_t n;
-	int ch;
-
-	if (rd->too_long || !fgets(str, num, rd->f))
-		return NULL;
-	rd->line++;
-	n = strlen(str);
-	if (n && str[n - 1] != '\n' && (ch = fgetc(rd->f)) != EOF) {
-		ungetc(ch, rd->f);
-		rd->max = num - 2;
-		rd->too_long = true;
-		return NULL;
-	}
-	return str;
-}
-
-int config_load(const char *path, struct config **out, char *err, size_t errlen)
+int config_parse(const char *name, const char *buf, size_t len, struct config **out, char *err,
+		 size_t errlen)
 {
 	struct parse p = { 0 };
-	struct reader rd = { 0 };
-	struct stat st;
-	FILE *f;
-	int line, r;
+	char what[200], *text;
+	size_t line;
+	int r;
 
 	err[0] = 0;
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	/* a directory opens fine and reads as an empty file */
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		fclose(f);
-		if (r == -EINVAL)
-			snprintf(err, errlen, "%s: not a regular file", path);
-		return r;
-	}
+	if (!(text = malloc(len + 1)))
+		return -ENOMEM;
+	memcpy(text, buf, len);
 	p.c = calloc(1, sizeof(*p.c));
 	if (!p.c) {
-		fclose(f);
+		free(text);
 		return -ENOMEM;
 	}
 	config_defaults(p.c);
-	rd.f = f;
-	line = ini_parse_stream(read_line, &rd, handler, &p);
-	fclose(f);
+	r = parse_text(&p, text, len, &line) ? 0 : -EINVAL;
+	free(text);
 	free(p.seen);
 	free(p.keys);
-	if (line == 0 && rd.too_long) {
-		snprintf(err, errlen, "%s:%d: longer than %d characters, the most a line may have",
-			 path, rd.line, rd.max);
-		r = -EINVAL;
+	if (r < 0) {
+		snprintf(err, errlen, "%s:%zu: %s", name, line, p.err);
 		goto err;
 	}
-	if (line != 0) {
-		if (line < 0)
-			snprintf(err, errlen, "%s: out of memory", path);
-		else if (p.err[0])
-			snprintf(err, errlen, "%s:%d: %s", path, line, p.err);
-		else
-			snprintf(err, errlen,
-				 "%s:%d: syntax error: expected [section] or key = value", path,
-				 line);
-		r = -EINVAL;
-		goto err;
-	}
-	if (!(p.c->path = strdup(path))) {
+	if (!(p.c->path = strdup(name))) {
 		r = -ENOMEM;
 		goto err;
 	}
-	char what[200];
 	if ((r = config_check(p.c, what, sizeof(what))) < 0) {
-		snprintf(err, errlen, "%s: %s", path, what);
+		snprintf(err, errlen, "%s: %s", name, what);
 		goto err;
 	}
 	*out = p.c;
@@ -731,6 +724,81 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 err:
 	config_free(p.c);
 	return r;
+}
+
+/*
+ * What root reads must be root's alone, as sshd's StrictModes has it: a
+ * file another user could write would choose the units root stops and the
+ * devices it hands over. Checked on the open fd, so it is the file read.
+ */
+static int check_owner(int fd, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* a directory opens fine and reads as an empty file */
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	if (geteuid() != 0)
+		return 0;
+	if (st.st_uid != 0) {
+		snprintf(err, errlen, "%s: refused: owned by uid %u, not root", path,
+			 (unsigned int)st.st_uid);
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errlen, "%s: refused: mode %04o lets others write it (chmod go-w)",
+			 path, (unsigned int)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	err[0] = 0;
+	/* symlinks are followed: NixOS links /etc into the store */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if ((r = check_owner(fd, path, err, errlen)) < 0)
+		return r;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			char *grown;
+
+			if (cap >= CONFIG_MAX_SIZE) {
+				snprintf(err, errlen, "%s: larger than %d bytes", path,
+					 CONFIG_MAX_SIZE);
+				return -EINVAL;
+			}
+			cap = cap ? cap * 2 : 4096;
+			if (!(grown = realloc(buf, cap + 1)))
+				return -ENOMEM;
+			buf = grown;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += n;
+	}
+	return config_parse(path, buf ? buf : "", len, out, err, errlen);
 }
 
 void config_free(struct config *c)

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The INI config of DESIGN.md, parsed by libinih and validated key by key. */
+/*
+ * The INI config of DESIGN.md, read line by line and validated key by key:
+ * "[section]", "key = value", '#' and ';' comments at a line's start or
+ * after whitespace. A line is never split, cut or joined.
+ */
 #ifndef VFIO_AGENT_CONFIG_H
 #define VFIO_AGENT_CONFIG_H
 
@@ -13,6 +17,9 @@
 #define CONFIG_DEFAULT_PATH "/etc/vfio-agent/vfio-agent.conf"
 /* [forward NAME] sections: the VNC port and these fit one map and one status screen */
 #define CONFIG_MAX_FORWARDS 63
+/* a line's bytes without its newline: a list of 255-byte unit names fits */
+#define CONFIG_MAX_LINE 4095
+#define CONFIG_MAX_SIZE (1 << 20)
 
 enum cfg_cpu { CPU_UNSET, CPU_INTEL, CPU_AMD };
 enum cfg_gpu { GPU_UNSET, GPU_AMD, GPU_NVIDIA };
@@ -71,9 +78,13 @@ struct config {
 /*
  * Load and validate PATH. 0 on success; -errno if it cannot be read, or
  * -EINVAL for bad content; err then holds one line: "FILE:LINE: [section]
- * key: what was expected".
+ * key: what was expected". Run as root, a file not owned by root or
+ * writable by group or others is -EPERM with its line.
  */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
+/* The same for len bytes of text, NAME in the lines (the tests and the fuzzer) */
+int config_parse(const char *name, const char *buf, size_t len, struct config **out, char *err,
+		 size_t errlen);
 void config_free(struct config *c);
 
 /* Parsers shared with the command line. */

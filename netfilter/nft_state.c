@@ -67,7 +67,9 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	c = nftnl_chain_alloc();
 	if (!c)
 		return -ENOMEM;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0) {
+	/* what the text and the compare read must be there: the kernel always sends it */
+	if (nftnl_chain_nlmsg_parse(nlh, c) < 0 || !nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE) ||
+	    !nftnl_chain_get_str(c, NFTNL_CHAIN_NAME)) {
 		nftnl_chain_free(c);
 		return -EBADMSG;
 	}
@@ -90,7 +92,7 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 	s = nftnl_set_alloc();
 	if (!s)
 		return -ENOMEM;
-	if (nftnl_set_nlmsg_parse(nlh, s) < 0) {
+	if (nftnl_set_nlmsg_parse(nlh, s) < 0 || !nftnl_set_get_str(s, NFTNL_SET_NAME)) {
 		nftnl_set_free(s);
 		return -EBADMSG;
 	}
@@ -119,7 +121,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!r)
 		return -ENOMEM;
-	if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0 || !nftnl_rule_get_str(r, NFTNL_RULE_TABLE) ||
+	    !nftnl_rule_get_str(r, NFTNL_RULE_CHAIN)) {
 		nftnl_rule_free(r);
 		return -EBADMSG;
 	}

@@ -42,8 +42,11 @@ static int expr_tag_cb(struct nftnl_expr *e, void *data)
 	struct tag_ctx *t = data;
 	uint32_t len;
 
-	if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "match") ||
-	    strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME), "comment"))
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME), *mt;
+
+	/* a match without its name attribute reads back as NULL */
+	if (!name || strcmp(name, "match") || !(mt = nftnl_expr_get_str(e, NFTNL_EXPR_MT_NAME)) ||
+	    strcmp(mt, "comment"))
 		return 0;
 	const struct xt_comment_info *ci = nftnl_expr_get(e, NFTNL_EXPR_MT_INFO, &len);
 	if (ci && len >= sizeof(*ci) && memchr(ci->comment, 0, sizeof(ci->comment)))
@@ -220,8 +223,10 @@ int nf_chain_text(const void *chain, char *buf, size_t len)
 
 static int table_comment_cb(const struct nftnl_udata *attr, void *data)
 {
+	/* userdata is bytes: a comment without its NUL is read to its length only */
 	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT)
-		snprintf(data, NF_COMMENT_LEN, "%s", (const char *)nftnl_udata_get(attr));
+		snprintf(data, NF_COMMENT_LEN, "%.*s", (int)nftnl_udata_len(attr),
+			 (const char *)nftnl_udata_get(attr));
 	return 0;
 }
 

@@ -36,6 +36,9 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *tb[IFLA_MAX + 1] = { 0 };
 	struct link_ctx *c = data;
 
+	/* validated before every get: the header first */
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
 	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
 		return MNL_CB_ERROR;
 	if (tb[IFLA_IFNAME] && !strcmp(mnl_attr_get_str(tb[IFLA_IFNAME]), c->name))
@@ -66,8 +69,11 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *tb[IFA_MAX + 1] = { 0 };
 	struct addr_ctx *c = data;
 	const struct nlattr *a;
-	size_t len = ifa->ifa_family == AF_INET ? 4 : 16;
+	size_t len;
 
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
+		return MNL_CB_OK;
+	len = ifa->ifa_family == AF_INET ? 4 : 16;
 	if ((int)ifa->ifa_index != c->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE)
 		return MNL_CB_OK;
 	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
@@ -177,8 +183,11 @@ static int neigh_cb(const struct nlmsghdr *nlh, void *data)
 	const struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
 	const struct nlattr *tb[NDA_MAX + 1] = { 0 };
 	struct neigh_ctx *c = data;
-	size_t len = nd->ndm_family == AF_INET ? 4 : 16;
+	size_t len;
 
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*nd))
+		return MNL_CB_OK;
+	len = nd->ndm_family == AF_INET ? 4 : 16;
 	if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6)
 		return MNL_CB_OK;
 	if (c->family != AF_UNSPEC && nd->ndm_family != c->family)

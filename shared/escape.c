@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,18 @@ size_t utf8_seq_len(const unsigned char *s, size_t avail)
 	return n;
 }
 
+/*
+ * Is the sequence of n bytes at p shown as it is? Not a C0 or C1 control,
+ * DEL or a backslash: U+0080-U+009F are controls too (0x9b is CSI to a
+ * terminal that reads 8-bit controls).
+ */
+static bool plain_seq(const unsigned char *p, size_t n)
+{
+	if (n == 1)
+		return *p >= 0x20 && *p != 0x7f && *p != '\\';
+	return n > 1 && !(p[0] == 0xc2 && p[1] < 0xa0);
+}
+
 void sb_escape(struct strbuf *sb, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -41,17 +54,20 @@ void sb_escape(struct strbuf *sb, const char *s)
 
 	while (left && !sb->err) {
 		size_t n = utf8_seq_len(p, left);
+		char esc[16];
 
-		if (n == 1 && *p == '\\') {
-			sb_printf(sb, "\\\\");
-		} else if (n == 1 && (*p < 0x20 || *p == 0x7f)) {
-			sb_printf(sb, "\\x%02x", *p);
-		} else if (n == 0) {
-			sb_printf(sb, "\\x%02x", *p);
-			n = 1;
+		if (plain_seq(p, n)) {
+			/* a character is shown whole or not at all */
+			sb_put(sb, (const char *)p, n);
+		} else if (n == 1 && *p == '\\') {
+			sb_put(sb, "\\\\", 2);
 		} else {
+			/* a control, DEL, or a byte that is not UTF-8: each byte as \xNN */
+			if (!n)
+				n = 1;
 			for (size_t i = 0; i < n; i++)
-				sb_putc(sb, (char)p[i]);
+				snprintf(esc + 4 * i, sizeof(esc) - 4 * i, "\\x%02x", p[i]);
+			sb_put(sb, esc, 4 * n);
 		}
 		p += n;
 		left -= n;
@@ -74,7 +90,7 @@ bool text_is_plain(const char *s)
 	while (left) {
 		size_t n = utf8_seq_len(p, left);
 
-		if (!n || (n == 1 && (*p < 0x20 || *p == 0x7f || *p == '\\')))
+		if (!plain_seq(p, n))
 			return false;
 		p += n;
 		left -= n;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "shared/strbuf.h"
 
@@ -37,6 +38,20 @@ void sb_putc(struct strbuf *sb, char c)
 		return;
 	}
 	sb->buf[sb->off++] = c;
+	sb->buf[sb->off] = '\0';
+}
+
+void sb_put(struct strbuf *sb, const char *s, size_t n)
+{
+	if (sb->err)
+		return;
+	if (n >= sb->len - sb->off) {
+		/* nothing of it: a cut never splits what must stay whole */
+		sb->err = -ENOSPC;
+		return;
+	}
+	memcpy(sb->buf + sb->off, s, n);
+	sb->off += n;
 	sb->buf[sb->off] = '\0';
 }
 

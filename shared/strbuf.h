@@ -26,6 +26,8 @@ static inline struct strbuf strbuf_on(char *buf, size_t len)
 
 void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_putc(struct strbuf *sb, char c);
+/* n bytes of s, all of them or (-ENOSPC) none */
+void sb_put(struct strbuf *sb, const char *s, size_t n);
 void sb_hex(struct strbuf *sb, const void *data, size_t len);
 
 #endif

@@ -53,7 +53,7 @@ let
       message = "virtualisation.vfio.forwards: more than ${toString rules.maxForwards} forwards";
     }
   ] ++ map (l: {
-    # libinih's buffer (core/config.c: read_line)
+    # the longest line vfio-agent reads (core/config.c: CONFIG_MAX_LINE)
     assertion = builtins.stringLength l <= rules.maxLine;
     message = "virtualisation.vfio: the config line '${l}' is ${toString (builtins.stringLength l)} characters, more than vfio-agent reads in a line (${toString rules.maxLine})";
   }) (lib.splitString "\n" text)

@@ -2,7 +2,7 @@
 # vfio-agent for nixpkgs' callPackage: the flake's package, and the module's
 # default when it is imported from a checkout without the flake.
 { lib, stdenv, pkg-config, clang, llvm, bpftools, mandoc
-, libnftnl, libmnl, inih, json_c, libbpf, kmod, libxml2, systemd, libvirt, elfutils, zlib, libdrm
+, libnftnl, libmnl, json_c, libbpf, kmod, libxml2, systemd, libvirt, elfutils, zlib, libdrm
 , coreutils
 , src ? lib.cleanSourceWith {
     src = lib.cleanSource ../..;
@@ -18,7 +18,7 @@ stdenv.mkDerivation {
   # the Makefile's pkg-config checks: PKGS (linked and opened) and libdrm (the
   # test helper's headers); libtirpc only for SANITIZE=1
   nativeBuildInputs = [ pkg-config clang llvm bpftools mandoc ];
-  buildInputs = [ libnftnl libmnl inih json_c libbpf kmod libxml2 systemd libvirt elfutils zlib libdrm ];
+  buildInputs = [ libnftnl libmnl json_c libbpf kmod libxml2 systemd libvirt elfutils zlib libdrm ];
   # BPF objects are built with clang for the bpf target: no hardening flags there
   hardeningDisable = [ "zerocallusedregs" ];
   makeFlags = [ "PREFIX=$(out)" "BINDIR=$(out)/bin" "SYSCONFDIR=$(out)/etc" "QEMU_D=yes" ];

@@ -155,6 +155,6 @@ in
   # [forward NAME]: the section's name, "forward NAME", must fit in 63 bytes
   isForwardName = isName 56;
   maxForwards = 63;
-  # the longest line libinih reads whole (its buffer of 200, the newline, the NUL)
-  maxLine = 198;
+  # the longest line vfio-agent reads (core/config.h: CONFIG_MAX_LINE)
+  maxLine = 4095;
 }

@@ -16,6 +16,7 @@
  *   holder dumb PATH           a DRM dumb buffer mapped, then the fd closed
  *   holder prime PATH          a DRM dumb buffer exported as a dma-buf and passed
  *                              over SCM_RIGHTS; the exporter closes all and exits
+ *   HOLDER_COMM=NAME holder ...  any of these with NAME as its comm
  *   holder scene N FDS HOLD PATH
  *                              N processes with FDS fds each; HOLD of them hold PATH
  */
@@ -228,6 +229,9 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* a name of the test's choosing, hostile bytes and all (the kernel keeps 15) */
+	if (getenv("HOLDER_COMM"))
+		prctl(PR_SET_NAME, getenv("HOLDER_COMM"));
 	if (!strcmp(mode, "open")) {
 		printf("%d fd %d\n", getpid(), open_or_die(path));
 	} else if (!strcmp(mode, "fork")) {

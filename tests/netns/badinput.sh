@@ -54,7 +54,7 @@ bad 'allow = 198.51.100.9/24' |
 bad 'colour = blue' |
 	case_ "unknown key" 2 "\[vnc\] colour: unknown key" -- forward up
 bad '[vfio]' | sed '$a user = x' |
-	case_ "duplicate section" 2 'c.conf:9: \[vfio\]: section given twice' -- forward up
+	case_ "duplicate section" 2 'c.conf:8: \[vfio\]: section given twice' -- forward up
 printf '%s' "$good" | sed 's/^interface = .*/interface = nope0/' |
 	case_ "missing interface" 1 'interface nope0 does not exist' -- forward up
 printf '%s' "$good" | sed 's/^host.ip = .*/host.ip = 203.0.113.9/' |

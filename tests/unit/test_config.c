@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -43,7 +44,7 @@ static const char good[] = "# the seed's module, as a file\n"
 			   "host.port = 5900\n"
 			   "guest.ip = 198.51.100.50\n"
 			   "guest.port = 5901\n"
-			   "allow = 192.0.2.0/24 2001:db8::/64 ; inih's own comment\n"
+			   "allow = 192.0.2.0/24 2001:db8::/64 ; a comment after a value\n"
 			   "\n"
 			   "[forward rdp]\n"
 			   "proto = tcp\n"
@@ -141,8 +142,20 @@ static const struct bad bad[] = {
 	{ "unknown key", HEAD "hostip = 192.0.2.1\n",
 	  ":7: [vnc] hostip: unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)" },
 	{ "unknown section", HEAD "[vcn]\nenable = true\n",
-	  ":8: [vcn]: unknown section (known: [vfio], [vnc], [forward NAME])" },
-	{ "duplicate section", HEAD "[vfio]\nuser = a\n", ":8: [vfio]: section given twice" },
+	  ":7: [vcn]: unknown section (known: [vfio], [vnc], [forward NAME])" },
+	{ "duplicate section", HEAD "[vfio]\nuser = a\n", ":7: [vfio]: section given twice" },
+	{ "section repeated after an empty one", "[vfio]\nvm = w\n[vnc]\n[vfio]\nuser = a\n",
+	  ":4: [vfio]: section given twice" },
+	{ "section repeated at once", "[vfio]\n[vfio]\nvm = w\n",
+	  ":2: [vfio]: section given twice" },
+	{ "empty unknown section", "[vfio]\nvm = w\n[vcn]\n",
+	  ":3: [vcn]: unknown section (known: [vfio], [vnc], [forward NAME])" },
+	{ "text after a section header", "[vfio] vm = w\n",
+	  ":1: syntax error: expected [section] or key = value" },
+	{ "unclosed section header", "[vfio\nvm = w\n",
+	  ":1: syntax error: expected [section] or key = value" },
+	{ "key without a name", "[vfio]\n= w\n",
+	  ":2: syntax error: expected [section] or key = value" },
 	{ "duplicate key", HEAD "interface = eth1\n", ":7: [vnc] interface: given twice" },
 	{ "bad boolean", HEAD "masquerade = maybe\n",
 	  ":7: [vnc] masquerade: expected true or false, got 'maybe'" },
@@ -196,6 +209,108 @@ static void test_bad(void)
 	}
 }
 
+/* config_parse on len bytes; the error line after the name "t", or "" when it loads */
+static const char *parse(const char *text, size_t len, struct config **c)
+{
+	static char err[512];
+
+	*c = NULL;
+	if (config_parse("t", text, len, c, err, sizeof(err)) == 0)
+		return "";
+	return err[0] == 't' ? err + 1 : err;
+}
+
+static void test_lines(void)
+{
+	static const char head[] = "[vfio]\nvm = w\n";
+	char text[8192], unit[256];
+	struct config *c;
+	size_t l;
+
+	/* a long comment stays one comment: its tail is never a key */
+	l = snprintf(text, sizeof(text), "%s# ", head);
+	memset(text + l, 'x', 280);
+	l += 280;
+	l += snprintf(text + l, sizeof(text) - l, " stop-units = sshd.service\n");
+	CHECK_STR("config: a 300-byte comment line is one comment", parse(text, l, &c), "");
+	CHECK("config: the comment's tail is not a key", c && c->n_stop_units == 0);
+	config_free(c);
+
+	/* the longest unit name systemd allows fits on a line */
+	memset(unit, 'u', 247);
+	strcpy(unit + 247, ".service");
+	l = snprintf(text, sizeof(text), "%sstop-units = %s gdm.service\n", head, unit);
+	CHECK_STR("config: a 255-byte unit name loads", parse(text, l, &c), "");
+	CHECK("config: the 255-byte unit name is whole",
+	      c && c->n_stop_units == 2 && strlen(c->stop_units[0]) == 255);
+	config_free(c);
+
+	l = snprintf(text, sizeof(text), "%s# ", head);
+	memset(text + l, 'x', CONFIG_MAX_LINE);
+	l += CONFIG_MAX_LINE;
+	text[l++] = '\n';
+	CHECK_STR("config: a line over the limit is refused naming it", parse(text, l, &c),
+		  ":3: a line longer than 4095 bytes");
+	/* the same line, at the very end, with no newline */
+	CHECK_STR("config: a last line over the limit is refused", parse(text, l - 1, &c),
+		  ":3: a line longer than 4095 bytes");
+	l = snprintf(text, sizeof(text), "# ");
+	memset(text + l, 'x', CONFIG_MAX_LINE - 2);
+	l += CONFIG_MAX_LINE - 2;
+	l += snprintf(text + l, sizeof(text) - l, "\n%s", head);
+	CHECK_STR("config: a line of exactly the limit loads", parse(text, l, &c), "");
+	config_free(c);
+
+	static const char nul[] = "[vfio]\nvm = win\0evil\n";
+	CHECK_STR("config: a NUL byte is refused naming its line", parse(nul, sizeof(nul) - 1, &c),
+		  ":2: a NUL byte: the config is text");
+	static const char crlf[] = "\xef\xbb\xbf[vfio]\r\nvm = w\r\n";
+	CHECK_STR("config: a byte order mark and CRLF lines load",
+		  parse(crlf, sizeof(crlf) - 1, &c), "");
+	CHECK_STR("config: CRLF: the value ends before the CR", c ? c->vm : NULL, "w");
+	config_free(c);
+	static const char indented[] = "[vfio]\nvm = w\n  stop-units = a.service\n";
+	CHECK_STR("config: an indented line is a line of its own",
+		  parse(indented, sizeof(indented) - 1, &c), "");
+	CHECK("config: an indented key is read", c && c->n_stop_units == 1);
+	config_free(c);
+}
+
+/* run as root: the config must be root's and no one else's to write */
+static void test_owner(void)
+{
+	struct config *c = NULL;
+	char err[512], want[512];
+	const char *path = write_conf("owner.conf", "[vfio]\nvm = w\n");
+
+	if (geteuid() != 0) {
+		printf("skip config owner: needs root\n");
+		return;
+	}
+	chmod(path, 0644);
+	CHECK("config: root's 0644 file loads", config_load(path, &c, err, sizeof(err)) == 0);
+	config_free(c);
+	c = NULL;
+	chmod(path, 0666);
+	CHECK("config: a world-writable file is -EPERM",
+	      config_load(path, &c, err, sizeof(err)) == -EPERM && !c);
+	snprintf(want, sizeof(want), "%s: refused: mode 0666 lets others write it (chmod go-w)",
+		 path);
+	CHECK_STR("config: a world-writable file's line", err, want);
+	chmod(path, 0620);
+	CHECK("config: a group-writable file is -EPERM",
+	      config_load(path, &c, err, sizeof(err)) == -EPERM);
+	chmod(path, 0644);
+	if (chown(path, 65534, 0) < 0) {
+		printf("not ok config: chown: %s\n", strerror(errno));
+		return;
+	}
+	CHECK("config: a file owned by nobody is -EPERM",
+	      config_load(path, &c, err, sizeof(err)) == -EPERM && !c);
+	snprintf(want, sizeof(want), "%s: refused: owned by uid 65534, not root", path);
+	CHECK_STR("config: a foreign owner's line", err, want);
+}
+
 static void test_unreadable(void)
 {
 	struct config *c = NULL;
@@ -215,10 +330,13 @@ int main(void)
 	test_good();
 	test_defaults();
 	test_bad();
+	test_lines();
+	test_owner();
 	test_unreadable();
 	unlink(write_conf("good.conf", ""));
 	unlink(write_conf("min.conf", ""));
 	unlink(write_conf("bad.conf", ""));
+	unlink(write_conf("owner.conf", ""));
 	rmdir(dir);
 	TAP_EXIT();
 }
