@@ -179,11 +179,6 @@ static const struct bad bad[] = {
 	  ": [forward x] host.port: 5900 is the VNC port already" },
 	{ "forward without [vnc]", "[vfio]\nvm = w\n[forward rdp]\nhost.port = 1\nguest.port = 1\n",
 	  ": [forward rdp]: needs [vnc] enable = true (forwards use its interface and addresses)" },
-	{ "line longer than libinih's buffer",
-	  "[vfio]\nvm = w\nstop-units = a.service b.service c.service d.service e.service f.service "
-	  "g.service h.service i.service j.service k.service l.service m.service n.service "
-	  "o.service p.service q.service r.service s.service t.service u.service\n",
-	  ":3: longer than 198 characters, the most a line may have" },
 	{ "pci with 0x", "[vfio]\nvm = w\npcis = pci_0x00_03_00_0\n",
 	  ":3: [vfio] pcis: 'pci_0x00_03_00_0' is not a PCI address (pci_0000_03_00_0 or 0000:03:00.0)" },
 	{ "bad vm name", "[vfio]\nvm = ../etc\n",
