@@ -156,7 +156,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRC))
 # what make fuzz and make check run; fuzz_nft_state (see its head) is built, run by hand
 FUZZ_RUN ?= $(filter-out fuzz_nft_state,$(notdir $(FUZZ_BIN)))
-FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(NF_SRC) $(CORE_SRC) $(SHARED_SRC))
+# bpf/scan.c: the target sets core/targets.c fills (no skeleton needed)
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(NF_SRC) $(CORE_SRC) $(SHARED_SRC) bpf/scan.c)
 
 $(FUZZ_O)/obj/%.o: %.c
 	@mkdir -p $(@D)
