@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -62,4 +63,20 @@ int write_attr_at(const char *root, const char *path, const char *val)
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	return r;
+}
+
+DIR *opendir_at(const char *root, const char *path)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return opendir(full);
+}
+
+bool exists_at(const char *root, const char *path)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return access(full, F_OK) == 0;
 }
