@@ -92,6 +92,7 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
 int watch_main(struct agent_ctx *ctx, int argc, char **argv);
 int hook_main(struct agent_ctx *ctx, int argc, char **argv);
 int handoff_main(struct agent_ctx *ctx, int argc, char **argv);
+int init_main(struct agent_ctx *ctx, int argc, char **argv);
 int daemon_main(struct agent_ctx *ctx, int argc, char **argv);
 int check_main(struct agent_ctx *ctx, int argc, char **argv);
 

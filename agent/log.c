@@ -55,8 +55,11 @@ static void emit(int prio, int min, const char *fmt, va_list ap)
 		va_copy(copy, ap);
 		vsyslog(prio, fmt, copy);
 		va_end(copy);
-		/* libvirt puts a failed hook's stderr in the error the user sees */
-		if (target == LOG_TO_SYSLOG || prio != LOG_ERR)
+		/*
+		 * libvirt puts a failed hook's stderr in the error the user sees;
+		 * with -v the hook says everything there too, for a run by hand
+		 */
+		if (target == LOG_TO_SYSLOG || (prio != LOG_ERR && verbosity < 2))
 			return;
 	}
 	fputs("vfio-agent: ", stderr);

@@ -18,6 +18,7 @@
 #include "core/checks.h"
 #include "core/config.h"
 #include "core/domain.h"
+#include "core/hostinfo.h"
 #include "core/setup.h"
 #include "core/sysfs.h"
 #include "core/targets.h"
@@ -54,20 +55,9 @@ bool amd_reset_bug(unsigned int vendor, unsigned int device)
 	return false;
 }
 
-/* a PCI device's hex attribute (vendor, device, class); 0 when unreadable */
-static unsigned long pci_hex(const char *root, const char *bdf, const char *attr)
-{
-	char p[128], v[32] = "";
-
-	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/%s", bdf, attr);
-	if (read_line_at(root, p, v, sizeof(v)) < 0)
-		return 0;
-	return strtoul(v, NULL, 16);
-}
-
 static bool pci_is_display(const char *root, const char *bdf)
 {
-	return (pci_hex(root, bdf, "class") >> 16) == 0x03;
+	return (pci_attr_hex(root, bdf, "class") >> 16) == 0x03;
 }
 
 /* a whole small file under root, NUL-ended; -errno */
@@ -133,19 +123,13 @@ static size_t iommu_groups(const char *root)
 
 static enum cfg_cpu cpu_vendor(const char *root, const struct config *c)
 {
-	char buf[8192];
-
-	if (c && c->cpu != CPU_UNSET)
-		return c->cpu;
-	if (read_all_at(root, "/proc/cpuinfo", buf, sizeof(buf)) < 0)
-		return CPU_UNSET;
-	return strstr(buf, "GenuineIntel")   ? CPU_INTEL
-	       : strstr(buf, "AuthenticAMD") ? CPU_AMD
-					     : CPU_UNSET;
+	return c && c->cpu != CPU_UNSET ? c->cpu : cpu_vendor_of(root);
 }
 
 #define GRUB_HINT \
 	" to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub)"
+
+static const char *const iommu_keys[] = { "iommu", "intel_iommu", "amd_iommu" };
 
 static int check_cmdline(const char *root, const struct config *c, struct findings *out)
 {
@@ -157,14 +141,14 @@ static int check_cmdline(const char *root, const struct config *c, struct findin
 	if (read_line_at(root, "/proc/cmdline", line, sizeof(line)) < 0)
 		return findings_add(out, "cmdline", LEVEL_WARN, false, NULL,
 				    "cannot read /proc/cmdline");
-	if ((cmdline_value(line, "iommu", v, sizeof(v)) && !strcmp(v, "off")) ||
-	    (cmdline_value(line, "intel_iommu", v, sizeof(v)) && word_in(v, "off")) ||
-	    (cmdline_value(line, "amd_iommu", v, sizeof(v)) && word_in(v, "off")))
-		r = findings_add(out, "cmdline", LEVEL_FAIL, false,
-				 "remove it from the kernel command line and reboot",
-				 "the kernel command line turns the IOMMU off (%s)", v);
-	else if (cpu == CPU_INTEL && cmdline_value(line, "intel_iommu", v, sizeof(v)) &&
-		 word_in(v, "on"))
+	for (size_t i = 0; i < ARRAY_SIZE(iommu_keys); i++)
+		if (cmdline_value(line, iommu_keys[i], v, sizeof(v)) && word_in(v, "off"))
+			return findings_add(out, "cmdline", LEVEL_FAIL, false,
+					    "remove it from the kernel command line and reboot",
+					    "%s=off on the kernel command line turns the IOMMU off",
+					    iommu_keys[i]);
+	if (cpu == CPU_INTEL && cmdline_value(line, "intel_iommu", v, sizeof(v)) &&
+	    word_in(v, "on"))
 		r = findings_add(out, "cmdline", LEVEL_OK, false, NULL,
 				 "Intel CPU, intel_iommu=on");
 	else if (cpu == CPU_INTEL && groups)
@@ -246,8 +230,8 @@ static int check_kvm(const char *root, struct findings *out)
 
 static int check_reset(const char *root, const struct target_pci *p, struct findings *out)
 {
-	unsigned int vendor = pci_hex(root, p->bdf, "vendor"),
-		     device = pci_hex(root, p->bdf, "device");
+	unsigned int vendor = pci_attr_hex(root, p->bdf, "vendor"),
+		     device = pci_attr_hex(root, p->bdf, "device");
 	char name[80], path[128], m[128] = "";
 
 	snprintf(name, sizeof(name), "reset %s", p->bdf);
@@ -273,7 +257,7 @@ static int check_boot_vga(const char *root, const struct config *c, const struct
 			  struct findings *out)
 {
 	char name[80], path[128], v[8] = "";
-	bool nvidia = pci_hex(root, p->bdf, "vendor") == PCI_VENDOR_NVIDIA;
+	bool nvidia = pci_attr_hex(root, p->bdf, "vendor") == PCI_VENDOR_NVIDIA;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/boot_vga", p->bdf);
 	if (read_line_at(root, path, v, sizeof(v)) < 0)
@@ -603,7 +587,7 @@ static void group_missing(const char *root, const struct domain *d, const char *
 		return;
 	while ((de = readdir(dir))) {
 		if (de->d_name[0] == '.' || dom_has_pci(d, de->d_name) ||
-		    (pci_hex(root, de->d_name, "class") >> 8) == 0x0604 ||
+		    (pci_attr_hex(root, de->d_name, "class") >> 8) == 0x0604 ||
 		    strstr(sb->buf, de->d_name))
 			continue;
 		sb_printf(sb, "%s%.16s", sb->off ? " " : "", de->d_name);
@@ -666,7 +650,7 @@ static int check_hostdevs(const char *root, const struct config *c, const struct
 			    d->n_pcis, d->n_pcis == 1 ? "" : "s");
 }
 
-static bool dom_has_display(const char *root, const struct domain *d)
+bool domain_has_display(const char *root, const struct domain *d)
 {
 	for (size_t i = 0; i < d->n_pcis; i++)
 		if (pci_is_display(root, d->pcis[i]))
@@ -677,7 +661,7 @@ static bool dom_has_display(const char *root, const struct domain *d)
 static int check_passthrough(const char *root, const struct config *c, const struct domain *d,
 			     struct findings *out)
 {
-	bool display = dom_has_display(root, d);
+	bool display = domain_has_display(root, d);
 
 	if (display && !c->passthrough)
 		return findings_add(
@@ -722,7 +706,7 @@ static int check_managed(const struct config *c, const struct domain *d, size_t 
 static int check_vendor_advice(const char *root, const struct domain *d, size_t i,
 			       struct findings *out)
 {
-	unsigned long vendor = pci_hex(root, d->pcis[i], "vendor");
+	unsigned long vendor = pci_attr_hex(root, d->pcis[i], "vendor");
 	char name[80];
 	int r;
 

@@ -20,6 +20,9 @@ struct target_set;
 /* AMD GPUs with the reset bug vendor-reset works around */
 bool amd_reset_bug(unsigned int vendor, unsigned int device);
 
+/* does the domain have a display-class PCI device (a GPU) as a hostdev? */
+bool domain_has_display(const char *root, const struct domain *d);
+
 int setup_host_checks(const char *root, const struct config *c, const struct target_set *ts,
 		      struct findings *out);
 

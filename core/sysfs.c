@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,6 +64,14 @@ int write_attr_at(const char *root, const char *path, const char *val)
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	return r;
+}
+
+unsigned long pci_attr_hex(const char *root, const char *bdf, const char *attr)
+{
+	char p[128], v[32] = "";
+
+	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	return read_line_at(root, p, v, sizeof(v)) < 0 ? 0 : strtoul(v, NULL, 16);
 }
 
 DIR *opendir_at(const char *root, const char *path)

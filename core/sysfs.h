@@ -19,6 +19,9 @@ int read_link_base_at(const char *root, const char *path, char *out, size_t len)
  */
 int write_attr_at(const char *root, const char *path, const char *val);
 
+/* a PCI device's hex attribute (vendor, device, class); 0 when unreadable */
+unsigned long pci_attr_hex(const char *root, const char *bdf, const char *attr);
+
 /* opendir(2) and access(F_OK) of root + path */
 DIR *opendir_at(const char *root, const char *path);
 bool exists_at(const char *root, const char *path);
