@@ -574,27 +574,6 @@ static bool config_has_pci(const struct config *c, const char *bdf)
 	return false;
 }
 
-/* the devices of bdf's IOMMU group (bridges left out) that the domain lacks */
-static void group_missing(const char *root, const struct domain *d, const char *bdf,
-			  struct strbuf *sb)
-{
-	char path[128];
-	struct dirent *de;
-	DIR *dir;
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/iommu_group/devices", bdf);
-	if (!(dir = opendir_at(root, path)))
-		return;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.' || dom_has_pci(d, de->d_name) ||
-		    (pci_attr_hex(root, de->d_name, "class") >> 8) == 0x0604 ||
-		    strstr(sb->buf, de->d_name))
-			continue;
-		sb_printf(sb, "%s%.16s", sb->off ? " " : "", de->d_name);
-	}
-	closedir(dir);
-}
-
 /* "LIST: WHY", and what to do: "add LIST WHERE" */
 static int hostdevs_finding(struct findings *out, enum finding_level level, const char *list,
 			    const char *where, const char *why)
@@ -608,8 +587,7 @@ static int hostdevs_finding(struct findings *out, enum finding_level level, cons
 static int check_hostdevs(const char *root, const struct config *c, const struct target_set *ts,
 			  const struct domain *d, struct findings *out)
 {
-	char missing[256] = "", lost[256] = "", notplan[256] = "", unused[256] = "";
-	struct strbuf sm = strbuf_on(missing, sizeof(missing));
+	char lost[256] = "", notplan[256] = "", unused[256] = "";
 	struct strbuf sl = strbuf_on(lost, sizeof(lost)), sn = strbuf_on(notplan, sizeof(notplan));
 	struct strbuf su = strbuf_on(unused, sizeof(unused));
 
@@ -619,19 +597,20 @@ static int check_hostdevs(const char *root, const struct config *c, const struct
 				    "mode='subsystem' type='pci' managed='no'>",
 				    "the domain has no PCI hostdev: no GPU is passed through");
 	for (size_t i = 0; i < d->n_pcis; i++) {
-		group_missing(root, d, d->pcis[i], &sm);
+		char others[256];
+
 		if (c->n_pcis && !config_has_pci(c, d->pcis[i]) && pci_is_display(root, d->pcis[i]))
 			sb_printf(&sn, "%s%s", sn.off ? " " : "", d->pcis[i]);
+		/* a group member left on a host driver keeps the whole group from vfio */
+		if (iommu_group_others(root, ts, d->pcis[i], others, sizeof(others)) < 0)
+			continue;
+		for (char *save = NULL, *w = strtok_r(others, " ", &save); w;
+		     w = strtok_r(NULL, " ", &save))
+			if (!dom_has_pci(d, w) && !strstr(lost, w))
+				sb_printf(&sl, "%s%s", sl.off ? " " : "", w);
 	}
-	/* a group member the handoff leaves with the host keeps the group from vfio */
-	for (char *save = NULL, *w = strtok_r(missing, " ", &save); w;
-	     w = strtok_r(NULL, " ", &save))
-		if (target_set_has_pci(ts, w))
-			sb_printf(&su, "%s%s", su.off ? " " : "", w);
-		else
-			sb_printf(&sl, "%s%s", sl.off ? " " : "", w);
 	for (size_t i = 0; i < c->n_pcis; i++)
-		if (!dom_has_pci(d, c->pcis[i]) && !strstr(unused, c->pcis[i]))
+		if (!dom_has_pci(d, c->pcis[i]))
 			sb_printf(&su, "%s%s", su.off ? " " : "", c->pcis[i]);
 	if (notplan[0])
 		return hostdevs_finding(out, LEVEL_FAIL, notplan, "to pcis",
