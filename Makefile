@@ -95,16 +95,32 @@ $(O)/vfio-agent: $(O)/agent/main.o $(LIB_OBJ)
 
 # BPF: CO-RE objects (kernel types from bpf/kernel.h, relocated at load time
 # against the running kernel's BTF) and their skeletons, generated here.
+BPF_CC = $(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I. \
+	-idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
+	-Wall -Wno-unused-function
+
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h)
 	@mkdir -p $(@D)
 	@echo "  BPF     $@"
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I. \
-		-idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
-		-Wall -Wno-unused-function -c -o $@ $<
+	$(Q)$(BPF_CC) -c -o $@ $<
 
 $(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
 	@echo "  SKEL    $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# the benchmark's floor: iterators that only count (tests/bench/diagnose.sh)
+$(O)/tests/floor.bpf.o: tests/bench/floor.bpf.c bpf/kernel.h
+	@mkdir -p $(@D)
+	@echo "  BPF     $@"
+	$(Q)$(BPF_CC) -c -o $@ $<
+
+$(O)/tests/floor.skel.h: $(O)/tests/floor.bpf.o
+	@echo "  SKEL    $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name floor_bpf > $@
+
+$(O)/tests/floor: tests/bench/floor.c $(O)/tests/floor.skel.h
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -I$(O)/tests -o $@ $< $(LDFLAGS) $(LDLIBS)
 
 $(patsubst %.c,$(O)/%.o,$(BPF_SRC)): $(BPF_SKELS)
 .SECONDARY: $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_PROGS))
@@ -142,7 +158,7 @@ $(O)/tests/sdmanager: tests/helpers/sdmanager.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null)
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/sdmanager
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/floor $(O)/tests/sdmanager
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, wireguard-tools' src/fuzz/ is the model):
 # the code below agent/ built again with clang for coverage and the sanitizers,
@@ -187,7 +203,7 @@ fuzz-seeds: fuzz-build
 # The code in .clang-format's style (Debian 12's clang-format 14): checked by make check
 CLANG_FORMAT ?= clang-format
 FORMAT_SRC = $(wildcard agent/*.[ch] core/*.[ch] netfilter/*.[ch] bpf/*.[ch] shared/*.[ch] \
-		       tests/unit/*.[ch] tests/helpers/*.c tests/fuzz/*.c)
+		       tests/unit/*.[ch] tests/helpers/*.c tests/fuzz/*.c tests/bench/*.c)
 
 format:
 	$(Q)$(CLANG_FORMAT) -i $(FORMAT_SRC)

@@ -79,11 +79,20 @@ int agent_targets_resolve(const struct agent_ctx *ctx, const struct config *c,
 /* libkmod for this host, its messages into our log; NULL (logged) when it cannot be */
 struct kmod_ctx *agent_kmod_new(const struct agent_ctx *ctx);
 
+/*
+ * diagnose's setup checks into out: the host and the hook when there is a
+ * config, the domain over libvirt's API with --vm. 0 or -ENOMEM.
+ */
+struct findings;
+int agent_setup_checks(const struct agent_ctx *ctx, const struct config *c, const char *vm,
+		       const struct target_set *ts, struct findings *out);
+
 int forward_main(struct agent_ctx *ctx, int argc, char **argv);
 int diagnose_main(struct agent_ctx *ctx, int argc, char **argv);
 int watch_main(struct agent_ctx *ctx, int argc, char **argv);
 int hook_main(struct agent_ctx *ctx, int argc, char **argv);
 int handoff_main(struct agent_ctx *ctx, int argc, char **argv);
+int init_main(struct agent_ctx *ctx, int argc, char **argv);
 int daemon_main(struct agent_ctx *ctx, int argc, char **argv);
 int check_main(struct agent_ctx *ctx, int argc, char **argv);
 

@@ -22,6 +22,7 @@
 #include "core/modules.h"
 #include "core/sysfs.h"
 #include "core/targets.h"
+#include "shared/escape.h"
 
 static const char diagnose_usage[] =
 	"Usage: vfio-agent diagnose [--vm NAME] [--pci BDF]... [--driver MODULE]...\n"
@@ -189,8 +190,13 @@ static json_object *json_findings(const struct findings *f, bool checks)
 			json_object_object_add(o, "ok", json_object_new_boolean(f->v[i].ok));
 			json_object_object_add(o, "blocking",
 					       json_object_new_boolean(f->v[i].blocking));
+			json_object_object_add(
+				o, "level",
+				json_object_new_string(finding_level_name(f->v[i].level)));
 		}
 		json_object_object_add(o, "detail", json_str(f->v[i].detail));
+		if (checks)
+			json_object_object_add(o, "hint", json_opt(f->v[i].hint));
 		json_object_array_add(a, o);
 	}
 	return a;
@@ -401,11 +407,16 @@ static void report_text(const struct agent_ctx *ctx, const struct diag *d)
 		printf("\n%sChecks%s\n", s.bold, s.off);
 		for (size_t i = 0; i < d->checks.n; i++) {
 			const struct finding *f = &d->checks.v[i];
-			const char *mark = f->ok ? "ok" : f->blocking ? "FAIL" : "warn";
-			const char *col = f->ok ? s.green : f->blocking ? s.red : s.yellow;
-
+			const char *mark = f->level == LEVEL_OK	    ? "ok"
+					   : f->level == LEVEL_WARN ? "warn"
+								    : "FAIL";
+			const char *col = f->level == LEVEL_OK	   ? s.green
+					  : f->level == LEVEL_WARN ? s.yellow
+								   : s.red;
 			printf("  %s%-4s%s %-26s %s\n", col, mark, s.off, SHOW(f->name),
 			       SHOW(f->detail));
+			if (f->hint[0])
+				printf("  %-4s %-26s -> %s\n", "", "", SHOW(f->hint));
 		}
 	}
 }
@@ -484,7 +495,8 @@ int diagnose_main(struct agent_ctx *ctx, int argc, char **argv)
 		log_info("%s; using /proc", d.hs.fallback);
 	if ((r = account_modules(&d, ctx->root)) < 0 ||
 	    (r = kernel_holders_find(ctx->root, &d.ts, &d.kernel)) < 0 ||
-	    (r = checks_run(ctx->root, c, &d.ts, &d.checks)) < 0) {
+	    (r = checks_run(ctx->root, c, &d.ts, &d.checks)) < 0 ||
+	    (r = agent_setup_checks(ctx, c, vm, &d.ts, &d.checks)) < 0) {
 		log_error("diagnose: %s", strerror(-r));
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@
 #include "agent/handoff.h"
 #include "core/state.h"
 #include "core/journal.h"
+#include "core/setup.h"
+#include "shared/escape.h"
 #include "agent/log.h"
 #include "shared/macro.h"
 #include "netfilter/nft.h"
@@ -118,6 +121,36 @@ static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const 
 	return forward_up(c);
 }
 
+/* another domain: nothing to do, but a name that differs only in case is a mistake */
+static void hook_not_ours(const struct config *c, const char *name, char **argv)
+{
+	char vm[256];
+
+	if (!c) {
+		log_debug("hook %s %s: no config: nothing to do", name, argv[2]);
+		return;
+	}
+	escape_text(c->vm, vm, sizeof(vm));
+	if (!strcasecmp(c->vm, argv[1]))
+		log_warn("hook %s %s: nothing done: the config's vm is '%s', which differs from "
+			 "the domain '%s' only in case (libvirt's names are case-sensitive)",
+			 name, argv[2], vm, name);
+	else
+		log_debug("hook %s %s: not the config's vm (%s): nothing to do", name, argv[2], vm);
+}
+
+/* passthrough off: say so, and loudly when the domain has the GPU all the same */
+static void hook_no_passthrough(const struct agent_ctx *ctx, const char *name,
+				const struct domain *dom)
+{
+	if (domain_has_display(ctx->root, dom))
+		log_warn("prepare %s: passthrough = false (the default): the GPU stays with the "
+			 "host, although the domain has it as a hostdev; set passthrough = true",
+			 name);
+	else
+		log_info("prepare %s: passthrough = false: nothing to hand over", name);
+}
+
 static const char hook_usage[] =
 	"Usage: vfio-agent hook DOMAIN OP SUBOP [EXTRA]   (the domain XML on stdin)\n"
 	"\n"
@@ -125,8 +158,12 @@ static const char hook_usage[] =
 	"the config's VM: prepare begin hands the GPU over (passthrough = true),\n"
 	"started begin sets up the forward, stopped end removes it, release end\n"
 	"takes the GPU back, reconnect begin repairs the forward. Anything else:\n"
-	"nothing, exit 0. Logs to syslog; errors also to stderr, which libvirt\n"
-	"shows in the error of virsh start. Never writes to stdout.\n";
+	"nothing, exit 0. Logs to syslog one line for each of these it acts on, and a\n"
+	"warning when it does nothing for the config's VM (passthrough = false, the\n"
+	"default, while the domain has the GPU; [vnc] not enabled) or for a domain\n"
+	"whose name differs from vm only in case. Errors go to stderr too, which\n"
+	"libvirt shows in the error of virsh start; with -v every line does. Never\n"
+	"writes to stdout.\n";
 
 int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 {
@@ -136,7 +173,7 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	enum hook_job job = JOB_NONE;
 	bool have_dom = false;
 	size_t len = 0;
-	char err[768];
+	char err[768], name[256];
 	int ret, lock = -1;
 
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -162,11 +199,13 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	 * Not our guest: libvirt's other domains are none of our business --
 	 * unless a journal of ours names it (the config changed while it ran).
 	 */
+	escape_text(argv[1], name, sizeof(name));
 	if (!c || strcmp(c->vm, argv[1])) {
 		char jpath[4096];
 
 		if (job != JOB_RELEASE || journal_path(ctx->root, argv[1], jpath, sizeof(jpath)) ||
 		    access(jpath, F_OK)) {
+			hook_not_ours(c, name, argv);
 			ret = EXIT_OK;
 			goto out;
 		}
@@ -207,21 +246,31 @@ int hook_main(struct agent_ctx *ctx, int argc, char **argv)
 	}
 	switch (job) {
 	case JOB_PREPARE:
-		if (!c->passthrough)
+		if (!c->passthrough) {
+			hook_no_passthrough(ctx, name, &dom);
 			break;
+		}
+		log_info("prepare %s: handing the GPU over to vfio-pci (passthrough = true)", name);
 		ret = agent_handoff_prepare(ctx, c, &dom, HANDOFF_RUN, err, sizeof(err));
 		if (ret != EXIT_OK && err[0])
 			log_error("prepare %s: %s", c->vm, err);
 		break;
 	case JOB_FORWARD_UP:
 	case JOB_REPAIR:
-		if (c->vnc.enable)
-			ret = hook_forward_up(ctx, c, have_dom ? &dom : NULL);
+		if (!c->vnc.enable) {
+			log_warn("%s %s: [vnc] enable is not true: no VNC forward is set up",
+				 argv[2], name);
+			break;
+		}
+		log_info("%s %s: setting up the VNC forward", argv[2], name);
+		ret = hook_forward_up(ctx, c, have_dom ? &dom : NULL);
 		break;
 	case JOB_FORWARD_DOWN:
+		log_info("stopped %s: removing the VNC forward, if there is one", name);
 		ret = forward_down();
 		break;
 	case JOB_RELEASE:
+		log_info("release %s: giving back what its journal says was handed over", name);
 		/* after a failed start too (EXTRA "failed"): the journal says what changed */
 		ret = agent_handoff_release(ctx, c->vm, c,
 					    release_domain(xml, len, &dom, &have_dom), HANDOFF_RUN,

@@ -69,8 +69,11 @@ static void emit(int prio, int min, const char *fmt, va_list ap)
 	progress_close();
 	if (target != LOG_TO_STDERR) {
 		syslog(prio, "%s", line);
-		/* libvirt puts a failed hook's stderr in the error the user sees */
-		if (target == LOG_TO_SYSLOG || prio != LOG_ERR)
+		/*
+		 * libvirt puts a failed hook's stderr in the error the user sees;
+		 * with -v the hook says everything there too, for a run by hand
+		 */
+		if (target == LOG_TO_SYSLOG || (prio != LOG_ERR && verbosity < 2))
 			return;
 	}
 	fprintf(stderr, "vfio-agent: %s%s\n", prio == LOG_WARNING ? "warning: " : "", line);

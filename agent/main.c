@@ -41,6 +41,8 @@ static const struct verb verbs[] = {
 	  "                                               hand the GPU to vfio-pci, or take it back" },
 	{ "daemon", daemon_main,
 	  "[--foreground]                         keep the forward true while the VM runs" },
+	{ "init", init_main,
+	  "[--vm NAME]                            a commented starting config for this host" },
 	{ "check", check_main,
 	  "                                      read the config; exit 0, or 2 with its error" },
 	{ "version", version_main, "                                      print the version" },

@@ -22,13 +22,14 @@ _vfio_agent()
 	--vm|--duration) return ;;
 	esac
 	case $verb in
-	"") COMPREPLY=($(compgen -W "forward diagnose watch hook handoff daemon check version
+	"") COMPREPLY=($(compgen -W "forward diagnose watch hook handoff daemon init check version
 		-c --config -r --root -v --verbose -q --quiet -h --help -V --version" -- "$cur")) ;;
 	forward) COMPREPLY=($(compgen -W "up down status --vm --json --help" -- "$cur")) ;;
 	diagnose) COMPREPLY=($(compgen -W "--vm --pci --driver --device --json --backend --help" -- "$cur")) ;;
 	watch) COMPREPLY=($(compgen -W "--vm --pci --driver --device --json --duration --help" -- "$cur")) ;;
 	handoff) COMPREPLY=($(compgen -W "prepare release --vm --dry-run --json --help" -- "$cur")) ;;
 	daemon) COMPREPLY=($(compgen -W "--foreground --help" -- "$cur")) ;;
+	init) COMPREPLY=($(compgen -W "--vm --help" -- "$cur")) ;;
 	check) COMPREPLY=($(compgen -W "--help" -- "$cur")) ;;
 	esac
 }

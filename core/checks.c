@@ -26,8 +26,13 @@ void findings_free(struct findings *f)
 	f->n = 0;
 }
 
-__attribute__((format(printf, 5, 6))) static int add(struct findings *f, const char *name, bool ok,
-						     bool blocking, const char *fmt, ...)
+const char *finding_level_name(enum finding_level l)
+{
+	return l == LEVEL_OK ? "ok" : l == LEVEL_WARN ? "warn" : "fail";
+}
+
+int findings_add(struct findings *f, const char *name, enum finding_level level, bool blocking,
+		 const char *hint, const char *fmt, ...)
 {
 	struct finding *n = realloc(f->v, (f->n + 1) * sizeof(*n));
 	va_list ap;
@@ -36,30 +41,25 @@ __attribute__((format(printf, 5, 6))) static int add(struct findings *f, const c
 		return -ENOMEM;
 	f->v = n;
 	n = &f->v[f->n++];
+	memset(n, 0, sizeof(*n));
 	snprintf(n->name, sizeof(n->name), "%s", name);
-	n->ok = ok;
+	n->level = level;
+	n->ok = level == LEVEL_OK;
 	n->blocking = blocking;
+	snprintf(n->hint, sizeof(n->hint), "%s", hint ? hint : "");
 	va_start(ap, fmt);
 	vsnprintf(n->detail, sizeof(n->detail), fmt, ap);
 	va_end(ap);
 	return 0;
 }
 
-static DIR *opendir_at(const char *root, const char *path)
-{
-	char full[4096];
-
-	snprintf(full, sizeof(full), "%s%s", root, path);
-	return opendir(full);
-}
-
-static bool exists_at(const char *root, const char *path)
-{
-	char full[4096];
-
-	snprintf(full, sizeof(full), "%s%s", root, path);
-	return access(full, F_OK) == 0;
-}
+/* the handoff's own checks: a blocking one that fails is a fail, any other a warning */
+#define add(f, name, ok, blocking, ...)         \
+	findings_add(f, name,                   \
+		     (ok)	  ? LEVEL_OK    \
+		     : (blocking) ? LEVEL_FAIL  \
+				  : LEVEL_WARN, \
+		     blocking, NULL, __VA_ARGS__)
 
 /* i2c clients ("5-0050") anywhere below the GPU's sysfs directory */
 static int i2c_clients(const char *root, const char *dir, int depth, struct findings *out)

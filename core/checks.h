@@ -12,11 +12,16 @@ struct config;
 struct kmod_ctx;
 struct target_set;
 
+/* ok; warn: works, but something is likely to bite; fail: this will not work */
+enum finding_level { LEVEL_OK, LEVEL_WARN, LEVEL_FAIL };
+
 struct finding {
 	char name[64];
-	bool ok;
-	bool blocking; /* a failure stops the handoff */
+	bool ok;		  /* level == LEVEL_OK */
+	bool blocking;		  /* a failure stops the handoff (or the guest's start) */
+	enum finding_level level; /* a blocking one that is not ok is a fail */
 	char detail[320];
+	char hint[200]; /* what to do next; "" when the detail says it */
 };
 
 struct findings {
@@ -25,6 +30,14 @@ struct findings {
 };
 
 void findings_free(struct findings *f);
+
+/* "ok", "warn", "fail" */
+const char *finding_level_name(enum finding_level l);
+
+/* one finding appended; hint may be NULL. 0 or -ENOMEM */
+__attribute__((format(printf, 6, 7))) int findings_add(struct findings *f, const char *name,
+						       enum finding_level level, bool blocking,
+						       const char *hint, const char *fmt, ...);
 
 /*
  * What the kernel's own framebuffer users hold on a module. A DRM driver's

@@ -25,7 +25,7 @@
 /* clang-format off */
 /* libvirt's client library: the daemon and guest.ip = auto */
 #define LIBVIRT_SYMS(X)                                                                  \
-	X(virConnectClose) X(virConnectDomainEventDeregisterAny)                         \
+	X(virConnectClose) X(virConnectDomainEventDeregisterAny) X(virConnectListAllDomains)                         \
 	X(virConnectDomainEventRegisterAny) X(virConnectNetworkEventDeregisterAny)       \
 	X(virConnectNetworkEventRegisterAny) X(virConnectOpen) X(virConnectOpenReadOnly) \
 	X(virConnectRegisterCloseCallback) X(virConnectSetKeepAlive)                     \

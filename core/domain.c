@@ -114,9 +114,82 @@ static int add_hostdev(struct domain *d, const xmlNode *hd, char *err, size_t er
 	if (!p)
 		return -ENOMEM;
 	d->pcis = p;
+	if (!(p = realloc(d->hostdevs, (d->n_pcis + 1) * sizeof(*d->hostdevs))))
+		return -ENOMEM;
+	d->hostdevs = p;
+	struct dom_hostdev *h = &d->hostdevs[d->n_pcis];
+	const xmlNode *rom = child(hd, "rom");
+	char v[16];
+
+	memset(h, 0, sizeof(*h));
+	/* absent means no (formatdomain: the user then binds it to vfio-pci) */
+	h->managed = !attr(hd, "managed", v, sizeof(v)) && !strcmp(v, "yes");
+	if (rom) {
+		h->rom_bar_off = !attr(rom, "bar", v, sizeof(v)) && !strcmp(v, "off");
+		h->rom_file = attr(rom, "file", v, sizeof(v)) != -ENOENT;
+	}
 	snprintf(d->pcis[d->n_pcis++], sizeof(*d->pcis), "%04lx:%02lx:%02lx.%lx", dom, bus, slot,
 		 fn);
 	return 0;
+}
+
+/* "word" appended to a space-separated list, cut where it would not fit */
+static void list_add(char *list, size_t len, const char *word)
+{
+	size_t used = strlen(list);
+
+	if (word[0] && used + strlen(word) + 2 <= len)
+		snprintf(list + used, len - used, "%s%s", used ? " " : "", word);
+}
+
+static bool state_on(const xmlNode *n)
+{
+	char v[8];
+
+	return n && !attr(n, "state", v, sizeof(v)) && !strcmp(v, "on");
+}
+
+/* <features>: what NVIDIA's older drivers look for, and Hyper-V's enlightenments */
+static void features(struct domain *d, const xmlNode *f)
+{
+	const xmlNode *hv = child(f, "hyperv"), *kvm = child(f, "kvm");
+
+	d->hyperv = hv != NULL;
+	d->vendor_id = hv && state_on(child(hv, "vendor_id"));
+	d->kvm_hidden = kvm && state_on(child(kvm, "hidden"));
+}
+
+/* <os>: the firmware files libvirt hands QEMU */
+static int os_files(struct domain *d, const xmlNode *os)
+{
+	const xmlNode *l = child(os, "loader"), *nv = child(os, "nvram");
+
+	if ((l && text_of(l, d->loader, sizeof(d->loader))) ||
+	    (nv && (text_of(nv, d->nvram, sizeof(d->nvram)) ||
+		    attr(nv, "template", d->nvram_template, sizeof(d->nvram_template)) == -E2BIG)))
+		return -E2BIG;
+	return 0;
+}
+
+/* <video>, <graphics>, <tpm>: the devices diagnose --vm warns about */
+static void other_device(struct domain *d, const xmlNode *c)
+{
+	char type[16];
+
+	if (is(c, "video")) {
+		const xmlNode *m = child(c, "model");
+
+		if (m && !attr(m, "type", type, sizeof(type)) && strcmp(type, "none"))
+			list_add(d->videos, sizeof(d->videos), type);
+	} else if (is(c, "graphics")) {
+		if (!attr(c, "type", type, sizeof(type)))
+			list_add(d->graphics, sizeof(d->graphics), type);
+	} else if (is(c, "tpm")) {
+		const xmlNode *b = child(c, "backend");
+
+		d->tpm_emulator |= b && !attr(b, "type", type, sizeof(type)) &&
+				   !strcmp(type, "emulator");
+	}
 }
 
 static int add_iface(struct domain *d, const xmlNode *in, char *err, size_t errlen)
@@ -230,6 +303,14 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 		r = -EINVAL;
 		goto fail;
 	}
+	if ((n = child(root, "features")))
+		features(d, n);
+	if ((n = child(root, "os")) && os_files(d, n)) {
+		snprintf(err, errlen, "domain XML line %d: a firmware path longer than %zu bytes",
+			 n->line, sizeof(d->loader) - 1);
+		r = -EINVAL;
+		goto fail;
+	}
 	n = child(root, "devices");
 	for (const xmlNode *c = n ? n->children : NULL; c; c = c->next) {
 		if (is(c, "hostdev"))
@@ -239,7 +320,7 @@ int domain_parse(const char *xml, size_t len, struct domain *d, char *err, size_
 		else if (is(c, "channel"))
 			r = agent_channel(d, c);
 		else
-			r = 0;
+			other_device(d, c), r = 0;
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
 		if (r)
@@ -256,8 +337,10 @@ void domain_free(struct domain *d)
 	if (!d)
 		return;
 	free(d->pcis);
+	free(d->hostdevs);
 	free(d->ifaces);
 	d->pcis = NULL;
+	d->hostdevs = NULL;
 	d->ifaces = NULL;
 	d->n_pcis = d->n_ifaces = 0;
 }

@@ -17,11 +17,28 @@ struct dom_iface {
 	char network[64];      /* <source network=...>, "" for bridges */
 };
 
+/* what diagnose --vm checks of a PCI hostdev */
+struct dom_hostdev {
+	bool managed;	  /* managed='yes': libvirt binds and unbinds it itself */
+	bool rom_bar_off; /* <rom bar='off'/> */
+	bool rom_file;	  /* <rom file=...>: a ROM image of the user's */
+};
+
 struct domain {
 	char name[64];
 	char uuid[37];
-	char (*pcis)[16]; /* <hostdev type='pci'> sources, "0000:03:00.0" */
+	char (*pcis)[16];	      /* <hostdev type='pci'> sources, "0000:03:00.0" */
+	struct dom_hostdev *hostdevs; /* n_pcis of them, in pcis' order */
 	size_t n_pcis;
+	char videos[128];  /* <video><model type=>, space-separated, 'none' left out */
+	char graphics[64]; /* <graphics type=>, space-separated */
+	bool hyperv;	   /* <features><hyperv> */
+	bool vendor_id;	   /* <hyperv><vendor_id state='on' value=.../> */
+	bool kvm_hidden;   /* <features><kvm><hidden state='on'/> */
+	bool tpm_emulator; /* <tpm><backend type='emulator'>: swtpm runs it */
+	char loader[1024]; /* <os><loader>PATH */
+	char nvram[1024];  /* <os><nvram>PATH */
+	char nvram_template[1024];
 	struct dom_iface *ifaces;
 	size_t n_ifaces;
 	bool agent_connected; /* live XML: the guest agent's channel is connected */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -62,4 +64,28 @@ int write_attr_at(const char *root, const char *path, const char *val)
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	return r;
+}
+
+unsigned long pci_attr_hex(const char *root, const char *bdf, const char *attr)
+{
+	char p[128], v[32] = "";
+
+	snprintf(p, sizeof(p), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	return read_line_at(root, p, v, sizeof(v)) < 0 ? 0 : strtoul(v, NULL, 16);
+}
+
+DIR *opendir_at(const char *root, const char *path)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return opendir(full);
+}
+
+bool exists_at(const char *root, const char *path)
+{
+	char full[4096];
+
+	snprintf(full, sizeof(full), "%s%s", root, path);
+	return access(full, F_OK) == 0;
 }

@@ -3,6 +3,8 @@
 #ifndef VFIO_AGENT_SYSFS_H
 #define VFIO_AGENT_SYSFS_H
 
+#include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* a small file's first line, newline cut; -errno */
@@ -16,5 +18,12 @@ int read_link_base_at(const char *root, const char *path, char *out, size_t len)
  * -errno, the kernel's answer (EBUSY, ENODEV, EINVAL) included.
  */
 int write_attr_at(const char *root, const char *path, const char *val);
+
+/* a PCI device's hex attribute (vendor, device, class); 0 when unreadable */
+unsigned long pci_attr_hex(const char *root, const char *bdf, const char *attr);
+
+/* opendir(2) and access(F_OK) of root + path */
+DIR *opendir_at(const char *root, const char *path);
+bool exists_at(const char *root, const char *path);
 
 #endif

@@ -17,8 +17,10 @@
  *   holder prime PATH          a DRM dumb buffer exported as a dma-buf and passed
  *                              over SCM_RIGHTS; the exporter closes all and exits
  *   HOLDER_COMM=NAME holder ...  any of these with NAME as its comm
- *   holder scene N FDS HOLD PATH
- *                              N processes with FDS fds each; HOLD of them hold PATH
+ *   holder scene N FDS HOLD PATH [VMAS]
+ *                              N processes with FDS fds each; HOLD of them hold PATH;
+ *                              each with VMAS more mappings of its own binary, as
+ *                              a desktop process has of its libraries
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -181,7 +183,23 @@ static int prime_receive(const char *path)
 }
 
 /* the scene of the benchmark: ordinary fds, a few of them the device */
-static void scene(int n, int fds, int hold, const char *path)
+/*
+ * n separate mappings of one page of the binary: the same offset each time,
+ * so that no two of them are contiguous in the file and none merge
+ */
+static void map_pages(int n)
+{
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		_exit(1);
+	for (int i = 0; i < n; i++)
+		if (mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) == MAP_FAILED)
+			_exit(1);
+	close(fd);
+}
+
+static void scene(int n, int fds, int hold, const char *path, int vmas)
 {
 	int pipefd[2];
 
@@ -205,6 +223,7 @@ static void scene(int n, int fds, int hold, const char *path)
 			if (fd < 0)
 				_exit(1);
 		}
+		map_pages(vmas);
 		if (i < hold)
 			printf("%d fd %d\n", getpid(), open_or_die(path));
 		fflush(stdout);
@@ -312,12 +331,13 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(mode, "scene") && argc > 5) {
 		prctl(PR_SET_NAME, "va-scene");
-		scene(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5]);
+		scene(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argv[5],
+		      argc > 6 ? atoi(argv[6]) : 0);
 	} else {
 		fprintf(stderr,
 			"usage: holder open|fork|scm|mmap|dumb|prime|threads|mntns|churn PATH "
 			"[ARG] | "
-			"scene N FDS HOLD PATH\n");
+			"scene N FDS HOLD PATH [VMAS]\n");
 		return 2;
 	}
 	ready();
