@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/netfilter/nf_tables.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,13 +78,14 @@ struct daemon {
 	bool conn_lost;
 
 	struct nl_monitor *rtnl, *mon;
+	struct nf_watch *watch; /* which nftables events concern the forward */
 	struct nf_sock *nf;
 	int sfd;
 	int retry_timer, retry_ms;
 	int watchdog_timer;
 
 	struct want want; /* the forward in place */
-	char why[160];	  /* what the next reconcile answers */
+	char why[256];	  /* what the next reconcile answers */
 	char last_err[512];
 	bool quit;
 };
@@ -307,7 +309,7 @@ _Static_assert(ARRAY_SIZE(network_names) == VIR_NETWORK_EVENT_LAST,
 static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	struct daemon *d = opaque;
-	char why[160];
+	char why[256];
 
 	if (strcmp(sym_virDomainGetName(dom), d->c->vm))
 		return 0;
@@ -321,7 +323,7 @@ static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail
 static int on_network(virConnectPtr conn, virNetworkPtr net, int event, int detail, void *opaque)
 {
 	struct daemon *d = opaque;
-	char why[160];
+	char why[256];
 
 	/* libvirt rewrites its chains when a network starts: our exemption goes */
 	snprintf(why, sizeof(why), "network %s %s", sym_virNetworkGetName(net),
@@ -440,7 +442,7 @@ static void on_reconnect_timer(int timer, void *opaque)
 struct batch {
 	struct daemon *d;
 	int ifindex; /* the forward's interface */
-	char why[160];
+	char why[256];
 	uint32_t own;
 };
 
@@ -494,22 +496,36 @@ static void on_nft_event(const struct nl_event *ev, void *data)
 {
 	struct batch *b = data;
 
-	/* our own changes come back with our port */
-	if (ev->portid == b->own || b->why[0])
+	/* our own changes come back with our port; the rest only when it concerns us */
+	if (ev->portid == b->own || b->why[0] || !nf_watch_concerns(b->d->watch, ev))
 		return;
-	snprintf(b->why, sizeof(b->why), "the ruleset was changed by another program");
+	if (ev->chain[0])
+		snprintf(b->why, sizeof(b->why), "%s %s %s %s changed by another program",
+			 nf_family_name(ev->nfproto), ev->table, ev->chain,
+			 ev->nft_msg == NFT_MSG_NEWRULE || ev->nft_msg == NFT_MSG_DELRULE
+				 ? "rules"
+				 : "chain");
+	else
+		snprintf(b->why, sizeof(b->why), "table %s %s changed by another program",
+			 nf_family_name(ev->nfproto), ev->table[0] ? ev->table : "(all)");
 }
 
 static void on_nft(int watch, int fd, int events, void *opaque)
 {
 	struct daemon *d = opaque;
 	struct batch b = { d, 0, "", nf_sock_portid(d->nf) };
+	struct nf_err e = { 0 };
 	int n = nl_monitor_read(d->mon, on_nft_event, &b);
 
-	if (n == -ENOBUFS)
+	if (n == -ENOBUFS) {
+		/* what was lost may have made or removed a base chain */
+		if ((n = nf_watch_resync(d->watch, d->nf, &e)) < 0)
+			log_warn("cannot read the ruleset's chains: %s%s%s", strerror(-n),
+				 e.msg[0] ? ": " : "", e.msg);
 		reconcile(d, "nftables monitor overflowed: full resync");
-	else if (b.why[0])
+	} else if (b.why[0]) {
 		reconcile(d, b.why);
+	}
 }
 
 /* ---- signals, timers ---- */
@@ -588,6 +604,7 @@ static int detach(int *ready_fd)
 
 static int setup(struct daemon *d)
 {
+	struct nf_err e = { 0 };
 	sigset_t set;
 	int r;
 	uint64_t wd_usec;
@@ -600,6 +617,12 @@ static int setup(struct daemon *d)
 	}
 	if ((r = nf_sock_open(&d->nf)) < 0) {
 		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
+		return -1;
+	}
+	/* after the monitor: a chain made in between is an event, not a gap */
+	if ((r = nf_watch_new(d->nf, &d->watch, &e)) < 0) {
+		log_error("cannot read the ruleset's chains: %s%s%s", strerror(-r),
+			  e.msg[0] ? ": " : "", e.msg);
 		return -1;
 	}
 	sigemptyset(&set);
@@ -718,6 +741,7 @@ out:
 	disconnect(&d);
 	nl_monitor_close(d.rtnl);
 	nl_monitor_close(d.mon);
+	nf_watch_free(d.watch);
 	nf_sock_close(d.nf);
 	if (d.sfd >= 0)
 		close(d.sfd);

@@ -60,7 +60,12 @@ typedef int (*nf_obj_cb)(const struct nlmsghdr *nlh, void *data);
 /* A request header in buf, which holds MNL_SOCKET_BUFFER_SIZE bytes. */
 struct nlmsghdr *nf_req_hdr(struct nf_sock *s, char *buf, uint16_t type, uint16_t family,
 			    uint16_t flags);
-/* One request; every reply goes to cb. 0, or -errno (-ENOENT: no such object). */
+/*
+ * One request; every reply goes to cb. 0, or -errno (-ENOENT: no such
+ * object; -EINTR: a dump the kernel flagged NLM_F_DUMP_INTR, read to its end:
+ * reset what cb gathered and ask again, at most NF_DUMP_TRIES times).
+ */
+#define NF_DUMP_TRIES 8
 int nf_request(struct nf_sock *s, struct nlmsghdr *nlh, nf_obj_cb cb, void *data,
 	       struct nf_err *err);
 

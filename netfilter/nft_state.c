@@ -200,7 +200,7 @@ static int table_request(struct nf_sock *s, uint16_t type, uint16_t flags, uint1
 	return nf_request(s, nlh, cb, data, err);
 }
 
-int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
+static int actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
@@ -249,5 +249,15 @@ int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
 	return 0;
 err:
 	nf_actual_free(a);
+	return r;
+}
+
+int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
+{
+	int r = -EINTR;
+
+	/* a dump that another program's change interrupted is read again, quietly */
+	for (int i = 0; i < NF_DUMP_TRIES && r == -EINTR; i++)
+		r = actual_read(s, a, err);
 	return r;
 }
