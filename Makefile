@@ -136,7 +136,14 @@ $(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp
+# the netns tier's BPF program that drops the forwarded port (XDP and tc)
+$(O)/tests/xdp_drop.bpf.o: tests/helpers/xdp_drop.bpf.c
+	@mkdir -p $(@D)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) -g -O2 -target bpf -idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
+		-Wall -c -o $@ $<
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/xdp_drop.bpf.o
 
 # The code in .clang-format's style (Debian 12's clang-format 14): checked by make check
 CLANG_FORMAT ?= clang-format

@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/dl.h"
 #include "agent/forward.h"
+#include "core/fwdpath.h"
 #include "core/guest.h"
 #include "agent/handoff.h"
 #include "core/state.h"
@@ -84,8 +85,9 @@ struct daemon {
 	int retry_timer, retry_ms;
 	int watchdog_timer;
 
-	struct want want; /* the forward in place */
-	char why[256];	  /* what the next reconcile answers */
+	struct want want;  /* the forward in place */
+	char why[256];	   /* what the next reconcile answers */
+	char blocked[320]; /* what blocks the forward's path, "" when nothing does */
 	char last_err[512];
 	bool quit;
 };
@@ -98,7 +100,7 @@ static void want_set(struct want *w, const struct fwd_spec *fs, const char *desc
 	if (!fs)
 		return;
 	w->up = true;
-	snprintf(w->ifname, sizeof(w->ifname), "%s", fs->spec.ifname);
+	snprintf(w->ifname, sizeof(w->ifname), "%.*s", IFNAMSIZ - 1, fs->spec.ifname);
 	for (int fam = 0; fam < NF_NFAM; fam++)
 		if ((w->fam[fam] = fs->spec.fam[fam].enabled)) {
 			w->host[fam] = fs->spec.fam[fam].host;
@@ -176,9 +178,29 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 
 static void notify_status(struct daemon *d)
 {
-	sym_sd_notifyf(0, "STATUS=%s%s%s", d->want.up ? d->c->vm : "", d->want.up ? ": " : "",
-		       d->want.up ? d->want.desc
+	sym_sd_notifyf(0, "STATUS=%s%s%s%s", d->want.up ? d->c->vm : "", d->want.up ? ": " : "",
+		       d->want.up && d->blocked[0] ? "BLOCKED: " : "",
+		       d->want.up ? (d->blocked[0] ? d->blocked : d->want.desc)
 				  : "no forward (the VM is not running or has no address)");
+}
+
+/* the forward in place, and its path judged: a change in what blocks it is logged once */
+static void judge_path(struct daemon *d, const struct nf_forward_spec *spec)
+{
+	struct fwd_path p;
+	char err[512];
+	const char *b;
+
+	if (fwd_path_eval(d->ctx->root, d->nf, spec, &p, err, sizeof(err)) < 0) {
+		log_debug("the path cannot be judged: %s", err);
+		return;
+	}
+	b = fwd_path_blocked(&p);
+	if (b && strcmp(b, d->blocked))
+		log_warn("forward %s: BLOCKED: %s", d->c->vm, b);
+	else if (!b && d->blocked[0])
+		log_info("forward %s: no longer blocked", d->c->vm);
+	snprintf(d->blocked, sizeof(d->blocked), "%s", b ? b : "");
 }
 
 static void retry_later(struct daemon *d)
@@ -253,6 +275,10 @@ static void reconcile(struct daemon *d, const char *why)
 	else
 		r = nf_forward_down(d->nf, &removed, &e);
 	close(lock);
+	if (running && r >= 0)
+		judge_path(d, &fs.spec);
+	else
+		d->blocked[0] = '\0';
 	want_set(&next, running ? &fs : NULL, desc);
 	fwd_spec_free(&fs);
 	if (r < 0) {

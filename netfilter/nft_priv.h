@@ -113,6 +113,19 @@ struct nf_actual {
 };
 
 int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err);
+
+/* A base chain of any table, as one dump of every family's chains shows it. */
+struct nf_base_chain {
+	uint8_t nfproto;
+	const char *table, *name;
+	const char *dev; /* netdev and inet ingress: the device; else NULL */
+	int hook;
+	bool policy_drop;
+};
+
+/* Call cb for every base chain; cb's -errno stops the dump. 0, or -errno (-EINTR: see nf_request). */
+int nf_base_chains(struct nf_sock *s, int (*cb)(const struct nf_base_chain *bc, void *data),
+		   void *data, struct nf_err *err);
 void nf_actual_free(struct nf_actual *a);
 
 /* ---- canonical text (nft_text.c) ---- */

@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
 
 #include "netfilter/monitor.h"
 #include "netfilter/nft_priv.h"
@@ -94,42 +93,23 @@ static bool ours(uint8_t nfproto, const char *table)
 	return nfproto == NFPROTO_INET && !strcmp(table, NF_TABLE_NAME);
 }
 
-static int chain_cb(const struct nlmsghdr *nlh, void *data)
+static int chain_cb(const struct nf_base_chain *bc, void *data)
 {
 	struct nf_watch *w = data;
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	const char *table, *name;
-	int r = 0;
 
-	if (!c)
-		return -ENOMEM;
-	if (nftnl_chain_nlmsg_parse(nlh, c) < 0) {
-		nftnl_chain_free(c);
-		return -EBADMSG;
-	}
-	table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
-	name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
-	if (table && name && nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)) {
-		uint8_t fam = (uint8_t)nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
-
-		if (!ours(fam, table) &&
-		    nf_hook_on_path(fam, (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)))
-			r = base_add(w, fam, table, name);
-	}
-	nftnl_chain_free(c);
-	return r;
+	if (ours(bc->nfproto, bc->table) || !nf_hook_on_path(bc->nfproto, bc->hook))
+		return 0;
+	return base_add(w, bc->nfproto, bc->table, bc->name);
 }
 
 int nf_watch_resync(struct nf_watch *w, struct nf_sock *s, struct nf_err *err)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	int r = -EINTR;
 
 	/* every family's chains in one dump; an interrupted one is read again */
 	for (int i = 0; i < NF_DUMP_TRIES && r == -EINTR; i++) {
 		w->n = 0;
-		r = nf_request(s, nf_req_hdr(s, buf, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP),
-			       chain_cb, w, err);
+		r = nf_base_chains(s, chain_cb, w, err);
 	}
 	return r;
 }

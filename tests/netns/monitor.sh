@@ -61,6 +61,7 @@ check "a base chain comes up with its family and hook (ip 2, forward 2)" \
 in_ns host ip link add lan0 type veth peer name lan1
 in_ns host ip link set lan0 up
 in_ns host ip addr add 192.0.2.1/24 dev lan0
+in_ns host sysctl -qw net.ipv4.ip_forward=1
 cat >"$TMP/agent.conf" <<'CONF'
 [vfio]
 vm = win11
