@@ -204,7 +204,7 @@ int fwd_path_eval(const char *root, struct nf_sock *s, const struct nf_forward_s
 	for (int i = 0; i < n && i < (int)ARRAY_SIZE(drop); i++)
 		add(p, FWD_BLOCKED, "chain",
 		    "%s %s %s (hook %s) drops the flow: %s, and no rule there accepts "
-		    "`ct status dnat` (exempt = auto puts an accept at its head)",
+		    "`ct status dnat` (add `ct status dnat accept` ahead of its drop)",
 		    nf_family_name(drop[i].nfproto), drop[i].table, drop[i].chain,
 		    nf_hook_name(drop[i].nfproto, drop[i].hook),
 		    drop[i].policy ? "its policy is drop" : "its last rule drops");
