@@ -158,7 +158,15 @@ $(O)/tests/sdmanager: tests/helpers/sdmanager.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null)
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/floor $(O)/tests/sdmanager
+# the netns tier's BPF program that drops the forwarded port (XDP and tc)
+$(O)/tests/xdp_drop.bpf.o: tests/helpers/xdp_drop.bpf.c
+	@mkdir -p $(@D)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) -g -O2 -target bpf -idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
+		-Wall -c -o $@ $<
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/floor $(O)/tests/sdmanager \
+	$(O)/tests/xdp_drop.bpf.o
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, wireguard-tools' src/fuzz/ is the model):
 # the code below agent/ built again with clang for coverage and the sanitizers,
@@ -263,6 +271,7 @@ bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/forward.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) tests/bench/diagnose.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/daemon.sh
+	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/churn.sh
 
 # The hook: qemu.d/vfio-agent, or hooks/qemu where libvirt has no qemu.d;
 # a file there that is not ours is never overwritten, nor removed.

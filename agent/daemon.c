@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/netfilter/nf_tables.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "core/config.h"
 #include "core/dl.h"
 #include "agent/forward.h"
+#include "core/fwdpath.h"
 #include "core/guest.h"
 #include "agent/handoff.h"
 #include "core/state.h"
@@ -77,13 +79,15 @@ struct daemon {
 	bool conn_lost;
 
 	struct nl_monitor *rtnl, *mon;
+	struct nf_watch *watch; /* which nftables events concern the forward */
 	struct nf_sock *nf;
 	int sfd;
 	int retry_timer, retry_ms;
 	int watchdog_timer;
 
-	struct want want; /* the forward in place */
-	char why[160];	  /* what the next reconcile answers */
+	struct want want;  /* the forward in place */
+	char why[256];	   /* what the next reconcile answers */
+	char blocked[320]; /* what blocks the forward's path, "" when nothing does */
 	char last_err[512];
 	bool quit;
 };
@@ -96,7 +100,7 @@ static void want_set(struct want *w, const struct fwd_spec *fs, const char *desc
 	if (!fs)
 		return;
 	w->up = true;
-	snprintf(w->ifname, sizeof(w->ifname), "%s", fs->spec.ifname);
+	snprintf(w->ifname, sizeof(w->ifname), "%.*s", IFNAMSIZ - 1, fs->spec.ifname);
 	for (int fam = 0; fam < NF_NFAM; fam++)
 		if ((w->fam[fam] = fs->spec.fam[fam].enabled)) {
 			w->host[fam] = fs->spec.fam[fam].host;
@@ -174,9 +178,29 @@ static void describe(const struct fwd_spec *fs, char *buf, size_t len)
 
 static void notify_status(struct daemon *d)
 {
-	sym_sd_notifyf(0, "STATUS=%s%s%s", d->want.up ? d->c->vm : "", d->want.up ? ": " : "",
-		       d->want.up ? d->want.desc
+	sym_sd_notifyf(0, "STATUS=%s%s%s%s", d->want.up ? d->c->vm : "", d->want.up ? ": " : "",
+		       d->want.up && d->blocked[0] ? "BLOCKED: " : "",
+		       d->want.up ? (d->blocked[0] ? d->blocked : d->want.desc)
 				  : "no forward (the VM is not running or has no address)");
+}
+
+/* the forward in place, and its path judged: a change in what blocks it is logged once */
+static void judge_path(struct daemon *d, const struct nf_forward_spec *spec)
+{
+	struct fwd_path p;
+	char err[512];
+	const char *b;
+
+	if (fwd_path_eval(d->ctx->root, d->nf, spec, &p, err, sizeof(err)) < 0) {
+		log_debug("the path cannot be judged: %s", err);
+		return;
+	}
+	b = fwd_path_blocked(&p);
+	if (b && strcmp(b, d->blocked))
+		log_warn("forward %s: BLOCKED: %s", d->c->vm, b);
+	else if (!b && d->blocked[0])
+		log_info("forward %s: no longer blocked", d->c->vm);
+	snprintf(d->blocked, sizeof(d->blocked), "%s", b ? b : "");
 }
 
 static void retry_later(struct daemon *d)
@@ -251,6 +275,10 @@ static void reconcile(struct daemon *d, const char *why)
 	else
 		r = nf_forward_down(d->nf, &removed, &e);
 	close(lock);
+	if (running && r >= 0)
+		judge_path(d, &fs.spec);
+	else
+		d->blocked[0] = '\0';
 	want_set(&next, running ? &fs : NULL, desc);
 	fwd_spec_free(&fs);
 	if (r < 0) {
@@ -310,7 +338,7 @@ _Static_assert(ARRAY_SIZE(network_names) == VIR_NETWORK_EVENT_LAST,
 static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	struct daemon *d = opaque;
-	char why[160];
+	char why[256];
 
 	if (strcmp(sym_virDomainGetName(dom), d->c->vm))
 		return 0;
@@ -324,7 +352,7 @@ static int on_domain(virConnectPtr conn, virDomainPtr dom, int event, int detail
 static int on_network(virConnectPtr conn, virNetworkPtr net, int event, int detail, void *opaque)
 {
 	struct daemon *d = opaque;
-	char why[160];
+	char why[256];
 
 	/* libvirt rewrites its chains when a network starts: our exemption goes */
 	snprintf(why, sizeof(why), "network %s %s", sym_virNetworkGetName(net),
@@ -443,7 +471,7 @@ static void on_reconnect_timer(int timer, void *opaque)
 struct batch {
 	struct daemon *d;
 	int ifindex; /* the forward's interface */
-	char why[160];
+	char why[256];
 	uint32_t own;
 };
 
@@ -497,22 +525,36 @@ static void on_nft_event(const struct nl_event *ev, void *data)
 {
 	struct batch *b = data;
 
-	/* our own changes come back with our port */
-	if (ev->portid == b->own || b->why[0])
+	/* our own changes come back with our port; the rest only when it concerns us */
+	if (ev->portid == b->own || b->why[0] || !nf_watch_concerns(b->d->watch, ev))
 		return;
-	snprintf(b->why, sizeof(b->why), "the ruleset was changed by another program");
+	if (ev->chain[0])
+		snprintf(b->why, sizeof(b->why), "%s %s %s %s changed by another program",
+			 nf_family_name(ev->nfproto), ev->table, ev->chain,
+			 ev->nft_msg == NFT_MSG_NEWRULE || ev->nft_msg == NFT_MSG_DELRULE
+				 ? "rules"
+				 : "chain");
+	else
+		snprintf(b->why, sizeof(b->why), "table %s %s changed by another program",
+			 nf_family_name(ev->nfproto), ev->table[0] ? ev->table : "(all)");
 }
 
 static void on_nft(int watch, int fd, int events, void *opaque)
 {
 	struct daemon *d = opaque;
 	struct batch b = { d, 0, "", nf_sock_portid(d->nf) };
+	struct nf_err e = { 0 };
 	int n = nl_monitor_read(d->mon, on_nft_event, &b);
 
-	if (n == -ENOBUFS)
+	if (n == -ENOBUFS) {
+		/* what was lost may have made or removed a base chain */
+		if ((n = nf_watch_resync(d->watch, d->nf, &e)) < 0)
+			log_warn("cannot read the ruleset's chains: %s%s%s", strerror(-n),
+				 e.msg[0] ? ": " : "", e.msg);
 		reconcile(d, "nftables monitor overflowed: full resync");
-	else if (b.why[0])
+	} else if (b.why[0]) {
 		reconcile(d, b.why);
+	}
 }
 
 /* ---- signals, timers ---- */
@@ -591,6 +633,7 @@ static int detach(int *ready_fd)
 
 static int setup(struct daemon *d)
 {
+	struct nf_err e = { 0 };
 	sigset_t set;
 	int r;
 	uint64_t wd_usec;
@@ -603,6 +646,12 @@ static int setup(struct daemon *d)
 	}
 	if ((r = nf_sock_open(&d->nf)) < 0) {
 		log_error("cannot open a netfilter netlink socket: %s", strerror(-r));
+		return -1;
+	}
+	/* after the monitor: a chain made in between is an event, not a gap */
+	if ((r = nf_watch_new(d->nf, &d->watch, &e)) < 0) {
+		log_error("cannot read the ruleset's chains: %s%s%s", strerror(-r),
+			  e.msg[0] ? ": " : "", e.msg);
 		return -1;
 	}
 	sigemptyset(&set);
@@ -721,6 +770,7 @@ out:
 	disconnect(&d);
 	nl_monitor_close(d.rtnl);
 	nl_monitor_close(d.mon);
+	nf_watch_free(d.watch);
 	nf_sock_close(d.nf);
 	if (d.sfd >= 0)
 		close(d.sfd);

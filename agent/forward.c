@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/netfilter.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "core/config.h"
 #include "agent/forward.h"
 #include "core/dl.h"
+#include "core/fwdpath.h"
 #include "core/guest.h"
 #include "core/state.h"
 #include "agent/log.h"
@@ -62,7 +64,8 @@ static const char forward_usage[] =
 	"Install, remove or show the VNC port forward of the configured VM:\n"
 	"  up       program table inet vfio_agent in one transaction (idempotent)\n"
 	"  down     remove that table and the exemption in libvirt's chain\n"
-	"  status   show each forward, the exemption and their counters\n"
+	"  status   show each forward, the exemption and their counters, and what\n"
+	"           stands in the flow's way: BLOCKED (exit 1), WARN\n"
 	"\n"
 	"  --vm NAME   the VM (must be the config's [vfio] vm)\n"
 	"  --json      status as JSON\n";
@@ -89,7 +92,26 @@ int fwd_report_error(const char *what, int r, const struct nf_err *e)
 	return EXIT_FAILED;
 }
 
-int forward_up(const struct config *c)
+/* The path's findings as log lines; true when one of them blocks the flow. */
+static bool path_log(const char *root, struct nf_sock *s, const struct config *c,
+		     const struct nf_forward_spec *spec)
+{
+	struct fwd_path p;
+	char err[512];
+
+	if (fwd_path_eval(root, s, spec, &p, err, sizeof(err)) < 0) {
+		log_warn("forward %s: the path cannot be judged: %s", c->vm, err);
+		return false;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		if (p.f[i].level == FWD_BLOCKED)
+			log_error("forward %s: BLOCKED: %s", c->vm, p.f[i].text);
+		else
+			log_warn("forward %s: WARN: %s", c->vm, p.f[i].text);
+	return p.blocked;
+}
+
+int forward_up(const struct config *c, const char *root, bool judge)
 {
 	struct fwd_spec fs = { 0 };
 	struct nf_sock *sock = NULL;
@@ -114,7 +136,8 @@ int forward_up(const struct config *c)
 	log_info("forward %s %s: %zu port%s on %s", c->vm,
 		 r == NF_UP_UNCHANGED ? "already up" : "up", fs.spec.n_ports,
 		 fs.spec.n_ports == 1 ? "" : "s", fs.spec.ifname);
-	ret = EXIT_OK;
+	/* in place, and still of no use when the path is blocked: say so, exit 1 */
+	ret = judge && path_log(root, sock, c, &fs.spec) ? EXIT_FAILED : EXIT_OK;
 out:
 	nf_sock_close(sock);
 	fwd_spec_free(&fs);
@@ -155,11 +178,25 @@ static void port_line(FILE *out, const struct nf_forward_spec *s, const struct n
 		(unsigned long long)f->bytes);
 }
 
+/* an exemption line that says something: only of a family the forward uses */
+static bool exempt_shown(const struct nf_forward_spec *s, const struct nf_exempt_status *x)
+{
+	return x->chain_exists &&
+	       (!s || s->fam[x->chain->family == NFPROTO_IPV4 ? NF_V4 : NF_V6].enabled);
+}
+
+static const char *const level_name[] = { [FWD_WARN] = "WARN", [FWD_BLOCKED] = "BLOCKED" };
+
 static int show_status(const struct config *c, const struct fwd_spec *fs,
-		       const struct nf_status *st, bool json)
+		       const struct nf_status *st, const struct fwd_path *path, bool json)
 {
 	const struct nf_forward_spec *s = fs ? &fs->spec : NULL;
 	char buf[INET6_ADDRSTRLEN];
+	bool not_at_head = false;
+
+	for (size_t i = 0; i < st->n_exempt; i++)
+		not_at_head |= exempt_shown(s, &st->exempt[i]) && st->exempt[i].n_rules &&
+			       !st->exempt[i].at_head;
 
 	if (json) {
 		json_object *o = json_object_new_object(), *arr = json_object_new_array();
@@ -195,7 +232,7 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 			const struct nf_exempt_status *x = &st->exempt[i];
 			json_object *e;
 
-			if (!x->chain_exists)
+			if (!exempt_shown(s, x))
 				continue;
 			e = json_object_new_object();
 			json_object_object_add(e, "family",
@@ -205,6 +242,8 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 			json_object_object_add(e, "rules", json_object_new_int((int)x->n_rules));
 			json_object_object_add(e, "present",
 					       json_object_new_boolean(x->n_rules > 0));
+			json_object_object_add(e, "at_head",
+					       json_object_new_boolean(x->n_rules && x->at_head));
 			json_object_object_add(e, "packets", json_object_new_uint64(x->packets));
 			json_object_object_add(e, "bytes", json_object_new_uint64(x->bytes));
 			json_object_array_add(arr, e);
@@ -214,14 +253,34 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 		json_object_object_add(d, "packets", json_object_new_uint64(st->dropped_packets));
 		json_object_object_add(d, "bytes", json_object_new_uint64(st->dropped_bytes));
 		json_object_object_add(o, "dropped", d);
+		arr = json_object_new_array();
+		for (size_t i = 0; path && i < path->n; i++) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(
+				e, "level", json_object_new_string(level_name[path->f[i].level]));
+			json_object_object_add(e, "what", json_object_new_string(path->f[i].what));
+			json_object_object_add(e, "detail",
+					       json_object_new_string(path->f[i].text));
+			json_object_array_add(arr, e);
+		}
+		json_object_object_add(o, "path", arr);
+		json_object_object_add(o, "blocked",
+				       json_object_new_boolean(path && path->blocked));
+		json_object_object_add(o, "not_at_head", json_object_new_boolean(not_at_head));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 							       JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(o);
-		return EXIT_OK;
+		return (path && path->blocked) || not_at_head ? EXIT_FAILED : EXIT_OK;
 	}
 
 	if (!st->table) {
 		printf("forward %s: down (no table inet " NF_TABLE_NAME ")\n", c ? c->vm : "");
+	} else if (path && path->blocked) {
+		/* never "up" for a forward that cannot work */
+		printf("forward %s: BLOCKED: %s\n  rules in place%s\n", c ? c->vm : "",
+		       fwd_path_blocked(path),
+		       st->matches ? ", matching the config" : ", DIFFERING from the config");
 	} else {
 		printf("forward %s: up%s\n", c ? c->vm : "",
 		       !s	     ? ""
@@ -247,16 +306,22 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 	for (size_t i = 0; i < st->n_exempt; i++) {
 		const struct nf_exempt_status *x = &st->exempt[i];
 
-		if (!x->chain_exists)
+		if (!exempt_shown(s, x))
 			continue;
 		printf("  exemption in %s %s %s: %s", nf_family_name(x->chain->family),
-		       x->chain->table, x->chain->chain, x->n_rules ? "in place" : "ABSENT");
+		       x->chain->table, x->chain->chain,
+		       !x->n_rules   ? "ABSENT"
+		       : !x->at_head ? "NOT AT HEAD (the chain's own rules come first; forward up "
+				       "moves it back)"
+				     : "in place");
 		if (x->n_rules)
 			printf(" (%zu rules, packets %llu bytes %llu)", x->n_rules,
 			       (unsigned long long)x->packets, (unsigned long long)x->bytes);
 		printf("\n");
 	}
-	return EXIT_OK;
+	for (size_t i = 0; path && i < path->n; i++)
+		printf("  %s: %s\n", level_name[path->f[i].level], path->f[i].text);
+	return (path && path->blocked) || not_at_head ? EXIT_FAILED : EXIT_OK;
 }
 
 int forward_main(struct agent_ctx *ctx, int argc, char **argv)
@@ -273,6 +338,7 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 	struct nf_sock *sock = NULL;
 	struct nf_err e = { 0 };
 	struct nf_status st;
+	struct fwd_path path;
 	const char *vm = NULL, *sub;
 	bool json = false, have_spec = false;
 	int opt, r, ret = EXIT_FAILED, lock = -1;
@@ -331,7 +397,7 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (!strcmp(sub, "up")) {
-		ret = forward_up(c);
+		ret = forward_up(c, ctx->root, true);
 		goto out;
 	}
 	if (!strcmp(sub, "down")) {
@@ -359,9 +425,17 @@ int forward_main(struct agent_ctx *ctx, int argc, char **argv)
 		ret = fwd_report_error("forward status", r, &e);
 		goto out;
 	}
-	show_status(c, have_spec ? &fs : NULL, &st, json);
+	if (have_spec) {
+		char err[512];
+
+		if (fwd_path_eval(ctx->root, sock, &fs.spec, &path, err, sizeof(err)) < 0) {
+			log_error("forward status: %s", err);
+			nf_status_free(&st);
+			goto out;
+		}
+	}
+	ret = show_status(c, have_spec ? &fs : NULL, &st, have_spec ? &path : NULL, json);
 	nf_status_free(&st);
-	ret = EXIT_OK;
 out:
 	if (lock >= 0)
 		close(lock);

@@ -3,6 +3,7 @@
 #ifndef VFIO_AGENT_FORWARD_H
 #define VFIO_AGENT_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/forward.h"
@@ -12,9 +13,11 @@ struct config;
 
 /*
  * The forward of c (its guest address known) up in one transaction, or
- * every forward of ours down; each logs its one line. An exit code.
+ * every forward of ours down; each logs its one line. An exit code. With
+ * judge, the path is evaluated after up: each BLOCKED finding logged as an
+ * error (and exit 1), each WARN as a warning.
  */
-int forward_up(const struct config *c);
+int forward_up(const struct config *c, const char *root, bool judge);
 int forward_down(void);
 
 /* Log one line for a failed netfilter call; returns EXIT_FAILED. */

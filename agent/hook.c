@@ -118,7 +118,8 @@ static int hook_forward_up(const struct agent_ctx *ctx, struct config *c, const 
 		c->vnc.guest[ip.family == AF_INET ? NF_V4 : NF_V6] = ip;
 		c->vnc.guest_auto = false;
 	}
-	return forward_up(c);
+	/* the hook does not judge the path: a VM must start even when the forward cannot work */
+	return forward_up(c, ctx->root, false);
 }
 
 /* another domain: nothing to do, but a name that differs only in case is a mistake */

@@ -12,6 +12,7 @@
 #include "core/checks.h"
 #include "core/config.h"
 #include "core/forward.h"
+#include "core/fwdpath.h"
 #include "core/modules.h"
 #include "core/preflight.h"
 #include "core/sysfs.h"
@@ -275,9 +276,10 @@ static int check_device(const char *root, const struct config *c, const struct t
 					    : "a function of the GPU, not in the host's use");
 }
 
-static int check_forward(const struct config *c, struct findings *out)
+static int check_forward(const char *root, const struct config *c, struct findings *out)
 {
 	struct fwd_spec fs;
+	struct fwd_path path = { 0 };
 	struct nf_sock *sock = NULL;
 	struct nf_status st;
 	struct nf_err e = { 0 };
@@ -294,12 +296,17 @@ static int check_forward(const struct config *c, struct findings *out)
 	r = nf_sock_open(&sock);
 	if (!r)
 		r = nf_forward_status(sock, &fs.spec, &st, &e);
+	if (!r && (r = fwd_path_eval(root, sock, &fs.spec, &path, err, sizeof(err))) < 0)
+		nf_status_free(&st);
+	else if (r < 0)
+		snprintf(err, sizeof(err), "cannot read the ruleset: %s", strerror(-r));
 	nf_sock_close(sock);
 	fwd_spec_free(&fs);
 	if (r < 0)
-		return add(out, "vnc-forward", false, false, "cannot read the ruleset: %s",
-			   strerror(-r));
-	if (!st.table)
+		return add(out, "vnc-forward", false, false, "%s", err);
+	if (path.blocked)
+		r = add(out, "vnc-forward", false, false, "BLOCKED: %s", fwd_path_blocked(&path));
+	else if (!st.table)
 		r = add(out, "vnc-forward", false, false,
 			"not installed (the hook installs it when %s starts; or forward up)",
 			c->vm);
@@ -308,6 +315,10 @@ static int check_forward(const struct config *c, struct findings *out)
 			"installed but differs from the config (forward up repairs it)");
 	else
 		r = add(out, "vnc-forward", true, false, "installed and matches the config");
+	/* what vfio-agent cannot judge: a warning of its own */
+	for (size_t i = 0; r == 0 && i < path.n; i++)
+		if (path.f[i].level == FWD_WARN)
+			r = add(out, "vnc-forward-bpf", false, false, "%s", path.f[i].text);
 	nf_status_free(&st);
 	return r;
 }
@@ -367,7 +378,7 @@ int checks_run(const char *root, const struct config *c, const struct target_set
 				  "forwarded (sysctl -w net.ipv4.ip_forward=1)",
 				  v[0] ? v : "?");
 		if (!r && !root[0])
-			r = check_forward(c, out);
+			r = check_forward(root, c, out);
 	}
 	return r;
 }

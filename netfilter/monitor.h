@@ -32,7 +32,10 @@ struct nl_event {
 	bool has_mac;
 	uint32_t portid;  /* nft: the netlink port that made the change (0: the kernel) */
 	uint16_t nft_msg; /* nft: NFT_MSG_* */
+	uint8_t nfproto;  /* nft: the family of the table (NFPROTO_*) */
 	char table[64];	  /* nft: the table the change is in ("" when not said) */
+	char chain[64];	  /* nft: chains and rules: the chain ("" otherwise) */
+	int hook;	  /* nft: a base chain's hook number; -1: not a base chain, or not said */
 };
 
 struct nl_monitor;
@@ -48,5 +51,28 @@ int nl_monitor_fd(const struct nl_monitor *m);
  */
 typedef void (*nl_event_cb)(const struct nl_event *ev, void *data);
 int nl_monitor_read(struct nl_monitor *m, nl_event_cb cb, void *data);
+
+/*
+ * Which nftables events concern the forward: our table; the foreign chains
+ * that carry our exemption (nf_foreign_chains[]) and their tables; any
+ * table's base chains on the hooks a forwarded flow passes (ingress,
+ * prerouting, forward, postrouting; netdev ingress), and their rules; an
+ * event that names no table. Sets, elements and objects of other tables, and
+ * their regular chains, do not. Rules name their chain but not its hook, so
+ * the watch keeps the base chains it knows: one dump at nf_watch_new and
+ * after a lost event (nf_watch_resync), then the chain events themselves.
+ */
+struct nf_sock;
+struct nf_err;
+struct nf_watch;
+
+/* s NULL: start knowing no base chain (tests) */
+int nf_watch_new(struct nf_sock *s, struct nf_watch **out, struct nf_err *err);
+int nf_watch_resync(struct nf_watch *w, struct nf_sock *s, struct nf_err *err);
+void nf_watch_free(struct nf_watch *w);
+/* Does ev concern the forward? Chain events also update what w knows. */
+bool nf_watch_concerns(struct nf_watch *w, const struct nl_event *ev);
+/* The hooks a forwarded flow passes, in nfproto's numbering. */
+bool nf_hook_on_path(uint8_t nfproto, int hook);
 
 #endif

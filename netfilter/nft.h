@@ -114,6 +114,7 @@ struct nf_exempt_status {
 	const struct nf_foreign_chain *chain;
 	bool chain_exists;
 	size_t n_rules; /* our tagged rules in it */
+	bool at_head;	/* they are its first rules: nothing of the chain's own comes first */
 	uint64_t packets, bytes;
 };
 

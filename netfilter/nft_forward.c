@@ -361,6 +361,7 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec, str
 		es->chain = &nf_foreign_chains[c];
 		es->chain_exists = a.foreign[c].exists;
 		es->n_rules = a.foreign[c].n_ours;
+		es->at_head = a.foreign[c].at_head;
 		for (size_t i = 0; i < a.foreign[c].n_ours; i++)
 			add_counters(a.foreign[c].ours[i], &es->packets, &es->bytes);
 	}

@@ -60,7 +60,12 @@ typedef int (*nf_obj_cb)(const struct nlmsghdr *nlh, void *data);
 /* A request header in buf, which holds MNL_SOCKET_BUFFER_SIZE bytes. */
 struct nlmsghdr *nf_req_hdr(struct nf_sock *s, char *buf, uint16_t type, uint16_t family,
 			    uint16_t flags);
-/* One request; every reply goes to cb. 0, or -errno (-ENOENT: no such object). */
+/*
+ * One request; every reply goes to cb. 0, or -errno (-ENOENT: no such
+ * object; -EINTR: a dump the kernel flagged NLM_F_DUMP_INTR, read to its end:
+ * reset what cb gathered and ask again, at most NF_DUMP_TRIES times).
+ */
+#define NF_DUMP_TRIES 8
 int nf_request(struct nf_sock *s, struct nlmsghdr *nlh, nf_obj_cb cb, void *data,
 	       struct nf_err *err);
 
@@ -108,6 +113,19 @@ struct nf_actual {
 };
 
 int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err);
+
+/* A base chain of any table, as one dump of every family's chains shows it. */
+struct nf_base_chain {
+	uint8_t nfproto;
+	const char *table, *name;
+	const char *dev; /* netdev and inet ingress: the device; else NULL */
+	int hook;
+	bool policy_drop;
+};
+
+/* Call cb for every base chain; cb's -errno stops the dump. 0, or -errno (-EINTR: see nf_request). */
+int nf_base_chains(struct nf_sock *s, int (*cb)(const struct nf_base_chain *bc, void *data),
+		   void *data, struct nf_err *err);
 void nf_actual_free(struct nf_actual *a);
 
 /* ---- canonical text (nft_text.c) ---- */

@@ -138,11 +138,24 @@ static int dump_data_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+/* What a buffer of replies holds: a message flagged NLM_F_DUMP_INTR, the dump's end. */
+static void dump_scan(const char *buf, ssize_t n, bool *intr, bool *end)
+{
+	int len = (int)n;
+
+	for (const struct nlmsghdr *h = (const void *)buf; mnl_nlmsg_ok(h, len);
+	     h = mnl_nlmsg_next(h, &len)) {
+		*intr |= h->nlmsg_flags & NLM_F_DUMP_INTR;
+		*end |= h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR;
+	}
+}
+
 int nf_request(struct nf_sock *s, struct nlmsghdr *nlh, nf_obj_cb cb, void *data,
 	       struct nf_err *err)
 {
 	struct dump_ctx d = { cb, data, 0 };
 	uint32_t seq = nlh->nlmsg_seq;
+	bool intr = false, end = false;
 	const char *msg;
 	ssize_t n;
 	int r;
@@ -153,6 +166,19 @@ int nf_request(struct nf_sock *s, struct nlmsghdr *nlh, nf_obj_cb cb, void *data
 		n = mnl_socket_recvfrom(s->nl, s->rbuf, RECV_SIZE);
 		if (n < 0)
 			return -errno;
+		/*
+		 * The ruleset changed while the kernel was dumping it: what came is
+		 * not one state. The rest is read to its end, so that the next
+		 * request finds no stale replies, and the caller reads again.
+		 */
+		if (nlh->nlmsg_flags & NLM_F_DUMP) {
+			dump_scan(s->rbuf, n, &intr, &end);
+			if (intr) {
+				if (end)
+					return -EINTR;
+				continue;
+			}
+		}
 		/* NLMSG_ERROR carries the errno; read it ourselves to keep the extack */
 		const struct nlmsghdr *h = (const struct nlmsghdr *)s->rbuf;
 		if (mnl_nlmsg_ok(h, (int)n) && h->nlmsg_type == NLMSG_ERROR) {

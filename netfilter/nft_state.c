@@ -203,7 +203,7 @@ static int table_request(struct nf_sock *s, uint16_t type, uint16_t flags, uint1
 	return nf_request(s, nlh, cb, data, err);
 }
 
-int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
+static int actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
@@ -253,4 +253,57 @@ int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
 err:
 	nf_actual_free(a);
 	return r;
+}
+
+int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
+{
+	int r = -EINTR;
+
+	/* a dump that another program's change interrupted is read again, quietly */
+	for (int i = 0; i < NF_DUMP_TRIES && r == -EINTR; i++)
+		r = actual_read(s, a, err);
+	return r;
+}
+
+struct base_ctx {
+	int (*cb)(const struct nf_base_chain *bc, void *data);
+	void *data;
+};
+
+static int base_chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct base_ctx *x = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nf_base_chain bc = { 0 };
+	int r = 0;
+
+	if (!c)
+		return -ENOMEM;
+	if (nftnl_chain_nlmsg_parse(nlh, c) < 0) {
+		nftnl_chain_free(c);
+		return -EBADMSG;
+	}
+	bc.table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
+	bc.name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+	bc.nfproto = (uint8_t)nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
+	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEV))
+		bc.dev = nftnl_chain_get_str(c, NFTNL_CHAIN_DEV);
+	bc.policy_drop = nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
+			 nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP;
+	if (bc.table && bc.name && nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)) {
+		bc.hook = (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM);
+		r = x->cb(&bc, x->data);
+	}
+	nftnl_chain_free(c);
+	return r;
+}
+
+int nf_base_chains(struct nf_sock *s, int (*cb)(const struct nf_base_chain *bc, void *data),
+		   void *data, struct nf_err *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct base_ctx x = { cb, data };
+
+	return nf_request(s, nf_req_hdr(s, buf, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NLM_F_DUMP),
+			  base_chain_cb, &x, err);
 }

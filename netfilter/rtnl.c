@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -74,7 +77,8 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifa))
 		return MNL_CB_OK;
 	len = ifa->ifa_family == AF_INET ? 4 : 16;
-	if ((int)ifa->ifa_index != c->ifindex || ifa->ifa_scope != RT_SCOPE_UNIVERSE)
+	if ((c->ifindex && (int)ifa->ifa_index != c->ifindex) ||
+	    ifa->ifa_scope != RT_SCOPE_UNIVERSE)
 		return MNL_CB_OK;
 	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
 		return MNL_CB_OK;
@@ -98,16 +102,15 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static int dump(uint16_t type, uint8_t family, mnl_cb_t cb, void *data)
+int nl_dump(int proto, uint16_t type, const void *hdr, size_t hlen, mnl_cb_t cb, void *data)
 {
 	char buf[32768];
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
-	struct rtgenmsg *g;
 	uint32_t seq = (uint32_t)time(NULL), portid;
 	int r;
 
-	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	nl = mnl_socket_open2(proto, SOCK_CLOEXEC);
 	if (!nl)
 		return -errno;
 	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -119,8 +122,7 @@ static int dump(uint16_t type, uint8_t family, mnl_cb_t cb, void *data)
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = seq;
-	g = mnl_nlmsg_put_extra_header(nlh, sizeof(*g));
-	g->rtgen_family = family;
+	memcpy(mnl_nlmsg_put_extra_header(nlh, hlen), hdr, hlen);
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		r = -errno;
 		goto out;
@@ -141,6 +143,13 @@ static int dump(uint16_t type, uint8_t family, mnl_cb_t cb, void *data)
 out:
 	mnl_socket_close(nl);
 	return r;
+}
+
+static int dump(uint16_t type, uint8_t family, mnl_cb_t cb, void *data)
+{
+	struct rtgenmsg g = { .rtgen_family = family };
+
+	return nl_dump(NETLINK_ROUTE, type, &g, sizeof(g), cb, data);
 }
 
 int rtnl_link_index(const char *ifname)
@@ -219,4 +228,125 @@ int rtnl_neigh_by_mac(const uint8_t mac[6], int family, struct nf_addr *out, siz
 	int r = dump(RTM_GETNEIGH, (uint8_t)family, neigh_cb, &c);
 
 	return r < 0 ? r : (int)c.n;
+}
+
+/* ---- BPF programs on the interface: XDP, and tc's clsact ingress ---- */
+
+struct bpf_ctx {
+	int ifindex;
+	struct rtnl_bpf *out;
+	size_t max, n;
+};
+
+static void bpf_add(struct bpf_ctx *c, uint32_t id, const char *where)
+{
+	for (size_t i = 0; i < c->n && i < c->max; i++)
+		if (c->out[i].id == id && !strcmp(c->out[i].where, where))
+			return;
+	if (c->n < c->max) {
+		c->out[c->n].id = id;
+		snprintf(c->out[c->n].where, sizeof(c->out[c->n].where), "%s", where);
+	}
+	c->n++;
+}
+
+static int xdp_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, IFLA_XDP_MAX) < 0)
+		return MNL_CB_OK;
+	if (mnl_attr_get_type(a) != IFLA_XDP_ATTACHED && mnl_attr_validate(a, MNL_TYPE_U32) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int xdp_cb(const struct nlmsghdr *nlh, void *data)
+{
+	static const struct {
+		int attr;
+		const char *where;
+	} modes[] = {
+		{ IFLA_XDP_DRV_PROG_ID, "xdp (driver)" },
+		{ IFLA_XDP_SKB_PROG_ID, "xdp (generic)" },
+		{ IFLA_XDP_HW_PROG_ID, "xdp (offloaded)" },
+	};
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFLA_MAX + 1] = { 0 }, *x[IFLA_XDP_MAX + 1] = { 0 };
+	struct bpf_ctx *c = data;
+	bool named = false;
+
+	if (ifi->ifi_index != c->ifindex)
+		return MNL_CB_OK;
+	if (mnl_attr_parse(nlh, sizeof(*ifi), link_attr_cb, tb) < 0)
+		return MNL_CB_ERROR;
+	if (!tb[IFLA_XDP] || mnl_attr_parse_nested(tb[IFLA_XDP], xdp_attr_cb, x) < 0)
+		return MNL_CB_OK;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (x[modes[i].attr] && mnl_attr_get_u32(x[modes[i].attr])) {
+			bpf_add(c, mnl_attr_get_u32(x[modes[i].attr]), modes[i].where);
+			named = true;
+		}
+	/* one program in one mode: the kernel says only IFLA_XDP_PROG_ID */
+	if (!named && x[IFLA_XDP_PROG_ID] && mnl_attr_get_u32(x[IFLA_XDP_PROG_ID]))
+		bpf_add(c, mnl_attr_get_u32(x[IFLA_XDP_PROG_ID]), "xdp");
+	return MNL_CB_OK;
+}
+
+static int tc_opt_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, TCA_BPF_MAX) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int tc_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+
+	if (mnl_attr_type_valid(a, TCA_MAX) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int tc_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct tcmsg *t = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[TCA_MAX + 1] = { 0 }, *o[TCA_BPF_MAX + 1] = { 0 };
+	struct bpf_ctx *c = data;
+
+	if (t->tcm_ifindex != c->ifindex || mnl_attr_parse(nlh, sizeof(*t), tc_attr_cb, tb) < 0)
+		return MNL_CB_OK;
+	if (!tb[TCA_KIND] || mnl_attr_validate(tb[TCA_KIND], MNL_TYPE_NUL_STRING) < 0 ||
+	    strcmp(mnl_attr_get_str(tb[TCA_KIND]), "bpf") || !tb[TCA_OPTIONS] ||
+	    mnl_attr_parse_nested(tb[TCA_OPTIONS], tc_opt_cb, o) < 0)
+		return MNL_CB_OK;
+	if (o[TCA_BPF_ID] && mnl_attr_validate(o[TCA_BPF_ID], MNL_TYPE_U32) == 0)
+		bpf_add(c, mnl_attr_get_u32(o[TCA_BPF_ID]), "tc ingress");
+	return MNL_CB_OK;
+}
+
+int rtnl_bpf_progs(int ifindex, struct rtnl_bpf *out, size_t max)
+{
+	struct bpf_ctx c = { ifindex, out, max, 0 };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct tcmsg t = {
+		.tcm_family = AF_UNSPEC,
+		.tcm_ifindex = ifindex,
+		.tcm_parent = TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
+	};
+	int r = nl_dump(NETLINK_ROUTE, RTM_GETLINK, &ifi, sizeof(ifi), xdp_cb, &c);
+
+	if (r < 0)
+		return r;
+	/* no clsact qdisc on the interface: the kernel says EINVAL, and there is no filter */
+	r = nl_dump(NETLINK_ROUTE, RTM_GETTFILTER, &t, sizeof(t), tc_cb, &c);
+	if (r < 0 && r != -EINVAL && r != -ENOENT)
+		return r;
+	return (int)c.n;
 }

@@ -4,7 +4,7 @@
  * with CLOCK_MONOTONIC in microseconds, until killed:
  *
  *   T addr add|del IFINDEX ADDRESS
- *   T nft MSG TABLE PORTID
+ *   T nft MSG TABLE PORTID FAMILY CHAIN HOOK
  *
  * so a script can pair a tampering or an address change with the daemon's
  * answer as the kernel reported both, without a poll loop's granularity.
@@ -34,8 +34,9 @@ static void print(const struct nl_event *ev, void *data)
 		printf("%llu addr %s %d %s\n", t, ev->removed ? "del" : "add", ev->ifindex,
 		       inet_ntop(ev->addr.family, ev->addr.bytes, a, sizeof(a)) ? a : "?");
 	else if (ev->type == NL_EV_NFT)
-		printf("%llu nft %u %s %u\n", t, ev->nft_msg, ev->table[0] ? ev->table : "-",
-		       ev->portid);
+		printf("%llu nft %u %s %u %u %s %d\n", t, ev->nft_msg,
+		       ev->table[0] ? ev->table : "-", ev->portid, ev->nfproto,
+		       ev->chain[0] ? ev->chain : "-", ev->hook);
 }
 
 int main(void)

@@ -196,6 +196,10 @@ check "libvirt 10: the client is rejected again" test -z "$(connect c1 198.51.10
 
 # forward up and down by hand take the lock the hook and the daemon hold
 mkdir -p -m 0700 "$TMP/lockroot/run/vfio-agent"
+# under --root the forwarding sysctls are the tree's too
+mkdir -p "$TMP/lockroot/proc/sys/net/ipv4" "$TMP/lockroot/proc/sys/net/ipv6/conf/all"
+echo 1 >"$TMP/lockroot/proc/sys/net/ipv4/ip_forward"
+echo 1 >"$TMP/lockroot/proc/sys/net/ipv6/conf/all/forwarding"
 flock "$TMP/lockroot/run/vfio-agent/lock" sleep 1 &
 LOCKER=$!
 sleep 0.2

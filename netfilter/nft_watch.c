@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The daemon's filter on the nftables monitor: which events concern the
+ * forward. An unrelated table can change thousands of times a second (a
+ * set of blocked addresses, a counter's reset); none of it may cost a read
+ * of the ruleset. The one thing an event cannot say by itself is whether a
+ * rule's chain is a base chain on the path, so the base chains are kept
+ * here, learned from one dump and then from the chain events.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+
+#include "netfilter/monitor.h"
+#include "netfilter/nft_priv.h"
+
+struct base {
+	uint8_t nfproto;
+	char table[64];
+	char chain[64];
+};
+
+struct nf_watch {
+	struct base *base; /* base chains on the path, in any table but ours */
+	size_t n, cap;
+};
+
+bool nf_hook_on_path(uint8_t nfproto, int hook)
+{
+	switch (nfproto) {
+	case NFPROTO_INET:
+		if (hook == NF_INET_INGRESS)
+			return true;
+		/* fall through */
+	case NFPROTO_IPV4:
+	case NFPROTO_IPV6:
+		return hook == NF_INET_PRE_ROUTING || hook == NF_INET_FORWARD ||
+		       hook == NF_INET_POST_ROUTING;
+	case NFPROTO_NETDEV:
+		return hook == NF_NETDEV_INGRESS;
+	default:
+		return false;
+	}
+}
+
+static ssize_t base_find(const struct nf_watch *w, uint8_t nfproto, const char *table,
+			 const char *chain)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->base[i].nfproto == nfproto && !strcmp(w->base[i].table, table) &&
+		    !strcmp(w->base[i].chain, chain))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int base_add(struct nf_watch *w, uint8_t nfproto, const char *table, const char *chain)
+{
+	struct base *b;
+
+	if (base_find(w, nfproto, table, chain) >= 0)
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 16;
+
+		b = realloc(w->base, cap * sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		w->base = b;
+		w->cap = cap;
+	}
+	b = &w->base[w->n++];
+	b->nfproto = nfproto;
+	snprintf(b->table, sizeof(b->table), "%s", table);
+	snprintf(b->chain, sizeof(b->chain), "%s", chain);
+	return 0;
+}
+
+static void base_del(struct nf_watch *w, uint8_t nfproto, const char *table, const char *chain)
+{
+	for (size_t i = w->n; i-- > 0;)
+		if (w->base[i].nfproto == nfproto && !strcmp(w->base[i].table, table) &&
+		    (!chain || !strcmp(w->base[i].chain, chain)))
+			w->base[i] = w->base[--w->n];
+}
+
+static bool ours(uint8_t nfproto, const char *table)
+{
+	return nfproto == NFPROTO_INET && !strcmp(table, NF_TABLE_NAME);
+}
+
+static int chain_cb(const struct nf_base_chain *bc, void *data)
+{
+	struct nf_watch *w = data;
+
+	if (ours(bc->nfproto, bc->table) || !nf_hook_on_path(bc->nfproto, bc->hook))
+		return 0;
+	return base_add(w, bc->nfproto, bc->table, bc->name);
+}
+
+int nf_watch_resync(struct nf_watch *w, struct nf_sock *s, struct nf_err *err)
+{
+	int r = -EINTR;
+
+	/* every family's chains in one dump; an interrupted one is read again */
+	for (int i = 0; i < NF_DUMP_TRIES && r == -EINTR; i++) {
+		w->n = 0;
+		r = nf_base_chains(s, chain_cb, w, err);
+	}
+	return r;
+}
+
+int nf_watch_new(struct nf_sock *s, struct nf_watch **out, struct nf_err *err)
+{
+	struct nf_watch *w = calloc(1, sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	r = s ? nf_watch_resync(w, s, err) : 0;
+	if (r < 0) {
+		nf_watch_free(w);
+		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+void nf_watch_free(struct nf_watch *w)
+{
+	if (!w)
+		return;
+	free(w->base);
+	free(w);
+}
+
+static bool foreign_table(uint8_t nfproto, const char *table, const char *chain)
+{
+	for (size_t i = 0; i < nf_n_foreign_chains; i++)
+		if (nf_foreign_chains[i].family == nfproto &&
+		    !strcmp(nf_foreign_chains[i].table, table) &&
+		    (!chain || !strcmp(nf_foreign_chains[i].chain, chain)))
+			return true;
+	return false;
+}
+
+bool nf_watch_concerns(struct nf_watch *w, const struct nl_event *ev)
+{
+	uint16_t msg = ev->nft_msg;
+
+	if (ev->type != NL_EV_NFT)
+		return false;
+	if (!ev->table[0] || ours(ev->nfproto, ev->table))
+		return true;
+	switch (msg) {
+	case NFT_MSG_NEWTABLE:
+	case NFT_MSG_DELTABLE: {
+		bool had = false;
+
+		for (size_t i = 0; i < w->n && !had; i++)
+			had = w->base[i].nfproto == ev->nfproto &&
+			      !strcmp(w->base[i].table, ev->table);
+		if (msg == NFT_MSG_DELTABLE)
+			base_del(w, ev->nfproto, ev->table, NULL);
+		return had || foreign_table(ev->nfproto, ev->table, NULL);
+	}
+	case NFT_MSG_NEWCHAIN:
+	case NFT_MSG_DELCHAIN: {
+		bool known = base_find(w, ev->nfproto, ev->table, ev->chain) >= 0;
+		bool on_path = nf_hook_on_path(ev->nfproto, ev->hook);
+
+		if (msg == NFT_MSG_DELCHAIN)
+			base_del(w, ev->nfproto, ev->table, ev->chain);
+		else if (on_path && base_add(w, ev->nfproto, ev->table, ev->chain) < 0)
+			return true; /* what it cannot remember, it does not ignore */
+		return known || on_path || foreign_table(ev->nfproto, ev->table, ev->chain);
+	}
+	case NFT_MSG_NEWRULE:
+	case NFT_MSG_DELRULE:
+		return foreign_table(ev->nfproto, ev->table, ev->chain) ||
+		       base_find(w, ev->nfproto, ev->table, ev->chain) >= 0;
+	default:
+		/* sets, elements, objects, flowtables of other tables */
+		return false;
+	}
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * What the kernel puts in a forwarded flow's way, as data for core/fwdpath.c:
+ * other tables' base chains that would drop it, and sockets listening on the
+ * forward's own host address and port. Nothing here logs.
+ */
+#ifndef VFIO_NETFILTER_PATH_H
+#define VFIO_NETFILTER_PATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "netfilter/nft.h"
+
+/* A base chain of another table, on the flow's path, that drops it. */
+struct nf_drop_chain {
+	uint8_t nfproto;
+	char table[64];
+	char chain[64];
+	int hook;
+	bool policy; /* its policy drops; else its last rule drops unconditionally */
+};
+
+/*
+ * Every base chain not ours on the hooks the flow passes (nf_hook_on_path;
+ * netdev ingress only on spec's interface), of a family the spec uses, whose
+ * policy or final rule drops and that has no accept covering `ct status
+ * dnat` (or iptables' `--ctstate DNAT`, or our tagged exemption). How many
+ * (up to max stored), or -errno.
+ */
+int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec,
+			struct nf_drop_chain *out, size_t max, struct nf_err *err);
+
+/* A socket bound to the forward's host address (or the wildcard) and one of its ports. */
+struct nf_listener {
+	struct nf_addr addr; /* as bound: all zero for the wildcard */
+	uint8_t proto;
+	uint16_t port;
+	uint32_t inode;
+};
+
+/* The listeners the forward would take connections from (sock_diag). Count, or -errno. */
+int nf_path_listeners(const struct nf_forward_spec *spec, struct nf_listener *out, size_t max);
+
+/* The name of a hook as nft writes it, for FAMILY. */
+const char *nf_hook_name(uint8_t nfproto, int hook);
+
+#endif
