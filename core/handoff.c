@@ -516,7 +516,7 @@ static bool in_stop_units(struct handoff *h, const char *unit)
 {
 	char a[512], b[512];
 
-	if (!h->c->stop_units_set)
+	if (!h->c || !h->c->stop_units_set)
 		return !h->bus || unit_path(h->bus, "display-manager.service", a, sizeof(a)) < 0 ||
 				       unit_path(h->bus, unit, b, sizeof(b)) < 0
 			       ? false
@@ -1240,7 +1240,7 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 		    char *err, size_t errlen)
 {
 	struct handoff h = {
-		.root = root, .vm = vm, .io = io, .dry = io && io->plan, .jfd = -1, .kmod = k
+		.root = root, .vm = vm, .c = c, .io = io, .dry = io && io->plan, .jfd = -1, .kmod = k
 	};
 	struct jrec *recs = NULL;
 	char jpath[4096], uerr[320];
