@@ -136,7 +136,13 @@ $(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp
+# the VM tier's screenshots compared
+$(O)/tests/ppmdiff: tests/helpers/ppmdiff.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/ppmdiff
 
 # The code in .clang-format's style (Debian 12's clang-format 14): checked by make check
 CLANG_FORMAT ?= clang-format
