@@ -152,6 +152,12 @@ $(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# the VM tier's screenshots compared
+$(O)/tests/ppmdiff: tests/helpers/ppmdiff.c
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
 # the fixture tier's systemd: a stand-in manager on a private bus (tests/helpers/sdmanager.sh)
 $(O)/tests/sdmanager: tests/helpers/sdmanager.c
 	@mkdir -p $(@D)
@@ -166,7 +172,7 @@ $(O)/tests/xdp_drop.bpf.o: tests/helpers/xdp_drop.bpf.c
 		-Wall -c -o $@ $<
 
 tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/floor $(O)/tests/sdmanager \
-	$(O)/tests/xdp_drop.bpf.o
+	$(O)/tests/xdp_drop.bpf.o $(O)/tests/ppmdiff
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, wireguard-tools' src/fuzz/ is the model):
 # the code below agent/ built again with clang for coverage and the sanitizers,

@@ -493,7 +493,7 @@ static bool in_stop_units(struct handoff *h, const char *unit)
 {
 	char a[512], b[512];
 
-	if (!h->c->stop_units_set)
+	if (!h->c || !h->c->stop_units_set)
 		return !h->bus || unit_path(h->bus, "display-manager.service", a, sizeof(a)) < 0 ||
 				       unit_path(h->bus, unit, b, sizeof(b)) < 0
 			       ? false
@@ -852,13 +852,52 @@ static int phase_vfio(struct handoff *h)
 	return 0;
 }
 
+/* are a and b one system unit (b may be an alias such as display-manager.service)? */
+static bool same_unit(struct handoff *h, const char *a, const char *b)
+{
+	char pa[512], pb[512];
+
+	return !strcmp(a, b) || (h->bus && unit_path(h->bus, a, pa, sizeof(pa)) == 0 &&
+				 unit_path(h->bus, b, pb, sizeof(pb)) == 0 && !strcmp(pa, pb));
+}
+
+/*
+ * The display server among the journal's stop-units lines: the
+ * display-manager.service alias (or the unit behind it), else the first of
+ * them. It is started before the other units, which may open its card too:
+ * in journal order a unit listed after it (stop-units = display-manager.service
+ * lactd.service) would open the card first and take DRM master from it.
+ */
+static ssize_t display_unit(struct handoff *h, const struct jrec *recs, size_t n)
+{
+	char saved[sizeof(h->err)];
+	ssize_t first = -1;
+
+	/* without a bus, by name only; a rollback's reason stays in h->err */
+	memcpy(saved, h->err, sizeof(saved));
+	for (size_t i = 0; i < n && !h->dry && !h->bus; i++)
+		if (recs[i].step == J_UNIT && !recs[i].b[0])
+			bus_get(h, "start");
+	memcpy(h->err, saved, sizeof(saved));
+	for (size_t i = 0; i < n; i++) {
+		if (recs[i].step != J_UNIT)
+			continue;
+		if (first < 0)
+			first = (ssize_t)i;
+		if (!recs[i].b[0] && same_unit(h, recs[i].a, "display-manager.service"))
+			return (ssize_t)i;
+	}
+	return first;
+}
+
 /*
  * After the display server's unit started again: wait (a bounded time)
  * until a process of it holds a DRM primary node of the journal's devices,
- * so that it, not a holder started after it, becomes DRM master: the first
+ * so that it, not a unit started after it, becomes DRM master: the first
  * opener of a primary node with no master gets it.
  */
-static void wait_display_server(struct handoff *h, const struct jrec *recs, size_t n)
+static void wait_display_server(struct handoff *h, const struct jrec *recs, size_t n,
+				const struct jrec *display)
 {
 	uint64_t deadline = now_us() + DISPLAY_WAIT_US;
 	struct scan_targets t = { 0 };
@@ -866,13 +905,15 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 	bool found = false;
 	uint32_t kdev;
 
-	for (size_t i = 0; i < n; i++) {
+	/* the journal's devices (release), or the plan's (a rollback before vfio-pci) */
+	for (size_t i = 0; i < n + h->ts.n_pcis; i++) {
+		const char *bdf = i < n ? recs[i].a : h->ts.pcis[i - n].bdf;
 		struct dirent **list;
 		int m;
 
-		if (recs[i].step != J_VFIO)
+		if (i < n && recs[i].step != J_VFIO)
 			continue;
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/drm", recs[i].a);
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/drm", bdf);
 		if ((m = scan_sorted(h->root, path, &list)) < 0)
 			continue;
 		for (int j = 0; j < m; j++) {
@@ -892,35 +933,40 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 
 		if (holders_scan(h->root, &t, SCAN_AUTO, &hs, err, sizeof(err)) < 0)
 			break;
-		for (size_t i = 0; i < hs.n_holders && !found; i++)
-			for (size_t j = 0; j < n && !found; j++)
-				found = recs[j].step == J_UNIT && hs.holders[i].pi.unit[0] &&
-					(!strcmp(hs.holders[i].pi.unit, recs[j].a) ||
-					 in_stop_units(h, hs.holders[i].pi.unit));
+		for (size_t i = 0; i < hs.n_holders && !found; i++) {
+			const struct proc_info *pi = &hs.holders[i].pi;
+
+			found = pi->unit[0] &&
+				(display->b[0] ? pi->unit_kind == UNIT_USER &&
+							 !strcmp(pi->unit, display->a)
+					       : pi->unit_kind == UNIT_SYSTEM &&
+							 same_unit(h, pi->unit, display->a));
+		}
 		holder_scan_free(&hs);
 		if (!found)
 			usleep(POLL_US);
 	}
 	if (t.n_devs && !found)
 		say(h, HANDOFF_WARN,
-		    "the display server holds no DRM card after %llu s; starting "
+		    "%s holds no DRM card after %llu s; starting "
 		    "the other units anyway",
-		    (unsigned long long)(DISPLAY_WAIT_US / 1000000));
+		    display->a, (unsigned long long)(DISPLAY_WAIT_US / 1000000));
 	scan_targets_free(&t);
 }
 
 /*
- * Undo recs from the last to the first, the units that held the GPU after
- * everything else (the display server first). What could not be undone
- * stays in the journal, in its order, for the next release; err names the
- * first such step.
+ * Undo recs from the last to the first, the display server's unit with the
+ * steps that are not units, the other units after it (those of stop-units,
+ * then the holders'). What could not be undone stays in the journal, in its
+ * order, for the next release; err names the first such step.
  */
 static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *err, size_t errlen)
 {
-	bool *keep = calloc(n + 1, sizeof(*keep)), units_back = false, interrupted = false;
+	bool *keep = calloc(n + 1, sizeof(*keep)), display_back = false, interrupted = false;
 	struct jrec *left = calloc(n + 1, sizeof(*left));
 	size_t n_left = 0, n_kept = 0;
 	char why[320], text[640];
+	ssize_t display;
 	int r;
 
 	if (!left || !keep) {
@@ -929,17 +975,22 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 		return -ENOMEM;
 	}
 	err[0] = '\0';
+	display = display_unit(h, recs, n);
 	for (int pass = 0; pass < 2; pass++) {
-		bool holders = false;
+		bool others = false;
 
+		/* pass 1: the units that could take the display server's card */
 		for (size_t i = n; i-- > 0;)
-			holders |= recs[i].step == J_HOLDER;
-		if (pass == 1 && holders && units_back && !h->dry && !interrupted)
-			wait_display_server(h, recs, n);
+			others |= (recs[i].step == J_HOLDER || recs[i].step == J_UNIT) &&
+				  (ssize_t)i != display;
+		if (pass == 1 && others && display_back && !h->dry && !interrupted)
+			wait_display_server(h, recs, n, &recs[display]);
 		for (size_t i = n; i-- > 0;) {
 			const struct jrec *rec = &recs[i];
+			bool later = (rec->step == J_HOLDER || rec->step == J_UNIT) &&
+				     (ssize_t)i != display;
 
-			if ((rec->step == J_HOLDER) != (pass == 1))
+			if (later != (pass == 1))
 				continue;
 			if (h->dry) {
 				jrec_describe(rec, text, sizeof(text));
@@ -967,8 +1018,8 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 					snprintf(err, errlen, "undo %s %s: %s",
 						 jstep_name(rec->step), rec->a, why);
 				keep[i] = true;
-			} else if (rec->step == J_UNIT) {
-				units_back = true;
+			} else if ((ssize_t)i == display) {
+				display_back = true;
 			}
 		}
 	}
@@ -1215,7 +1266,7 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 		    char *err, size_t errlen)
 {
 	struct handoff h = {
-		.root = root, .vm = vm, .io = io, .dry = io && io->plan, .jfd = -1, .kmod = k
+		.root = root, .vm = vm, .c = c, .io = io, .dry = io && io->plan, .jfd = -1, .kmod = k
 	};
 	struct jrec *recs = NULL;
 	char jpath[4096], uerr[320];

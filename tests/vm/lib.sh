@@ -61,3 +61,45 @@ same_backends() {
 		not_ok "$name: bpf and /proc agree" "$(cat "$TMP/$name.diff")"
 	fi
 }
+
+# ---- the screen, in a --desktop guest (tests/vm/run answers on the host) ----
+PPMDIFF="${PPMDIFF:-$UNIT_DIR/ppmdiff}"
+# screenshot NAME: /xfer/shot/NAME.ppm, the screen as the guest shows it now
+screenshot() {
+	rm -f "/xfer/shot/$1.done"
+	touch "/xfer/shot/$1.req"
+	for _ in $(seq 150); do
+		[ -e "/xfer/shot/$1.done" ] && [ -s "/xfer/shot/$1.ppm" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# screen_like NAME REF SECONDS [TOLERANCE]: within SECONDS, a screenshot NAME
+# matches REF; $SCREEN_DIFF says by how much (ppmdiff's line), the last one
+# taken when none matched
+screen_like() {
+	local end=$((SECONDS + $3))
+	SCREEN_DIFF="no screenshot"
+	while :; do
+		if screenshot "$1"; then
+			SCREEN_DIFF=$("$PPMDIFF" "/xfer/shot/$2.ppm" "/xfer/shot/$1.ppm" "${4:-0.001}") &&
+				return 0
+		fi
+		[ "$SECONDS" -lt "$end" ] || return 1
+		sleep 0.5
+	done
+}
+
+# unit_file PATH DESCRIPTION EXECSTART [UNIT-KEY=VALUE...]: a service that runs
+# EXECSTART, at PATH (/run/systemd/system/NAME, /run/systemd/user/NAME)
+unit_file() {
+	local path=$1 desc=$2 exec=$3 l
+	shift 3
+	{
+		echo "[Unit]"
+		echo "Description=vfio-agent VM tier: $desc"
+		for l in "$@"; do echo "$l"; done
+		echo "[Service]"
+		echo "ExecStart=$exec"
+	} >"$path"
+}
