@@ -489,24 +489,23 @@ static int phase_units(struct handoff *h)
 }
 
 /* is the system unit one of stop-units (an alias such as display-manager.service too)? */
+/* are a and b one system unit (b may be an alias such as display-manager.service)? */
+static bool same_unit(struct handoff *h, const char *a, const char *b)
+{
+	char pa[512], pb[512];
+
+	return !strcmp(a, b) || (h->bus && unit_path(h->bus, a, pa, sizeof(pa)) == 0 &&
+				 unit_path(h->bus, b, pb, sizeof(pb)) == 0 && !strcmp(pa, pb));
+}
+
 static bool in_stop_units(struct handoff *h, const char *unit)
 {
-	char a[512], b[512];
-
 	if (!h->c || !h->c->stop_units_set)
-		return !h->bus || unit_path(h->bus, "display-manager.service", a, sizeof(a)) < 0 ||
-				       unit_path(h->bus, unit, b, sizeof(b)) < 0
-			       ? false
-			       : !strcmp(a, b);
-	for (size_t i = 0; i < h->c->n_stop_units; i++) {
-		const char *s = h->c->stop_units[i];
-
-		if (!strcmp(s, unit))
+		return same_unit(h, unit, "display-manager.service");
+	for (size_t i = 0; i < h->c->n_stop_units; i++)
+		if (strncmp(h->c->stop_units[i], "user:", 5) &&
+		    same_unit(h, unit, h->c->stop_units[i]))
 			return true;
-		if (h->bus && strncmp(s, "user:", 5) && unit_path(h->bus, s, a, sizeof(a)) == 0 &&
-		    unit_path(h->bus, unit, b, sizeof(b)) == 0 && !strcmp(a, b))
-			return true;
-	}
 	return false;
 }
 
@@ -850,15 +849,6 @@ static int phase_vfio(struct handoff *h)
 			return r;
 	}
 	return 0;
-}
-
-/* are a and b one system unit (b may be an alias such as display-manager.service)? */
-static bool same_unit(struct handoff *h, const char *a, const char *b)
-{
-	char pa[512], pb[512];
-
-	return !strcmp(a, b) || (h->bus && unit_path(h->bus, a, pa, sizeof(pa)) == 0 &&
-				 unit_path(h->bus, b, pb, sizeof(pb)) == 0 && !strcmp(pa, pb));
 }
 
 /*

@@ -1,2 +1,0 @@
-build-dev/agent/log.o: agent/log.c agent/log.h
-agent/log.h:

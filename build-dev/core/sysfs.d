@@ -1,2 +1,0 @@
-build-dev/core/sysfs.o: core/sysfs.c core/sysfs.h
-core/sysfs.h:

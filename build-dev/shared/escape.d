@@ -1,4 +1,0 @@
-build-dev/shared/escape.o: shared/escape.c shared/escape.h \
- shared/strbuf.h
-shared/escape.h:
-shared/strbuf.h:
