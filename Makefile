@@ -147,7 +147,7 @@ $(O)/tests/kshim.so: tests/helpers/kshim.c
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wno-format-truncation -shared -fPIC -o $@ $< -ldl
 
-$(O)/tests/nlstamp: tests/helpers/nlstamp.c $(O)/netfilter/monitor.o
+$(O)/tests/nlstamp: tests/helpers/nlstamp.c $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)

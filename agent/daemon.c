@@ -539,18 +539,29 @@ static void on_nft_event(const struct nl_event *ev, void *data)
 			 nf_family_name(ev->nfproto), ev->table[0] ? ev->table : "(all)");
 }
 
+/* the monitor's filter keeps up with the base chains the watch knows */
+static void follow(struct daemon *d)
+{
+	int r = nf_watch_follow(d->watch, d->mon);
+
+	if (r < 0)
+		log_debug("cannot narrow the nftables monitor: %s; every rule event comes up",
+			  strerror(-r));
+}
+
 static void on_nft(int watch, int fd, int events, void *opaque)
 {
 	struct daemon *d = opaque;
 	struct batch b = { d, 0, "", nf_sock_portid(d->nf) };
 	struct nf_err e = { 0 };
-	int n = nl_monitor_read(d->mon, on_nft_event, &b);
+	int n = nl_monitor_read(d->mon, on_nft_event, &b), r;
 
+	/* what was lost may have made or removed a base chain */
+	if (n == -ENOBUFS && (r = nf_watch_resync(d->watch, d->nf, &e)) < 0)
+		log_warn("cannot read the ruleset's chains: %s%s%s", strerror(-r),
+			 e.msg[0] ? ": " : "", e.msg);
+	follow(d);
 	if (n == -ENOBUFS) {
-		/* what was lost may have made or removed a base chain */
-		if ((n = nf_watch_resync(d->watch, d->nf, &e)) < 0)
-			log_warn("cannot read the ruleset's chains: %s%s%s", strerror(-n),
-				 e.msg[0] ? ": " : "", e.msg);
 		reconcile(d, "nftables monitor overflowed: full resync");
 	} else if (b.why[0]) {
 		reconcile(d, b.why);
@@ -654,6 +665,7 @@ static int setup(struct daemon *d)
 			  e.msg[0] ? ": " : "", e.msg);
 		return -1;
 	}
+	follow(d);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -32,61 +32,196 @@ struct nl_monitor {
  * A classic BPF filter on the nftables monitor, as udev puts one on its
  * uevent socket: what can never concern the forward is dropped in the
  * kernel, before it wakes the daemon. That is NFT_MSG_NEWGEN, which the
- * kernel sends alone after every transaction, and the elements of another
- * table's set: an skb that holds one NEWSETELEM or DELSETELEM message only
- * (the kernel coalesces a transaction's notifications; one with more in it
- * always goes up) whose first attribute, NFTA_SET_ELEM_LIST_TABLE, as
- * nf_tables_fill_setelem_info() writes it first, is not our table's name.
- * Netlink is host-endian and BPF loads are big-endian: bytes one by one.
+ * kernel sends alone after every transaction; the elements of another
+ * table's set; and, once the daemon says which tables it follows, the rules
+ * of every other table. Only an skb that holds one message is judged (the
+ * kernel coalesces a transaction's notifications; one with more in it
+ * always goes up), by its first attribute, the table's name
+ * (NFTA_SET_ELEM_LIST_TABLE, NFTA_RULE_TABLE: nf_tables_fill_*_info()
+ * writes it first), compared whole: its length, then every word of the name
+ * with its NUL and the padding the kernel zeroes. Netlink is host-endian
+ * and BPF loads are big-endian: a value is compared as the bytes it is.
  */
-static int nft_filter(struct mnl_socket *nl)
+#define FILTER_MAX 4096 /* BPF_MAXINSNS */
+#define UP 0xffffffff
+#define DROP 0
+
+struct prog {
+	struct sock_filter f[FILTER_MAX];
+	unsigned int n;
+	bool full;
+};
+
+static void emit(struct prog *p, uint16_t code, uint32_t k, uint8_t jt, uint8_t jf)
+{
+	if (p->n < FILTER_MAX)
+		p->f[p->n++] = (struct sock_filter){ code, jt, jf, k };
+	else
+		p->full = true;
+}
+
+/* what a big-endian load of these bytes gives */
+static uint32_t be16_of(uint16_t v)
+{
+	return ntohs(v);
+}
+
+static uint32_t be32_of(const char *bytes)
+{
+	uint32_t w;
+
+	memcpy(&w, bytes, sizeof(w));
+	return ntohl(w);
+}
+
+/*
+ * Compare the attribute at off with name: its length, then every word of
+ * the name with its NUL and padding. A match goes on after the block; a
+ * miss lands on the block's last instruction, a jump the caller aims with
+ * aim(). Returns that jump's index.
+ */
+static unsigned int emit_match(struct prog *p, uint32_t off, const char *name)
+{
+	size_t len = strnlen(name, NFT_NAME_MAXLEN - 1), words = (len + 1 + 3) / 4;
+	unsigned int miss = p->n + 3 + 2 * (unsigned int)words;
+	char pad[NFT_NAME_MAXLEN + 4] = "";
+
+	memcpy(pad, name, len);
+	emit(p, BPF_LD | BPF_H | BPF_ABS, off, 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, be16_of((uint16_t)(NLA_HDRLEN + len + 1)), 0,
+	     (uint8_t)(miss - p->n - 1));
+	for (size_t i = 0; i < words; i++) {
+		emit(p, BPF_LD | BPF_W | BPF_ABS, off + NLA_HDRLEN + 4 * (uint32_t)i, 0, 0);
+		emit(p, BPF_JMP | BPF_JEQ | BPF_K, be32_of(pad + 4 * i), 0,
+		     (uint8_t)(miss - p->n - 1));
+	}
+	emit(p, BPF_JMP | BPF_JA, 1, 0, 0); /* matched: over the miss */
+	emit(p, BPF_JMP | BPF_JA, 0, 0, 0); /* missed: aimed by the caller */
+	return miss;
+}
+
+/* the miss of the block whose jump is at i goes to the next instruction emitted */
+static void aim(struct prog *p, unsigned int i)
+{
+	if (i < FILTER_MAX)
+		p->f[i].k = p->n - i - 1;
+}
+
+/* rules NULL: every table's rules go up; else ours and those named only */
+static void build(struct prog *p, const struct nl_follow *rules, size_t n)
 {
 	const bool le = htons(1) != 1;
 	/* offset of the i-th least significant byte of the u32 at off (host order) */
 #define B(off, i) ((off) + (le ? (i) : 3 - (i)))
-	/* the table's name as four big-endian words: "vfio", "_age", "nt\0" and padding */
-	char name[12] = NF_TABLE_NAME;
-	uint32_t w[3];
-	struct sock_filter f[] = {
-		/* 0: A = the message type (its low byte; the subsystem is NFTABLES) */
-		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, le ? 4 : 5),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_NEWGEN, 25, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_NEWSETELEM, 1, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_DELSETELEM, 0, 22),
-		/* 4: X = nlmsg_len */
-		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, B(0, 3)),
-		BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 24), BPF_STMT(BPF_MISC | BPF_TAX, 0),
-		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, B(0, 2)),
-		BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 16), BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
-		BPF_STMT(BPF_MISC | BPF_TAX, 0), BPF_STMT(BPF_LD | BPF_B | BPF_ABS, B(0, 1)),
-		BPF_STMT(BPF_ALU | BPF_LSH | BPF_K, 8), BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0),
-		BPF_STMT(BPF_MISC | BPF_TAX, 0), BPF_STMT(BPF_LD | BPF_B | BPF_ABS, B(0, 0)),
-		BPF_STMT(BPF_ALU | BPF_OR | BPF_X, 0), BPF_STMT(BPF_MISC | BPF_TAX, 0),
-		/* 18: one message only, else up it goes */
-		BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0), BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_X, 0, 0, 6),
-		/* 20: its table's name, after the nfgenmsg and the attribute's header */
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 24),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 5), /* 21: w[0] */
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 28),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 3), /* 23: w[1] */
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 32),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1), /* 25: w[2] */
-		BPF_STMT(BPF_RET | BPF_K, 0xffffffff),	      /* 26: up */
-		BPF_STMT(BPF_RET | BPF_K, 0),		      /* 27: dropped */
-	};
-#undef B
-	struct sock_fprog prog = { ARRAY_SIZE(f), f };
+	const uint32_t type = le ? 4 : 5;	 /* the message type's low byte */
+	const uint32_t first = NLMSG_HDRLEN + 4; /* after the nfgenmsg */
+	unsigned int judged, m;
 
-	_Static_assert(sizeof(NF_TABLE_NAME) <= 12, "the filter compares three words");
-	memcpy(w, name, sizeof(w));
-	f[21].k = ntohl(w[0]);
-	f[23].k = ntohl(w[1]);
-	/* "nt\0" and the attribute's padding, which the kernel zeroes */
-	f[25].k = ntohl(w[2]);
-	return setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_ATTACH_FILTER, &prog,
-			  sizeof(prog)) < 0
-		       ? -errno
-		       : 0;
+	/* which messages are judged at all */
+	emit(p, BPF_LD | BPF_B | BPF_ABS, type, 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_NEWGEN, 0, 1);
+	emit(p, BPF_RET | BPF_K, DROP, 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_NEWSETELEM, 4, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_DELSETELEM, 3, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_NEWRULE, rules ? 2 : 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_DELRULE, rules ? 1 : 0, 0);
+	emit(p, BPF_RET | BPF_K, UP, 0, 0);
+	/* X = nlmsg_len; one message only, else up it goes */
+	emit(p, BPF_LD | BPF_B | BPF_ABS, B(0, 3), 0, 0);
+	emit(p, BPF_ALU | BPF_LSH | BPF_K, 24, 0, 0);
+	emit(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+	for (int i = 2; i >= 0; i--) {
+		emit(p, BPF_LD | BPF_B | BPF_ABS, B(0, i), 0, 0);
+		if (i)
+			emit(p, BPF_ALU | BPF_LSH | BPF_K, 8 * (uint32_t)i, 0, 0);
+		emit(p, BPF_ALU | BPF_OR | BPF_X, 0, 0, 0);
+		emit(p, BPF_MISC | BPF_TAX, 0, 0, 0);
+	}
+#undef B
+	emit(p, BPF_LD | BPF_W | BPF_LEN, 0, 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_X, 0, 1, 0);
+	emit(p, BPF_RET | BPF_K, UP, 0, 0);
+	/* its first attribute is the table's name, else up */
+	emit(p, BPF_LD | BPF_H | BPF_ABS, first + 2, 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, be16_of(1), 1, 0);
+	emit(p, BPF_RET | BPF_K, UP, 0, 0);
+	/* elements: ours only */
+	emit(p, BPF_LD | BPF_B | BPF_ABS, type, 0, 0);
+	judged = p->n;
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_NEWRULE, 0, 0);
+	emit(p, BPF_JMP | BPF_JEQ | BPF_K, NFT_MSG_DELRULE, 0, 0);
+	m = emit_match(p, first, NF_TABLE_NAME);
+	emit(p, BPF_RET | BPF_K, UP, 0, 0);
+	aim(p, m);
+	emit(p, BPF_RET | BPF_K, DROP, 0, 0);
+	if (!rules)
+		return; /* rules never get this far */
+	/* rules: ours, and the chains named (the chain is the second attribute) */
+	p->f[judged].jt = (uint8_t)(p->n - judged - 1);
+	p->f[judged + 1].jt = (uint8_t)(p->n - judged - 2);
+	m = emit_match(p, first, NF_TABLE_NAME);
+	emit(p, BPF_RET | BPF_K, UP, 0, 0);
+	aim(p, m);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strnlen(rules[i].table, NFT_NAME_MAXLEN - 1);
+		uint32_t chain = first + NLA_ALIGN(NLA_HDRLEN + (uint32_t)len + 1);
+		bool seen = false, all = false;
+
+		for (size_t j = 0; j < n; j++) {
+			seen |= j < i && !strcmp(rules[j].table, rules[i].table);
+			all |= !strcmp(rules[j].table, rules[i].table) && !rules[j].chain;
+		}
+		if (seen)
+			continue; /* its table's block is made */
+		m = emit_match(p, first, rules[i].table);
+		if (all) {
+			emit(p, BPF_RET | BPF_K, UP, 0, 0);
+		} else {
+			emit(p, BPF_LD | BPF_H | BPF_ABS, chain + 2, 0, 0);
+			emit(p, BPF_JMP | BPF_JEQ | BPF_K, be16_of(NFTA_RULE_CHAIN), 1, 0);
+			emit(p, BPF_RET | BPF_K, UP, 0, 0);
+			for (size_t j = i; j < n; j++) {
+				unsigned int c;
+
+				if (strcmp(rules[j].table, rules[i].table))
+					continue;
+				c = emit_match(p, chain, rules[j].chain);
+				emit(p, BPF_RET | BPF_K, UP, 0, 0);
+				aim(p, c);
+			}
+			emit(p, BPF_RET | BPF_K, DROP, 0, 0);
+		}
+		aim(p, m);
+	}
+	emit(p, BPF_RET | BPF_K, DROP, 0, 0);
+}
+
+static int attach(struct mnl_socket *nl, const struct nl_follow *rules, size_t n)
+{
+	struct prog *p = calloc(1, sizeof(*p));
+	struct sock_fprog prog;
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	build(p, rules, n);
+	if (p->full) {
+		/* too many names for one filter: every rule goes up, and the daemon judges */
+		memset(p, 0, sizeof(*p));
+		build(p, NULL, 0);
+	}
+	prog = (struct sock_fprog){ (unsigned short)p->n, p->f };
+	r = setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+	r = r < 0 ? -errno : 0;
+	free(p);
+	return r;
+}
+
+int nl_monitor_follow(struct nl_monitor *m, const struct nl_follow *rules, size_t n)
+{
+	if (m->kind != NL_MON_NFT)
+		return -EINVAL;
+	return attach(m->nl, rules, n);
 }
 
 int nl_monitor_open(enum nl_mon_kind kind, struct nl_monitor **out)
@@ -121,7 +256,7 @@ int nl_monitor_open(enum nl_mon_kind kind, struct nl_monitor **out)
 			goto err;
 		}
 		/* a kernel without socket filters still works: the daemon filters again */
-		nft_filter(m->nl);
+		attach(m->nl, NULL, 0);
 	} else {
 		for (size_t i = 0; i < sizeof(groups) / sizeof(*groups); i++)
 			if (mnl_socket_setsockopt(m->nl, NETLINK_ADD_MEMBERSHIP, &groups[i],

@@ -53,6 +53,18 @@ typedef void (*nl_event_cb)(const struct nl_event *ev, void *data);
 int nl_monitor_read(struct nl_monitor *m, nl_event_cb cb, void *data);
 
 /*
+ * The nftables monitor lets every table's rules through until this says
+ * which chains to follow: then only the rules of our table and of these
+ * chains come up (the kernel drops the rest before it wakes the reader). A
+ * NULL chain follows its whole table; rules NULL follows everything again.
+ * Families are not told apart: a name followed in one is followed in all.
+ */
+struct nl_follow {
+	const char *table, *chain;
+};
+int nl_monitor_follow(struct nl_monitor *m, const struct nl_follow *rules, size_t n);
+
+/*
  * Which nftables events concern the forward: our table; the foreign chains
  * that carry our exemption (nf_foreign_chains[]) and their tables; any
  * table's base chains on the hooks a forwarded flow passes (ingress,
@@ -72,6 +84,14 @@ int nf_watch_resync(struct nf_watch *w, struct nf_sock *s, struct nf_err *err);
 void nf_watch_free(struct nf_watch *w);
 /* Does ev concern the forward? Chain events also update what w knows. */
 bool nf_watch_concerns(struct nf_watch *w, const struct nl_event *ev);
+/*
+ * Narrow m to the chains whose rules can concern the forward (the base
+ * chains on the path, and the foreign chains), when they changed since the
+ * last call. Call it after each read, before acting on what was
+ * read: a rule the filter dropped before it heard of a new base chain was
+ * made before that, and the next read-back sees it.
+ */
+int nf_watch_follow(struct nf_watch *w, struct nl_monitor *m);
 /* The hooks a forwarded flow passes, in nfproto's numbering. */
 bool nf_hook_on_path(uint8_t nfproto, int hook);
 

@@ -28,6 +28,7 @@ struct base {
 struct nf_watch {
 	struct base *base; /* base chains on the path, in any table but ours */
 	size_t n, cap;
+	bool changed; /* since the monitor's filter last heard of them */
 };
 
 bool nf_hook_on_path(uint8_t nfproto, int hook)
@@ -74,6 +75,7 @@ static int base_add(struct nf_watch *w, uint8_t nfproto, const char *table, cons
 		w->cap = cap;
 	}
 	b = &w->base[w->n++];
+	w->changed = true;
 	b->nfproto = nfproto;
 	snprintf(b->table, sizeof(b->table), "%s", table);
 	snprintf(b->chain, sizeof(b->chain), "%s", chain);
@@ -84,8 +86,10 @@ static void base_del(struct nf_watch *w, uint8_t nfproto, const char *table, con
 {
 	for (size_t i = w->n; i-- > 0;)
 		if (w->base[i].nfproto == nfproto && !strcmp(w->base[i].table, table) &&
-		    (!chain || !strcmp(w->base[i].chain, chain)))
+		    (!chain || !strcmp(w->base[i].chain, chain))) {
 			w->base[i] = w->base[--w->n];
+			w->changed = true;
+		}
 }
 
 static bool ours(uint8_t nfproto, const char *table)
@@ -107,6 +111,7 @@ int nf_watch_resync(struct nf_watch *w, struct nf_sock *s, struct nf_err *err)
 	int r = -EINTR;
 
 	/* every family's chains in one dump; an interrupted one is read again */
+	w->changed = true;
 	for (int i = 0; i < NF_DUMP_TRIES && r == -EINTR; i++) {
 		w->n = 0;
 		r = nf_base_chains(s, chain_cb, w, err);
@@ -121,6 +126,7 @@ int nf_watch_new(struct nf_sock *s, struct nf_watch **out, struct nf_err *err)
 
 	if (!w)
 		return -ENOMEM;
+	w->changed = true;
 	r = s ? nf_watch_resync(w, s, err) : 0;
 	if (r < 0) {
 		nf_watch_free(w);
@@ -128,6 +134,38 @@ int nf_watch_new(struct nf_sock *s, struct nf_watch **out, struct nf_err *err)
 	}
 	*out = w;
 	return 0;
+}
+
+int nf_watch_follow(struct nf_watch *w, struct nl_monitor *m)
+{
+	struct nl_follow *f;
+	size_t n = w->n + nf_n_foreign_chains;
+	bool cut = false;
+	int r;
+
+	if (!w->changed)
+		return 0;
+	f = calloc(n + 1, sizeof(*f));
+	if (!f) {
+		nl_monitor_follow(m, NULL, 0); /* what it cannot name, it lets through */
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (i < w->n) {
+			f[i] = (struct nl_follow){ w->base[i].table, w->base[i].chain };
+			/* a name as long as an event keeps may have been cut */
+			cut |= strlen(w->base[i].table) >= sizeof(w->base->table) - 1 ||
+			       strlen(w->base[i].chain) >= sizeof(w->base->chain) - 1;
+		} else {
+			f[i] = (struct nl_follow){ nf_foreign_chains[i - w->n].table,
+						   nf_foreign_chains[i - w->n].chain };
+		}
+	}
+	r = nl_monitor_follow(m, cut ? NULL : f, n);
+	free(f);
+	if (r == 0)
+		w->changed = false;
+	return r;
 }
 
 void nf_watch_free(struct nf_watch *w)

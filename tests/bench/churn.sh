@@ -4,7 +4,9 @@
 # The daemon's cost while another program churns a table that is none of
 # its business: TRANSACTIONS (20,000) one-element transactions (an add,
 # then a delete) on "inet churn", sent by one `nft -i`, each line its own
-# transaction, then as many rule changes in that table's input chain. The daemon's CPU time (utime + stime from /proc/PID/stat)
+# transaction, then as many rule changes in that table's input chain, then
+# in a regular chain of a table with a base chain on the forward hook. The
+# daemon's CPU time (utime + stime from /proc/PID/stat)
 # over the flood is compared with the flood process's own (bash's `time`:
 # user + sys). Goal: under 5 %. At the end the forward must still be
 # correct, and a change that does concern it (our table deleted) repaired.
@@ -50,9 +52,19 @@ table inet churn {
 	chain input { type filter hook input priority 10; policy accept; ip saddr @blocked drop; }
 }
 NFT
-# two floods: set elements (dropped by the monitor socket's filter in the
-# kernel), then rules in that table's input chain (which reach the daemon and
-# are ignored there: no hook of the path)
+# a table the daemon must follow: a base chain on the forward hook (that
+# accepts), and a regular chain beside it
+nft -f - <<'NFT'
+table inet fwtab {
+	chain forward { type filter hook forward priority 10; policy accept; }
+	chain sub { }
+}
+NFT
+# three floods: set elements, and rules in the input chain (both dropped by
+# the monitor socket's filter in the kernel: elements of another table, rules
+# of a table with no base chain on the path); then rules in the followed
+# table's regular chain, which reach the daemon and are ignored there,
+# without a read of the ruleset
 for ((i = 0; i < TRANSACTIONS / 2; i++)); do
 	a="10.$((i / 62500)).$((i / 250 % 250)).$((i % 250 + 1))"
 	echo "add element inet churn blocked { $a }"
@@ -62,6 +74,10 @@ for ((i = 0; i < TRANSACTIONS / 2; i++)); do
 	echo "add rule inet churn input ip saddr 10.9.$((i / 250 % 250)).$((i % 250 + 1)) counter drop"
 	echo "flush chain inet churn input"
 done >"$TMP/rules.nft"
+for ((i = 0; i < TRANSACTIONS / 2; i++)); do
+	echo "add rule inet fwtab sub ip saddr 10.9.$((i / 250 % 250)).$((i % 250 + 1)) counter drop"
+	echo "flush chain inet fwtab sub"
+done >"$TMP/followed.nft"
 
 "$VFIO_AGENT" --config "$TMP/conf" daemon --foreground >"$TMP/daemon.log" 2>&1 &
 DPID=$!
@@ -85,7 +101,8 @@ flood() {
 		"$(awk -v d="$dms" -v f="$fms" 'BEGIN { printf "%.2f", f ? 100 * d / f : 0 }')"
 }
 rows=$(flood "set elements of inet churn" "$TMP/elements.nft"
-	flood "rules in inet churn input" "$TMP/rules.nft")
+	flood "rules in inet churn input" "$TMP/rules.nft"
+	flood "rules in inet fwtab sub (a table with a forward chain)" "$TMP/followed.nft")
 
 "$VFIO_AGENT" -q --config "$TMP/conf" forward status --json >"$TMP/status" 2>&1
 in_sync=$(tr -d ' \n' <"$TMP/status" | grep -c '"in_sync":true')

@@ -8,6 +8,11 @@
  *
  * so a script can pair a tampering or an address change with the daemon's
  * answer as the kernel reported both, without a poll loop's granularity.
+ *
+ * `nlstamp follow` narrows the nftables monitor as the daemon does: a watch
+ * learns the base chains on the path, and after each read the monitor's
+ * filter follows their tables. A line then ends in "concerns" or "ignored",
+ * the watch's verdict.
  */
 #include <arpa/inet.h>
 #include <poll.h>
@@ -16,6 +21,9 @@
 #include <time.h>
 
 #include "netfilter/monitor.h"
+#include "netfilter/nft.h"
+
+static struct nf_watch *watch;
 
 static unsigned long long now_us(void)
 {
@@ -34,18 +42,29 @@ static void print(const struct nl_event *ev, void *data)
 		printf("%llu addr %s %d %s\n", t, ev->removed ? "del" : "add", ev->ifindex,
 		       inet_ntop(ev->addr.family, ev->addr.bytes, a, sizeof(a)) ? a : "?");
 	else if (ev->type == NL_EV_NFT)
-		printf("%llu nft %u %s %u %u %s %d\n", t, ev->nft_msg,
+		printf("%llu nft %u %s %u %u %s %d%s\n", t, ev->nft_msg,
 		       ev->table[0] ? ev->table : "-", ev->portid, ev->nfproto,
-		       ev->chain[0] ? ev->chain : "-", ev->hook);
+		       ev->chain[0] ? ev->chain : "-", ev->hook,
+		       !watch			      ? ""
+		       : nf_watch_concerns(watch, ev) ? " concerns"
+						      : " ignored");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct nl_monitor *m[2];
 	struct pollfd p[2];
+	struct nf_sock *s;
+	struct nf_err e = { 0 };
 
 	if (nl_monitor_open(NL_MON_RTNL, &m[0]) < 0 || nl_monitor_open(NL_MON_NFT, &m[1]) < 0) {
 		perror("nlstamp: netlink");
+		return 1;
+	}
+	if (argc > 1 && !strcmp(argv[1], "follow") &&
+	    (nf_sock_open(&s) < 0 || nf_watch_new(s, &watch, &e) < 0 ||
+	     nf_watch_follow(watch, m[1]) < 0)) {
+		fprintf(stderr, "nlstamp: cannot follow the base chains: %s\n", e.msg);
 		return 1;
 	}
 	for (int i = 0; i < 2; i++)
@@ -60,6 +79,8 @@ int main(void)
 				unsigned long long t = now_us();
 
 				nl_monitor_read(m[i], print, &t);
+				if (watch && i == 1)
+					nf_watch_follow(watch, m[1]);
 			}
 		fflush(stdout);
 	}

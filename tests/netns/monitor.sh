@@ -57,6 +57,61 @@ check "a rule in another table comes up with its chain" \
 check "a base chain comes up with its family and hook (ip 2, forward 2)" \
 	test "$(ev 3 filter2 | awk '{ print $6, $7, $8 }')" = "2 FORWARD 2"
 
+# ---- the filter follows the tables with base chains on the path ----
+# `nlstamp follow` narrows the monitor as the daemon does: rules come up only
+# from our table, libvirt's exemption chains and base chains on the path,
+# also one made later; once it goes away, its rules no longer do
+in_ns host nft add chain inet vfio_agent c
+in_ns host nft add chain ip filter2 sub
+in_ns host nft add table ip filter
+in_ns host nft add chain ip filter LIBVIRT_FWI
+in_ns host "$UNIT_DIR/nlstamp" follow >"$TMP/fev" 2>&1 &
+SPID=$!
+for _ in $(seq 100); do grep -q ready "$TMP/fev" && break; sleep 0.02; done
+check "nlstamp follows" grep -q ready "$TMP/fev"
+long=$(printf 't%.0s' $(seq 70))
+n add rule inet churn sub counter comment '"x1"'
+n add rule inet churn input counter comment '"x2"'
+n add rule ip filter2 FORWARD counter comment '"y1"'
+n add rule inet vfio_agent c counter comment '"y2"'
+n add rule ip filter2 sub counter comment '"x5"'
+n add rule ip filter LIBVIRT_FWI counter comment '"y5"'
+n add table ip late
+n add chain ip late fw '{ type filter hook forward priority 0; }'
+n add rule ip late fw counter drop comment '"y3"'
+n flush chain ip late fw
+n delete chain ip late fw
+n add chain ip late sub
+n add rule ip late sub counter comment '"x3"'
+n add table ip "$long"
+n add chain ip "$long" fw '{ type filter hook forward priority 0; }'
+n add rule inet churn sub counter comment '"y4"'
+n delete table ip "$long"
+n add rule inet churn sub counter comment '"x4"'
+n add table inet last2
+sleep 0.3
+kill "$SPID"; wait "$SPID" 2>/dev/null
+fev() { awk -v m="$1" -v t="$2" -v c="$3" '$2 == "nft" && $3 == m && $4 == t && $7 == c' "$TMP/fev"; }
+check "following: the run came through" test -n "$(awk '$4 == "last2"' "$TMP/fev")"
+check "following: another table's rules are dropped in the kernel (an input chain's)" \
+	test -z "$(fev 6 churn input)"
+# of inet churn sub's three, only the one made while a 70-byte name (cut in
+# the events) had every table followed
+check "following: another table's rules are dropped, except while a name may be cut" \
+	test "$(fev 6 churn sub | wc -l)" -eq 1
+check "following: a rule in a base chain on the path comes up and concerns the forward" \
+	test -n "$(fev 6 filter2 FORWARD | grep ' concerns$')"
+check "following: a rule in our table comes up" test -n "$(fev 6 vfio_agent c)"
+check "following: a regular chain beside a base chain on the path is not followed" \
+	test -z "$(fev 6 filter2 sub)"
+check "following: a rule in libvirt's chain that carries the exemption comes up" \
+	test -n "$(fev 6 filter LIBVIRT_FWI | grep ' concerns$')"
+check "following: a forward chain made later makes its table followed (its rule came up)" \
+	test -n "$(fev 6 late fw | grep ' concerns$')"
+check "following: once that chain is gone its table's rules are dropped again" \
+	test -z "$(fev 6 late sub)"
+check "following: chains of any table still come up" test -n "$(fev 3 late sub)"
+
 # ---- dumps interrupted by another program's changes ----
 in_ns host ip link add lan0 type veth peer name lan1
 in_ns host ip link set lan0 up
