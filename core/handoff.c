@@ -183,7 +183,12 @@ static int run_unit(struct handoff *h, const struct jrec *rec)
 	int r;
 
 	say(h, HANDOFF_INFO, "stopping %s", unit_label(rec, label, sizeof(label)));
-	if ((r = manager_op(h, rec->b, UNIT_OP_STOP, rec->a, what, NULL, err, sizeof(err))) < 0)
+	r = manager_op(h, rec->b, UNIT_OP_STOP, rec->a, what, NULL, err, sizeof(err));
+	if (r == -EINTR && stopped(h))
+		/* the rollback's StartUnit replaces the job that still runs */
+		return fail(h, r, "%s: %s: interrupted by %s while its stop job ran", what, label,
+			    strsignal(stopped(h)));
+	if (r < 0)
 		return fail(h, r, "%s: %s did not stop: %s", what, label, err);
 	return 0;
 }

@@ -12,8 +12,10 @@
  *
  * The units are files in DIR/units, named as the unit, holding one line:
  * its ActiveState, then any of the words fail-stop, fail-start (that job
- * ends "failed") and refuse-stop (StopUnit is refused at once with
- * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes).
+ * ends "failed"), refuse-stop (StopUnit is refused at once with
+ * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes)
+ * and slow-stop (the stop job takes 2 s; a StartUnit in the meantime
+ * replaces it, which ends it "canceled", as systemd's mode "replace" does).
  * A finished job writes the new state back to the file. Every method call
  * is appended to DIR/calls as "METHOD ARG...". tests/helpers/sdmanager.sh
  * is the tests' side of it.
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <systemd/sd-bus.h>
 
@@ -37,6 +40,22 @@
 static const char *dir;
 static uint32_t next_job = 1;
 static bool subscribed;
+
+/* the one slow stop job that may be running */
+static struct {
+	bool on;
+	uint32_t id;
+	char path[64], unit[256], flags[192];
+	uint64_t at;
+} slow;
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static void record(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void record(const char *fmt, ...)
@@ -162,6 +181,24 @@ static int job(sd_bus_message *m, sd_bus_error *e, bool start)
 	snprintf(job_path, sizeof(job_path), SD_PATH "/job/%u", id);
 	if ((r = sd_bus_reply_method_return(m, "o", job_path)) < 0)
 		return r;
+	if (slow.on && !strcmp(slow.unit, unit)) {
+		/* mode "replace": the running job gives way */
+		record("canceled %s", unit);
+		if (subscribed)
+			sd_bus_emit_signal(sd_bus_message_get_bus(m), SD_PATH,
+					   "org.freedesktop.systemd1.Manager", "JobRemoved", "uoss",
+					   slow.id, slow.path, unit, "canceled");
+		slow.on = false;
+	}
+	if (!start && strstr(flags, " slow-stop ")) {
+		slow.on = true;
+		slow.id = id;
+		slow.at = now_us() + 2000000;
+		snprintf(slow.path, sizeof(slow.path), "%s", job_path);
+		snprintf(slow.unit, sizeof(slow.unit), "%s", unit);
+		snprintf(slow.flags, sizeof(slow.flags), "%s", flags);
+		return 1;
+	}
 	if (strstr(flags, start ? " fail-start " : " fail-stop ")) {
 		result = "failed";
 		if (start)
@@ -268,7 +305,19 @@ int main(int argc, char **argv)
 			fprintf(stderr, "sdmanager: %s\n", strerror(-r));
 			return 1;
 		}
-		if (r == 0 && (r = sd_bus_wait(bus, UINT64_MAX)) < 0 && r != -EINTR) {
+		if (r > 0)
+			continue;
+		if (slow.on && now_us() >= slow.at) {
+			slow.on = false;
+			unit_write(slow.unit, "inactive", slow.flags);
+			if (subscribed)
+				sd_bus_emit_signal(bus, SD_PATH, "org.freedesktop.systemd1.Manager",
+						   "JobRemoved", "uoss", slow.id, slow.path,
+						   slow.unit, "done");
+			continue;
+		}
+		if ((r = sd_bus_wait(bus, slow.on ? slow.at - now_us() : UINT64_MAX)) < 0 &&
+		    r != -EINTR) {
 			fprintf(stderr, "sdmanager: %s\n", strerror(-r));
 			return 1;
 		}

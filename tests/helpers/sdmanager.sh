@@ -12,7 +12,9 @@
 #                                    a loaded unit in ActiveState STATE (active,
 #                                    inactive, failed, ...); FLAGs: fail-stop, fail-start
 #                                    (that job ends "failed"), refuse-stop (StopUnit is
-#                                    refused, as for RefuseManualStop=yes). A unit never
+#                                    refused, as for RefuseManualStop=yes), slow-stop
+#                                    (its stop job takes 2 s; a StartUnit meanwhile
+#                                    cancels it, "canceled UNIT" in the calls). A unit never
 #                                    named is not loaded (GetUnit: NoSuchUnit).
 #   manager_state UNIT               its ActiveState now (the jobs change it)
 #   manager_calls [METHOD]           the calls received, in order, one "METHOD ARG..."
