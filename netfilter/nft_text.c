@@ -26,11 +26,24 @@
 #include "netfilter/nft_priv.h"
 #include "shared/strbuf.h"
 
-static int udata_comment_cb(const struct nftnl_udata *attr, void *data)
+/*
+ * The value of the first userdata attribute of type, and its length; NULL
+ * when there is none. Userdata is nft's type-length-value bytes, walked here
+ * within its length: libnftnl 1.2.4's nftnl_udata_parse() trusts each
+ * attribute's length byte and reads past the end of a short one.
+ */
+static const char *udata_find(const void *ud, uint32_t len, uint8_t type, uint8_t *vlen)
 {
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT)
-		*(const char **)data = nftnl_udata_get(attr);
-	return 0;
+	const uint8_t *p = ud, *end = p + len;
+
+	while (p && end - p >= 2 && end - p - 2 >= p[1]) {
+		if (p[0] == type) {
+			*vlen = p[1];
+			return (const char *)p + 2;
+		}
+		p += 2 + p[1];
+	}
+	return NULL;
 }
 
 struct tag_ctx {
@@ -60,12 +73,16 @@ const char *nf_exempt_tag(const void *rule)
 	struct nftnl_rule *r = (struct nftnl_rule *)rule;
 	struct tag_ctx t = { NULL };
 	uint32_t len;
+	uint8_t vlen;
 	const void *ud;
 
-	if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)) {
-		ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
-		if (ud)
-			nftnl_udata_parse(ud, len, udata_comment_cb, &t.tag);
+	if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA) &&
+	    (ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len))) {
+		const char *c = udata_find(ud, len, NFTNL_UDATA_RULE_COMMENT, &vlen);
+
+		/* nft writes the comment with its NUL; one without it is no comment */
+		if (c && vlen && memchr(c, 0, vlen))
+			t.tag = c;
 	}
 	if (!t.tag)
 		nftnl_expr_foreach(r, expr_tag_cb, &t);
@@ -221,26 +238,20 @@ int nf_chain_text(const void *chain, char *buf, size_t len)
 
 /* ---- a whole state --------------------------------------------------- */
 
-static int table_comment_cb(const struct nftnl_udata *attr, void *data)
-{
-	/* userdata is bytes: a comment without its NUL is read to its length only */
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_TABLE_COMMENT)
-		snprintf(data, NF_COMMENT_LEN, "%.*s", (int)nftnl_udata_len(attr),
-			 (const char *)nftnl_udata_get(attr));
-	return 0;
-}
-
 void nf_table_comment(const struct nftnl_table *t, char *comment)
 {
 	uint32_t len;
+	uint8_t vlen;
 	const void *ud;
+	const char *c;
 
 	comment[0] = 0;
-	if (!nftnl_table_is_set(t, NFTNL_TABLE_USERDATA))
+	if (!nftnl_table_is_set(t, NFTNL_TABLE_USERDATA) ||
+	    !(ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len)))
 		return;
-	ud = nftnl_table_get_data(t, NFTNL_TABLE_USERDATA, &len);
-	if (ud)
-		nftnl_udata_parse(ud, len, table_comment_cb, comment);
+	/* userdata is bytes: a comment without its NUL is read to its length only */
+	if ((c = udata_find(ud, len, NFTNL_UDATA_TABLE_COMMENT, &vlen)))
+		snprintf(comment, NF_COMMENT_LEN, "%.*s", (int)vlen, c);
 }
 
 static void text_add(struct nf_text *t, int (*fn)(const void *, char *, size_t), const void *obj)
@@ -330,7 +341,9 @@ static int state_text(struct nf_text *t, bool table, const char *comment, struct
 		size_t k = 0;
 		qsort(cs, n_chains, sizeof(*cs), by_name_chain);
 		for (size_t c = 0; c < n_chains; c++)
-			for (size_t i = 0; i < n_rules; i++)
+			/* a name given twice groups its rules once: k stays within n_rules */
+			for (size_t i = 0; (!c || by_name_chain(&cs[c - 1], &cs[c])) && i < n_rules;
+			     i++)
 				if (!strcmp(nftnl_rule_get_str(rules[i], NFTNL_RULE_CHAIN),
 					    nftnl_chain_get_str(cs[c], NFTNL_CHAIN_NAME)))
 					rs[k++] = rules[i];

@@ -17,8 +17,10 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 
 #include "netfilter/nft.h"
+#include "netfilter/nft_priv.h"
 #include "tap.h"
 
 static char buf[1 << 16], buf2[1 << 16];
@@ -285,6 +287,39 @@ static void test_scale(void)
 	nf_objs_free(o);
 }
 
+/* what fuzz_nft_state found: replies no kernel sends, read within their bounds */
+static void test_hostile(void)
+{
+	static const uint8_t cut[] = { NFTNL_UDATA_RULE_COMMENT, 200, 'v', 'f' };
+	static const uint8_t no_nul[] = { NFTNL_UDATA_RULE_COMMENT, 3, 'v', 'f', 'i' };
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nf_actual a = { .table = true };
+	struct nf_text t = { 0 };
+
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, cut, sizeof(cut));
+	CHECK("hostile: a comment longer than its userdata is no comment", !nf_exempt_tag(r));
+	nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, no_nul, sizeof(no_nul));
+	CHECK("hostile: a comment without its NUL is no comment", !nf_exempt_tag(r));
+	nftnl_rule_free(r);
+
+	/* two chains of one name, each with the table's rules: grouped once */
+	for (int i = 0; i < 2; i++) {
+		a.chains[a.n_chains] = nftnl_chain_alloc();
+		nftnl_chain_set_str(a.chains[a.n_chains], NFTNL_CHAIN_TABLE, NF_TABLE_NAME);
+		nftnl_chain_set_str(a.chains[a.n_chains++], NFTNL_CHAIN_NAME, "twice");
+	}
+	a.rules = calloc(2, sizeof(*a.rules));
+	for (int i = 0; i < 2; i++) {
+		a.rules[a.n_rules] = nftnl_rule_alloc();
+		nftnl_rule_set_str(a.rules[a.n_rules], NFTNL_RULE_TABLE, NF_TABLE_NAME);
+		nftnl_rule_set_str(a.rules[a.n_rules++], NFTNL_RULE_CHAIN, "twice");
+	}
+	CHECK("hostile: a chain named twice makes a text, its rules within bounds",
+	      nf_actual_text(&a, &t) == 0 && t.buf);
+	free(t.buf);
+	nf_actual_free(&a);
+}
+
 int main(void)
 {
 	struct nf_forward_spec s = spec();
@@ -299,6 +334,7 @@ int main(void)
 	goldens(o);
 	nf_objs_free(o);
 	test_families();
+	test_hostile();
 	test_scale();
 	TAP_EXIT();
 }
