@@ -184,8 +184,8 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -Wall -Wno-unused-parameter -D_GNU_SOURCE -I. $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRC))
-# what make fuzz and make check run; fuzz_nft_state (see its head) is built, run by hand
-FUZZ_RUN ?= $(filter-out fuzz_nft_state,$(notdir $(FUZZ_BIN)))
+# what make fuzz and make check run
+FUZZ_RUN ?= $(notdir $(FUZZ_BIN))
 # bpf/scan.c: the target sets core/targets.c fills (no skeleton needed)
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_O)/obj/%.o,$(NF_SRC) $(CORE_SRC) $(SHARED_SRC) bpf/scan.c)
 
