@@ -178,11 +178,28 @@ static void port_line(FILE *out, const struct nf_forward_spec *s, const struct n
 		(unsigned long long)f->bytes);
 }
 
-/* an exemption line that says something: only of a family the forward uses */
+/*
+ * an exemption line that says something: one the config asks for or one of
+ * ours left over, in a chain that sees a family the forward uses
+ */
 static bool exempt_shown(const struct nf_forward_spec *s, const struct nf_exempt_status *x)
 {
-	return x->chain_exists &&
-	       (!s || s->fam[x->chain->family == NFPROTO_IPV4 ? NF_V4 : NF_V6].enabled);
+	if (!x->chain_exists || (!x->wanted && !x->n_rules))
+		return false;
+	if (!s || (x->nfproto != NFPROTO_IPV4 && x->nfproto != NFPROTO_IPV6))
+		return true;
+	return s->fam[x->nfproto == NFPROTO_IPV4 ? NF_V4 : NF_V6].enabled;
+}
+
+static const char *exempt_state(const struct nf_exempt_status *x)
+{
+	if (!x->n_rules)
+		return "ABSENT";
+	if (!x->wanted)
+		return "NOT WANTED (the config's exempt does not ask for it; forward up removes it)";
+	if (!x->at_head)
+		return "NOT AT HEAD (the chain's own rules come first; forward up moves it back)";
+	return "in place";
 }
 
 static const char *const level_name[] = { [FWD_WARN] = "WARN", [FWD_BLOCKED] = "BLOCKED" };
@@ -235,10 +252,11 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 			if (!exempt_shown(s, x))
 				continue;
 			e = json_object_new_object();
-			json_object_object_add(e, "family",
-					       json_str(nf_family_name(x->chain->family)));
-			json_object_object_add(e, "table", json_str(x->chain->table));
-			json_object_object_add(e, "chain", json_str(x->chain->chain));
+			json_object_object_add(e, "family", json_str(nf_family_name(x->nfproto)));
+			json_object_object_add(e, "table", json_str(x->table));
+			json_object_object_add(e, "chain", json_str(x->chain));
+			json_object_object_add(e, "libvirt", json_object_new_boolean(x->libvirt));
+			json_object_object_add(e, "wanted", json_object_new_boolean(x->wanted));
 			json_object_object_add(e, "rules", json_object_new_int((int)x->n_rules));
 			json_object_object_add(e, "present",
 					       json_object_new_boolean(x->n_rules > 0));
@@ -308,12 +326,8 @@ static int show_status(const struct config *c, const struct fwd_spec *fs,
 
 		if (!exempt_shown(s, x))
 			continue;
-		printf("  exemption in %s %s %s: %s", nf_family_name(x->chain->family),
-		       x->chain->table, x->chain->chain,
-		       !x->n_rules   ? "ABSENT"
-		       : !x->at_head ? "NOT AT HEAD (the chain's own rules come first; forward up "
-				       "moves it back)"
-				     : "in place");
+		printf("  exemption in %s %s %s: %s", nf_family_name(x->nfproto), SHOW(x->table),
+		       SHOW(x->chain), exempt_state(x));
 		if (x->n_rules)
 			printf(" (%zu rules, packets %llu bytes %llu)", x->n_rules,
 			       (unsigned long long)x->packets, (unsigned long long)x->bytes);

@@ -326,6 +326,11 @@ static bool enum_of(const char *v, const char *const *names, size_t n, int *out)
 }
 
 const char *const on_holders_names[HOLDERS__N] = { "wait", "kill", "fail" };
+const char *const exempt_names[NF_EXEMPT__N] = {
+	[NF_EXEMPT_LIBVIRT] = "libvirt",
+	[NF_EXEMPT_AUTO] = "auto",
+	[NF_EXEMPT_NONE] = "none",
+};
 
 const char *config_on_holders(const struct config *c, char *buf, size_t len)
 {
@@ -440,10 +445,19 @@ static int key_vnc(struct parse *p, const char *k, const char *v)
 	} else if (!strcmp(k, "masquerade")) {
 		if (!parse_bool(v, &vnc->masquerade))
 			return fail(p, "vnc", k, "expected true or false, got '%s'", v);
+	} else if (!strcmp(k, "exempt")) {
+		int e;
+
+		if (!enum_of(v, exempt_names, NF_EXEMPT__N, &e))
+			return fail(p, "vnc", k,
+				    "expected libvirt, auto (any foreign chain that would drop the "
+				    "flow) or none, got '%s'",
+				    v);
+		vnc->exempt = e;
 	} else {
 		return fail(
 			p, "vnc", k,
-			"unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)");
+			"unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade exempt)");
 	}
 	return 1;
 }
@@ -627,6 +641,7 @@ static void config_defaults(struct config *c)
 	c->vnc.host_auto = true;
 	c->vnc.host_port = 5900;
 	c->vnc.guest_port = 5900;
+	c->vnc.exempt = NF_EXEMPT_LIBVIRT;
 }
 
 /* Checks that need the whole file. */

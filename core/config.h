@@ -29,6 +29,9 @@ enum cfg_on_holders { HOLDERS_WAIT, HOLDERS_KILL, HOLDERS_FAIL, HOLDERS__N };
 extern const char *const on_holders_names[HOLDERS__N];
 struct config;
 
+/* the values of exempt, as the config spells them */
+extern const char *const exempt_names[NF_EXEMPT__N];
+
 /* on-holders as the config would say it: "stop,wait", "kill" */
 const char *config_on_holders(const struct config *c, char *buf, size_t len);
 
@@ -51,6 +54,7 @@ struct cfg_vnc {
 	struct nf_prefix *allow; /* empty: the interface's subnet */
 	size_t n_allow;
 	bool masquerade;
+	enum nf_exempt exempt;
 };
 
 struct config {

@@ -42,6 +42,7 @@ int fwd_spec_resolve(const struct config *c, struct fwd_spec *fs, char *err, siz
 	s->vm = c->vm;
 	snprintf(s->ifname, sizeof(s->ifname), "%s", v->interface);
 	s->masquerade = v->masquerade;
+	s->exempt = v->exempt;
 
 	ifindex = rtnl_link_index(v->interface);
 	if (ifindex == -ENODEV) {

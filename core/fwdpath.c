@@ -135,6 +135,7 @@ int fwd_path_eval(const char *root, struct nf_sock *s, const struct nf_forward_s
 {
 	static struct nf_prefix all[MAX_ADDRS], own[MAX_ADDRS];
 	struct nf_drop_chain drop[8];
+	const struct nf_foreign_chain *lv[NF_N_FOREIGN_CHAINS];
 	struct nf_listener lis[8];
 	struct rtnl_bpf progs[8];
 	struct nf_err e = { 0 };
@@ -195,7 +196,7 @@ int fwd_path_eval(const char *root, struct nf_sock *s, const struct nf_forward_s
 		    lis[i].addr.family == AF_INET6 ? "]" : "", lis[i].port, who);
 	}
 
-	n = nf_path_drop_chains(s, spec, drop, ARRAY_SIZE(drop), &e);
+	n = nf_path_drop_chains(s, spec, false, drop, ARRAY_SIZE(drop), &e);
 	if (n < 0) {
 		snprintf(err, errlen, "cannot read the ruleset's chains: %s%s%s", strerror(-n),
 			 e.msg[0] ? ": " : "", e.msg);
@@ -208,6 +209,21 @@ int fwd_path_eval(const char *root, struct nf_sock *s, const struct nf_forward_s
 		    nf_family_name(drop[i].nfproto), drop[i].table, drop[i].chain,
 		    nf_hook_name(drop[i].nfproto, drop[i].hook),
 		    drop[i].policy ? "its policy is drop" : "its last rule drops");
+
+	n = nf_path_libvirt_rejects(s, spec, lv, ARRAY_SIZE(lv), &e);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read libvirt's chains: %s%s%s", strerror(-n),
+			 e.msg[0] ? ": " : "", e.msg);
+		return n;
+	}
+	for (int i = 0; i < n && i < (int)ARRAY_SIZE(lv); i++)
+		add(p, FWD_BLOCKED, "chain",
+		    "%s %s %s (libvirt's) rejects new flows into its guests, and no rule there "
+		    "accepts `ct status dnat` (%s)",
+		    nf_family_name(lv[i]->family), lv[i]->table, lv[i]->chain,
+		    spec->exempt == NF_EXEMPT_NONE
+			    ? "exempt = none: set exempt = libvirt for our accept at its head"
+			    : "forward up puts our accept at its head");
 
 	n = rtnl_bpf_progs(ifindex, progs, ARRAY_SIZE(progs));
 	if (n < 0) {

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The VNC forward in nftables: one table, "inet vfio_agent", written in one
- * batch, plus a tagged exemption rule at the head of libvirt's own
- * forward-input chain when one exists. Functions return 0 or -errno and
- * never log; the kernel's extended-ack text lands in struct nf_err.
+ * batch, plus tagged exemption rules at the head of libvirt's own
+ * forward-input chain when one exists and, with exempt = auto, of other
+ * programs' base chains that would drop the flow. Functions return 0 or
+ * -errno and never log; the kernel's extended-ack text lands in struct nf_err.
  */
 #ifndef VFIO_NETFILTER_NFT_H
 #define VFIO_NETFILTER_NFT_H
 
+#include <linux/netfilter/nf_tables.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,11 +44,20 @@ struct nf_family {
 	size_t n_allow;
 };
 
+/* exempt = ...: which chains of other programs get our tagged accept */
+enum nf_exempt {
+	NF_EXEMPT_LIBVIRT, /* libvirt's (nf_foreign_chains[]) */
+	NF_EXEMPT_AUTO,	   /* libvirt's, and any base chain on the path that would drop the flow */
+	NF_EXEMPT_NONE,	   /* none at all */
+	NF_EXEMPT__N,
+};
+
 /* Everything the table is built from, already resolved (no "auto" left). */
 struct nf_forward_spec {
 	const char *vm;
 	char ifname[IFNAMSIZ];
 	bool masquerade; /* masquerade LAN clients too, not only host-originated flows */
+	enum nf_exempt exempt;
 	struct nf_family fam[NF_NFAM];
 	const struct nf_port *ports;
 	size_t n_ports;
@@ -65,6 +76,23 @@ struct nf_foreign_chain {
 extern const struct nf_foreign_chain nf_foreign_chains[];
 extern const size_t nf_n_foreign_chains;
 
+/*
+ * A base chain of another table on the flow's path (netfilter/path.h finds
+ * them): one that drops the flow, and with exempt = auto one that gets our
+ * exemption, whose expressions depend on where it sits.
+ */
+struct nf_drop_chain {
+	uint8_t nfproto;
+	char table[NFT_NAME_MAXLEN];
+	char chain[NFT_NAME_MAXLEN];
+	int hook;
+	int32_t prio;
+	bool policy;   /* its policy drops; else its last rule drops unconditionally */
+	bool iptables; /* iptables-nft's: speak its dialect */
+};
+/* the most base chains exempt = auto puts an exemption in */
+#define NF_MAX_AUTO 32
+
 struct nf_err {
 	int error;	 /* -errno of the first failure */
 	char object[96]; /* which object the kernel refused, if known */
@@ -74,8 +102,9 @@ struct nf_err {
 /* Built objects, before they go to the kernel (tests inspect them). */
 struct nf_objs;
 
+/* foreign_present: which of nf_foreign_chains[] exist; autos: exempt = auto's chains */
 int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_present,
-		  struct nf_objs **out);
+		  const struct nf_drop_chain *autos, size_t n_autos, struct nf_objs **out);
 void nf_objs_free(struct nf_objs *o);
 
 /* Iterate built objects as libnftnl objects (tests: round trips, goldens). */
@@ -100,7 +129,7 @@ enum nf_up_result { NF_UP_CHANGED, NF_UP_UNCHANGED };
 
 /* Make the kernel's state equal to spec in one transaction; no-op if it is. */
 int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_err *err);
-/* Remove our table and every exemption we tagged; -ENOENT-free: 0 if none. */
+/* Remove our table and every exemption we tagged, wherever; -ENOENT-free: 0 if none. */
 int nf_forward_down(struct nf_sock *s, bool *removed, struct nf_err *err);
 
 struct nf_fwd_status {
@@ -110,8 +139,13 @@ struct nf_fwd_status {
 	uint64_t packets, bytes;
 };
 
+/* A chain we keep an exemption in, or that holds one of ours. */
 struct nf_exempt_status {
-	const struct nf_foreign_chain *chain;
+	uint8_t nfproto;
+	char table[NFT_NAME_MAXLEN];
+	char chain[NFT_NAME_MAXLEN];
+	bool libvirt; /* one of nf_foreign_chains[]; else a base chain of exempt = auto */
+	bool wanted;  /* the spec asks for an exemption there */
 	bool chain_exists;
 	size_t n_rules; /* our tagged rules in it */
 	bool at_head;	/* they are its first rules: nothing of the chain's own comes first */
@@ -124,7 +158,7 @@ struct nf_status {
 	uint64_t dropped_packets, dropped_bytes;
 	struct nf_fwd_status *fwd; /* one per spec port and family, in spec order */
 	size_t n_fwd;
-	struct nf_exempt_status exempt[NF_N_FOREIGN_CHAINS];
+	struct nf_exempt_status *exempt; /* libvirt's chains first, then the others */
 	size_t n_exempt;
 };
 

@@ -9,7 +9,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/if_ether.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter_ipv4.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/nf_tables.h>
@@ -204,13 +206,13 @@ static void match_nfproto(struct rb *b, int fam)
 	cmp(b, NFT_CMP_EQ, &p, 1);
 }
 
-/* iifname as nft writes it: the whole IFNAMSIZ buffer, zero padded. */
-static void match_iifname(struct rb *b, const char *ifname)
+/* iifname or oifname (key) as nft writes it: the whole IFNAMSIZ buffer, zero padded. */
+static void match_ifname(struct rb *b, uint32_t key, const char *ifname)
 {
 	char name[IFNAMSIZ] = { 0 };
 
 	memcpy(name, ifname, strnlen(ifname, IFNAMSIZ - 1));
-	meta(b, NFT_META_IIFNAME, NFT_REG_1);
+	meta(b, key, NFT_REG_1);
 	cmp(b, NFT_CMP_EQ, name, IFNAMSIZ);
 }
 
@@ -312,7 +314,7 @@ static int rule_done(struct nf_objs *o, struct rb *b, bool exempt)
 static void rule_drop(struct rb *b, const struct nf_forward_spec *spec, int fam)
 {
 	/* a client on the interface, outside allow */
-	match_iifname(b, spec->ifname);
+	match_ifname(b, NFT_META_IIFNAME, spec->ifname);
 	match_daddr(b, fam, &spec->fam[fam].host);
 	load_proto_port(b, 0);
 	lookup(b, NF_SET_PORTS, NFT_REG_1, 0, false);
@@ -325,7 +327,7 @@ static void rule_drop(struct rb *b, const struct nf_forward_spec *spec, int fam)
 static void rule_dnat_lan(struct rb *b, const struct nf_forward_spec *spec, int fam)
 {
 	/* from the chosen interface to host.ip */
-	match_iifname(b, spec->ifname);
+	match_ifname(b, NFT_META_IIFNAME, spec->ifname);
 	match_daddr(b, fam, &spec->fam[fam].host);
 	dnat_map(b, fam);
 }
@@ -401,54 +403,56 @@ static int add_rule_ours(struct nf_objs *o, const struct base_chain *bc,
 }
 
 static int nf_exempt_comment(const struct nf_forward_spec *spec, int fam, const struct nf_port *p,
-			     char *buf, size_t len)
+			     bool reply, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	return snprintf(buf, len, NF_TAG " %s: %s %s%s%s:%u", spec->vm, nf_proto_name(p->proto),
+	return snprintf(buf, len, NF_TAG " %s: %s %s%s%s:%u%s", spec->vm, nf_proto_name(p->proto),
 			fam == NF_V6 ? "[" : "", nf_addr_str(&spec->fam[fam].guest, a, sizeof(a)),
-			fam == NF_V6 ? "]" : "", p->guest_port);
+			fam == NF_V6 ? "]" : "", p->guest_port, reply ? " reply" : "");
 }
 
 /*
- * The exemption, in the expressions iptables-nft itself writes for
- *   -i IF -d GUEST -p tcp --dport N -m conntrack --ctstate DNAT
+ * What an exemption matches of the flow where its chain sits. The guest's
+ * side (address, port) after DNAT, the host's before it (or, for a reply,
+ * after it is translated back); conntrack's DNAT status once there is one.
+ */
+struct ex_match {
+	uint32_t ifkey; /* NFT_META_IIFNAME or NFT_META_OIFNAME: the interface; 0: none */
+	bool reply;	/* the guest's answer: its address and port are the source */
+	bool host;	/* host.ip and host.port, not the guest's */
+	bool ct;	/* ct status dnat */
+};
+
+/* libvirt's chains take new flows into the guest: the forward hook's original direction */
+static const struct ex_match ex_libvirt = { NFT_META_IIFNAME, false, false, true };
+
+/*
+ * An exemption's expressions. In an iptables-nft chain, those iptables-nft
+ * itself writes for
+ *   -i IF -p tcp -d GUEST --dport N -m conntrack --ctstate DNAT
  *   -m comment --comment TAG -j ACCEPT
- * so that iptables-nft -L still lists it; in libvirt's own nftables table
- * the native equivalent.
+ * (or -o, -s, --sport), so that iptables-nft -L still lists the chain and
+ * its owner (libvirt 9, ufw) can still rewrite it; elsewhere the native
+ * equivalent.
  */
 static int add_exempt(struct nf_objs *o, const struct nf_foreign_chain *fc,
-		      const struct nf_forward_spec *spec, int fam, const struct nf_port *p)
+		      const struct nf_forward_spec *spec, int fam, const struct nf_port *p,
+		      const struct ex_match *m)
 {
 	const struct nf_family *f = &spec->fam[fam];
 	char comment[XT_MAX_COMMENT_LEN] = { 0 };
-	uint16_t port = htons(p->guest_port);
+	uint16_t port = htons(m->host ? p->host_port : p->guest_port);
+	uint16_t ethertype = htons(fam == NF_V4 ? ETH_P_IP : ETH_P_IPV6);
+	const struct nf_addr *addr = m->host ? &f->host : &f->guest;
 	struct rb b;
 	int r;
 
 	r = rule_new(o, fc->table, fc->family, fc->chain, &b);
 	if (r < 0)
 		return r;
-	nf_exempt_comment(spec, fam, p, comment, sizeof(comment));
-	if (fc->iptables) {
-		struct xt_conntrack_mtinfo3 ct = {
-			.match_flags = XT_CONNTRACK_STATE,
-			.state_mask = XT_CONNTRACK_STATE_DNAT,
-		};
-		struct xt_comment_info ci;
-
-		memset(&ci, 0, sizeof(ci));
-		memcpy(ci.comment, comment, sizeof(ci.comment));
-		meta(&b, NFT_META_IIFNAME, NFT_REG_1);
-		cmp(&b, NFT_CMP_EQ, spec->ifname, strlen(spec->ifname) + 1);
-		meta(&b, NFT_META_L4PROTO, NFT_REG_1);
-		cmp(&b, NFT_CMP_EQ, &p->proto, 1);
-		match_daddr(&b, fam, &f->guest);
-		payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
-		cmp(&b, NFT_CMP_EQ, &port, 2);
-		xt_match(&b, "conntrack", 3, &ct, sizeof(ct));
-		xt_match(&b, "comment", 0, &ci, sizeof(ci));
-	} else {
+	nf_exempt_comment(spec, fam, p, m->reply, comment, sizeof(comment));
+	if (!fc->iptables) {
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
 
 		if (!ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment)) {
@@ -459,17 +463,114 @@ static int add_exempt(struct nf_objs *o, const struct nf_foreign_chain *fc,
 					    nftnl_udata_buf_len(ud));
 			nftnl_udata_buf_free(ud);
 		}
-		match_iifname(&b, spec->ifname);
-		meta(&b, NFT_META_L4PROTO, NFT_REG_1);
-		cmp(&b, NFT_CMP_EQ, &p->proto, 1);
-		match_daddr(&b, fam, &f->guest);
-		payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, NFT_REG_1);
-		cmp(&b, NFT_CMP_EQ, &port, 2);
+	}
+	/* the family, where the chain's does not say it */
+	if (fc->family == NFPROTO_INET) {
+		match_nfproto(&b, fam);
+	} else if (fc->family == NFPROTO_NETDEV) {
+		meta(&b, NFT_META_PROTOCOL, NFT_REG_1);
+		cmp(&b, NFT_CMP_EQ, &ethertype, sizeof(ethertype));
+	}
+	if (m->ifkey && fc->iptables) {
+		/* iptables compares the name and its NUL only */
+		meta(&b, m->ifkey, NFT_REG_1);
+		cmp(&b, NFT_CMP_EQ, spec->ifname, strlen(spec->ifname) + 1);
+	} else if (m->ifkey) {
+		match_ifname(&b, m->ifkey, spec->ifname);
+	}
+	meta(&b, NFT_META_L4PROTO, NFT_REG_1);
+	cmp(&b, NFT_CMP_EQ, &p->proto, 1);
+	payload(&b, NFT_PAYLOAD_NETWORK_HEADER, m->reply ? saddr_off(fam) : daddr_off(fam),
+		addr_len(fam), NFT_REG_1);
+	cmp(&b, NFT_CMP_EQ, addr->bytes, addr_len(fam));
+	payload(&b, NFT_PAYLOAD_TRANSPORT_HEADER, m->reply ? 0 : 2, 2, NFT_REG_1);
+	cmp(&b, NFT_CMP_EQ, &port, 2);
+	if (m->ct && fc->iptables) {
+		struct xt_conntrack_mtinfo3 ct = {
+			.match_flags = XT_CONNTRACK_STATE,
+			.state_mask = XT_CONNTRACK_STATE_DNAT,
+		};
+
+		xt_match(&b, "conntrack", 3, &ct, sizeof(ct));
+	} else if (m->ct) {
 		ct_dnat(&b);
+	}
+	if (fc->iptables) {
+		struct xt_comment_info ci;
+
+		memset(&ci, 0, sizeof(ci));
+		memcpy(ci.comment, comment, sizeof(ci.comment));
+		xt_match(&b, "comment", 0, &ci, sizeof(ci));
 	}
 	counter(&b);
 	verdict(&b, NF_ACCEPT);
 	return rule_done(o, &b, true);
+}
+
+/*
+ * exempt = auto: what a LAN client's flow looks like at a chain's hook and
+ * priority, both ways (the reply too: a chain that drops by policy drops
+ * it). How many of m are used.
+ */
+static size_t auto_matches(const struct nf_drop_chain *d, struct ex_match m[2])
+{
+	bool ct, nat;
+
+	if (d->nfproto == NFPROTO_NETDEV || d->hook == NF_INET_INGRESS) {
+		/* before conntrack and DNAT, on the interface; the reply leaves by another */
+		m[0] = (struct ex_match){ 0, false, true, false };
+		return 1;
+	}
+	switch (d->hook) {
+	case NF_INET_PRE_ROUTING:
+		ct = d->prio > NF_IP_PRI_CONNTRACK;
+		nat = d->prio > NF_IP_PRI_NAT_DST;
+		m[0] = (struct ex_match){ NFT_META_IIFNAME, false, !nat, nat };
+		/* the reply comes in from the guest's side, not yet translated back */
+		m[1] = (struct ex_match){ 0, true, false, ct };
+		return 2;
+	case NF_INET_POST_ROUTING:
+		/* no input interface here; the reply's source is the host's after SNAT's hook */
+		m[0] = (struct ex_match){ 0, false, false, true };
+		m[1] = (struct ex_match){ NFT_META_OIFNAME, true, d->prio > NF_IP_PRI_NAT_SRC,
+					  true };
+		return 2;
+	default: /* forward */
+		m[0] = ex_libvirt;
+		m[1] = (struct ex_match){ NFT_META_OIFNAME, true, false, true };
+		return 2;
+	}
+}
+
+/* which of the spec's families a chain of nfproto sees */
+static bool chain_sees(uint8_t nfproto, int fam)
+{
+	return nfproto == NFPROTO_IPV4	 ? fam == NF_V4
+	       : nfproto == NFPROTO_IPV6 ? fam == NF_V6
+					 : true;
+}
+
+static int add_autos(struct nf_objs *o, const struct nf_forward_spec *spec,
+		     const struct nf_drop_chain *autos, size_t n_autos)
+{
+	for (size_t c = 0; c < n_autos; c++) {
+		const struct nf_drop_chain *d = &autos[c];
+		struct nf_foreign_chain fc = { d->nfproto, d->table, d->chain, d->iptables };
+		struct ex_match m[2];
+		size_t n_m = auto_matches(d, m);
+		int r;
+
+		for (int fam = 0; fam < NF_NFAM; fam++) {
+			if (!spec->fam[fam].enabled || !chain_sees(d->nfproto, fam))
+				continue;
+			for (size_t i = 0; i < spec->n_ports; i++)
+				for (size_t k = 0; k < n_m; k++)
+					if ((r = add_exempt(o, &fc, spec, fam, &spec->ports[i],
+							    &m[k])) < 0)
+						return r;
+		}
+	}
+	return 0;
 }
 
 static int add_chain(struct nf_objs *o, const struct base_chain *bc)
@@ -687,7 +788,7 @@ static int add_sets(struct nf_objs *o, const struct nf_forward_spec *spec)
 }
 
 int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_present,
-		  struct nf_objs **out)
+		  const struct nf_drop_chain *autos, size_t n_autos, struct nf_objs **out)
 {
 	struct nftnl_udata_buf *ud;
 	struct nf_objs *o;
@@ -728,16 +829,19 @@ int nf_objs_build(const struct nf_forward_spec *spec, const bool *foreign_presen
 				goto err;
 	}
 
-	for (size_t c = 0; foreign_present && c < nf_n_foreign_chains; c++) {
+	for (size_t c = 0;
+	     foreign_present && spec->exempt != NF_EXEMPT_NONE && c < nf_n_foreign_chains; c++) {
 		const struct nf_foreign_chain *fc = &nf_foreign_chains[c];
 		int fam = fc->family == NFPROTO_IPV4 ? NF_V4 : NF_V6;
 
 		if (!foreign_present[c] || !spec->fam[fam].enabled)
 			continue;
 		for (size_t i = 0; i < spec->n_ports; i++)
-			if ((r = add_exempt(o, fc, spec, fam, &spec->ports[i])) < 0)
+			if ((r = add_exempt(o, fc, spec, fam, &spec->ports[i], &ex_libvirt)) < 0)
 				goto err;
 	}
+	if (spec->exempt == NF_EXEMPT_AUTO && (r = add_autos(o, spec, autos, n_autos)) < 0)
+		goto err;
 	*out = o;
 	return 0;
 err:

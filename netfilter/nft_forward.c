@@ -18,6 +18,7 @@
 #include <libnftnl/table.h>
 
 #include "netfilter/nft_priv.h"
+#include "netfilter/path.h"
 
 #define ELEMS_PER_MSG 64
 
@@ -141,12 +142,34 @@ static void b_rule(struct nf_batch *b, struct nftnl_rule *r, uint16_t type, uint
 }
 
 /*
- * Build what spec asks for, with exemptions in the foreign chains that exist,
- * and tell whether its text is the kernel's: up has nothing to do, status is
- * in sync.
+ * exempt = auto: the base chains on the path that would drop the flow were
+ * none of our rules there, sorted; none for the other values. How many, or
+ * -errno.
+ */
+static int autos_wanted(struct nf_sock *s, const struct nf_forward_spec *spec,
+			struct nf_drop_chain *autos, struct nf_err *err)
+{
+	int n;
+
+	if (spec->exempt != NF_EXEMPT_AUTO)
+		return 0;
+	n = nf_path_drop_chains(s, spec, true, autos, NF_MAX_AUTO, err);
+	if (n < 0)
+		return n;
+	if (n > NF_MAX_AUTO)
+		n = NF_MAX_AUTO;
+	qsort(autos, n, sizeof(*autos), nf_drop_chain_cmp);
+	return n;
+}
+
+/*
+ * Build what spec asks for, with exemptions in the foreign chains that exist
+ * and in autos, and tell whether its text is the kernel's: up has nothing to
+ * do, status is in sync.
  */
 static int build_compare(const struct nf_actual *a, const struct nf_forward_spec *spec,
-			 struct nf_objs **o, bool *same)
+			 const struct nf_drop_chain *autos, size_t n_autos, struct nf_objs **o,
+			 bool *same)
 {
 	struct nf_text want = { 0 }, have = { 0 };
 	bool present[NF_N_FOREIGN_CHAINS];
@@ -154,34 +177,48 @@ static int build_compare(const struct nf_actual *a, const struct nf_forward_spec
 
 	for (size_t c = 0; c < nf_n_foreign_chains; c++)
 		present[c] = a->foreign[c].exists;
-	r = nf_objs_build(spec, present, o);
-	if (r == 0 && (r = nf_objs_text(*o, &want)) == 0 && (r = nf_actual_text(a, &have)) == 0)
+	r = nf_objs_build(spec, present, autos, n_autos, o);
+	if (r == 0 && (r = nf_objs_text(*o, autos, n_autos, &want)) == 0 &&
+	    (r = nf_actual_text(a, &have)) == 0)
 		*same = !strcmp(want.buf, have.buf);
 	free(want.buf);
 	free(have.buf);
 	return r;
 }
 
-/* Remove every rule we tagged in a foreign chain. */
-static void b_unexempt(struct nf_batch *b, const struct nf_actual *a)
+/* Remove every rule we tagged in a foreign chain; how many. */
+static size_t b_unexempt(struct nf_batch *b, const struct nf_actual *a)
 {
-	for (size_t c = 0; c < nf_n_foreign_chains; c++)
-		for (size_t i = 0; i < a->foreign[c].n_ours; i++)
-			b_rule(b, a->foreign[c].ours[i], NFT_MSG_DELRULE, 0);
+	size_t n = 0;
+
+	for (size_t c = 0; c < nf_n_foreign_chains + a->n_autos; c++) {
+		const struct nf_foreign_state *f = c < nf_n_foreign_chains
+							   ? &a->foreign[c]
+							   : &a->autos[c - nf_n_foreign_chains].st;
+
+		for (size_t i = 0; b && i < f->n_ours; i++)
+			b_rule(b, f->ours[i], NFT_MSG_DELRULE, 0);
+		n += f->n_ours;
+	}
+	return n;
 }
 
 int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_err *err)
 {
+	struct nf_drop_chain autos[NF_MAX_AUTO];
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
 	struct nf_batch b;
 	bool same;
-	int r;
+	int r, n_autos;
 
 	r = nf_actual_read(s, &a, err);
 	if (r < 0)
 		return r;
-	r = build_compare(&a, spec, &o, &same);
+	n_autos = r = autos_wanted(s, spec, autos, err);
+	if (r < 0)
+		goto out;
+	r = build_compare(&a, spec, autos, n_autos, &o, &same);
 	if (r < 0)
 		goto out;
 	if (same) {
@@ -227,8 +264,7 @@ int nf_forward_down(struct nf_sock *s, bool *removed, struct nf_err *err)
 	r = nf_actual_read(s, &a, err);
 	if (r < 0)
 		return r;
-	for (size_t c = 0; c < nf_n_foreign_chains; c++)
-		n += a.foreign[c].n_ours;
+	n = b_unexempt(NULL, &a);
 	if (!a.table && !n)
 		goto out;
 	if ((r = nf_batch_init(&b, s)) < 0)
@@ -309,19 +345,38 @@ static struct nftnl_set *find_set(const struct nf_actual *a, const char *name)
 	return NULL;
 }
 
+static void exempt_add(struct nf_status *st, uint8_t nfproto, const char *table, const char *chain,
+		       bool libvirt, bool wanted, const struct nf_foreign_state *f)
+{
+	struct nf_exempt_status *es = &st->exempt[st->n_exempt++];
+
+	es->nfproto = nfproto;
+	snprintf(es->table, sizeof(es->table), "%s", table);
+	snprintf(es->chain, sizeof(es->chain), "%s", chain);
+	es->libvirt = libvirt;
+	es->wanted = wanted;
+	es->chain_exists = !f || f->exists;
+	es->n_rules = f ? f->n_ours : 0;
+	es->at_head = !f || f->at_head;
+	for (size_t i = 0; f && i < f->n_ours; i++)
+		add_counters(f->ours[i], &es->packets, &es->bytes);
+}
+
 int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_status *st,
 		      struct nf_err *err)
 {
+	struct nf_drop_chain autos[NF_MAX_AUTO];
 	struct nf_objs *o = NULL;
 	struct nf_actual a;
-	int r;
+	int r, n_autos = 0;
 
 	memset(st, 0, sizeof(*st));
 	r = nf_actual_read(s, &a, err);
 	if (r < 0)
 		return r;
 	st->table = a.table;
-	if (spec && (r = build_compare(&a, spec, &o, &st->matches)) < 0)
+	if (spec && ((r = n_autos = autos_wanted(s, spec, autos, err)) < 0 ||
+		     (r = build_compare(&a, spec, autos, n_autos, &o, &st->matches)) < 0))
 		goto out;
 	for (size_t i = 0; i < a.n_rules; i++)
 		if (!strcmp(nftnl_rule_get_str(a.rules[i], NFTNL_RULE_CHAIN), NF_CHAIN_DROP))
@@ -355,20 +410,36 @@ int nf_forward_status(struct nf_sock *s, const struct nf_forward_spec *spec, str
 			}
 		}
 	}
+	st->exempt = calloc(nf_n_foreign_chains + n_autos + a.n_autos, sizeof(*st->exempt));
+	if (!st->exempt) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
-		struct nf_exempt_status *es = &st->exempt[st->n_exempt++];
+		const struct nf_foreign_chain *fc = &nf_foreign_chains[c];
 
-		es->chain = &nf_foreign_chains[c];
-		es->chain_exists = a.foreign[c].exists;
-		es->n_rules = a.foreign[c].n_ours;
-		es->at_head = a.foreign[c].at_head;
-		for (size_t i = 0; i < a.foreign[c].n_ours; i++)
-			add_counters(a.foreign[c].ours[i], &es->packets, &es->bytes);
+		exempt_add(st, fc->family, fc->table, fc->chain, true,
+			   a.foreign[c].exists && (!spec || spec->exempt != NF_EXEMPT_NONE),
+			   &a.foreign[c]);
+	}
+	/* the chains auto wants and those holding ours, both sorted: merged */
+	for (size_t i = 0, j = 0; i < (size_t)n_autos || j < a.n_autos;) {
+		int cmp = i == (size_t)n_autos ? 1
+			  : j == a.n_autos     ? -1
+					       : nf_drop_chain_cmp(&autos[i], &a.autos[j].chain);
+		const struct nf_drop_chain *d = cmp <= 0 ? &autos[i] : &a.autos[j].chain;
+
+		exempt_add(st, d->nfproto, d->table, d->chain, false, cmp <= 0,
+			   cmp >= 0 ? &a.autos[j].st : NULL);
+		i += cmp <= 0;
+		j += cmp >= 0;
 	}
 	r = 0;
 out:
 	nf_objs_free(o);
 	nf_actual_free(&a);
+	if (r < 0)
+		nf_status_free(st);
 	return r;
 }
 
@@ -377,5 +448,7 @@ void nf_status_free(struct nf_status *st)
 	if (!st)
 		return;
 	free(st->fwd);
+	free(st->exempt);
 	st->fwd = NULL;
+	st->exempt = NULL;
 }

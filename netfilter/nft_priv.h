@@ -100,6 +100,12 @@ struct nf_foreign_state {
 	bool at_head; /* ours are the first rules of the chain */
 };
 
+/* Another base chain on the flow's path that holds rules of ours (exempt = auto's). */
+struct nf_auto_state {
+	struct nf_drop_chain chain;
+	struct nf_foreign_state st;
+};
+
 struct nf_actual {
 	bool table;
 	char comment[NF_COMMENT_LEN];
@@ -110,6 +116,8 @@ struct nf_actual {
 	struct nftnl_rule **rules;
 	size_t n_rules;
 	struct nf_foreign_state foreign[NF_N_FOREIGN_CHAINS];
+	struct nf_auto_state *autos; /* sorted as nf_drop_chain_cmp sorts */
+	size_t n_autos;
 };
 
 int nf_actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err);
@@ -120,6 +128,7 @@ struct nf_base_chain {
 	const char *table, *name;
 	const char *dev; /* netdev and inet ingress: the device; else NULL */
 	int hook;
+	int32_t prio;
 	bool policy_drop;
 };
 
@@ -127,6 +136,10 @@ struct nf_base_chain {
 int nf_base_chains(struct nf_sock *s, int (*cb)(const struct nf_base_chain *bc, void *data),
 		   void *data, struct nf_err *err);
 void nf_actual_free(struct nf_actual *a);
+/* qsort's order for exempt = auto's chains: family, table, chain */
+int nf_drop_chain_cmp(const void *a, const void *b);
+/* Our exemption's tag, "vfio-agent VM: ...": is tag one of ours? */
+bool nf_tag_ours(const char *tag);
 
 /* ---- canonical text (nft_text.c) ---- */
 
@@ -137,7 +150,9 @@ struct nf_text {
 	int err;
 };
 
-int nf_objs_text(const struct nf_objs *o, struct nf_text *t);
+/* autos: exempt = auto's chains the exemptions were built for, sorted */
+int nf_objs_text(const struct nf_objs *o, const struct nf_drop_chain *autos, size_t n_autos,
+		 struct nf_text *t);
 int nf_actual_text(const struct nf_actual *a, struct nf_text *t);
 /* The comment in a table's userdata into comment (NF_COMMENT_LEN bytes), "" if none. */
 void nf_table_comment(const struct nftnl_table *t, char *comment);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
+#include "netfilter/monitor.h"
 #include "netfilter/nft_priv.h"
 
 static int ignore_cb(const struct nlmsghdr *nlh, void *data)
@@ -32,12 +34,33 @@ void nf_actual_free(struct nf_actual *a)
 	for (size_t i = 0; i < a->n_rules; i++)
 		nftnl_rule_free(a->rules[i]);
 	free(a->rules);
-	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
-		for (size_t i = 0; i < a->foreign[c].n_ours; i++)
-			nftnl_rule_free(a->foreign[c].ours[i]);
-		free(a->foreign[c].ours);
+	for (size_t c = 0; c < nf_n_foreign_chains + a->n_autos; c++) {
+		struct nf_foreign_state *f = c < nf_n_foreign_chains
+						     ? &a->foreign[c]
+						     : &a->autos[c - nf_n_foreign_chains].st;
+
+		for (size_t i = 0; i < f->n_ours; i++)
+			nftnl_rule_free(f->ours[i]);
+		free(f->ours);
 	}
+	free(a->autos);
 	memset(a, 0, sizeof(*a));
+}
+
+bool nf_tag_ours(const char *tag)
+{
+	return tag && !strncmp(tag, NF_TAG " ", strlen(NF_TAG) + 1);
+}
+
+int nf_drop_chain_cmp(const void *a, const void *b)
+{
+	const struct nf_drop_chain *x = a, *y = b;
+	int r;
+
+	if (x->nfproto != y->nfproto)
+		return x->nfproto < y->nfproto ? -1 : 1;
+	r = strcmp(x->table, y->table);
+	return r ? r : strcmp(x->chain, y->chain);
 }
 
 static int table_cb(const struct nlmsghdr *nlh, void *data)
@@ -129,7 +152,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	rs->seen++;
 	if (rs->only_ours) {
 		tag = nf_exempt_tag(r);
-		if (!tag || strncmp(tag, NF_TAG " ", strlen(NF_TAG) + 1)) {
+		if (!nf_tag_ours(tag)) {
 			nftnl_rule_free(r);
 			return 0;
 		}
@@ -203,6 +226,63 @@ static int table_request(struct nf_sock *s, uint16_t type, uint16_t flags, uint1
 	return nf_request(s, nlh, cb, data, err);
 }
 
+/* the base chains on the flow's path but ours: where exempt = auto puts exemptions */
+struct autos_ctx {
+	struct nf_drop_chain *c;
+	size_t n, cap;
+};
+
+static int autos_cb(const struct nf_base_chain *bc, void *data)
+{
+	struct autos_ctx *x = data;
+	struct nf_drop_chain *grown;
+
+	if (!nf_hook_on_path(bc->nfproto, bc->hook) ||
+	    (bc->nfproto == NFPROTO_INET && !strcmp(bc->table, NF_TABLE_NAME)))
+		return 0;
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 16;
+		grown = realloc(x->c, x->cap * sizeof(*x->c));
+		if (!grown)
+			return -ENOMEM;
+		x->c = grown;
+	}
+	memset(&x->c[x->n], 0, sizeof(x->c[x->n]));
+	x->c[x->n].nfproto = bc->nfproto;
+	snprintf(x->c[x->n].table, sizeof(x->c[x->n].table), "%s", bc->table);
+	snprintf(x->c[x->n].chain, sizeof(x->c[x->n].chain), "%s", bc->name);
+	x->c[x->n].hook = bc->hook;
+	x->c[x->n].prio = bc->prio;
+	x->n++;
+	return 0;
+}
+
+/* Our rules in other base chains on the path, kept for the chains that have some. */
+static int autos_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
+{
+	struct autos_ctx x = { 0 };
+	int r;
+
+	r = nf_base_chains(s, autos_cb, &x, err);
+	if (r == 0 && x.n && !(a->autos = calloc(x.n, sizeof(*a->autos))))
+		r = -ENOMEM;
+	for (size_t c = 0; r == 0 && c < x.n; c++) {
+		struct nf_auto_state *as = &a->autos[a->n_autos];
+		struct rules rs = { &as->st.ours, &as->st.n_ours, true, 0, true };
+
+		as->chain = x.c[c];
+		as->st.exists = true;
+		r = dump_rules(s, x.c[c].nfproto, x.c[c].table, x.c[c].chain, &rs, err);
+		as->st.at_head = rs.at_head;
+		if (as->st.n_ours)
+			a->n_autos++;
+	}
+	free(x.c);
+	if (r == 0)
+		qsort(a->autos, a->n_autos, sizeof(*a->autos), nf_drop_chain_cmp);
+	return r;
+}
+
 static int actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
@@ -249,6 +329,8 @@ static int actual_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *er
 			goto err;
 		f->at_head = rs.at_head;
 	}
+	if ((r = autos_read(s, a, err)) < 0)
+		goto err;
 	return 0;
 err:
 	nf_actual_free(a);
@@ -288,6 +370,8 @@ static int base_chain_cb(const struct nlmsghdr *nlh, void *data)
 	bc.nfproto = (uint8_t)nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
 	if (nftnl_chain_is_set(c, NFTNL_CHAIN_DEV))
 		bc.dev = nftnl_chain_get_str(c, NFTNL_CHAIN_DEV);
+	if (nftnl_chain_is_set(c, NFTNL_CHAIN_PRIO))
+		bc.prio = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
 	bc.policy_drop = nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY) &&
 			 nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP;
 	if (bc.table && bc.name && nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)) {

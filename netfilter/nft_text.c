@@ -314,15 +314,51 @@ static int by_name_chain(const void *a, const void *b)
 		      nftnl_chain_get_str(*(struct nftnl_chain *const *)b, NFTNL_CHAIN_NAME));
 }
 
+/* The chains that hold exemptions: libvirt's, then exempt = auto's; whether ours head each. */
+struct ex_chains {
+	struct nf_foreign_chain *fc;
+	bool *ok; /* NULL: what is built, at the head by construction */
+	size_t n;
+	struct nftnl_rule **rules;
+	size_t n_rules;
+};
+
+/* libvirt's chains, then room for n_autos more added with ex_chains_add */
+static int ex_chains_init(struct ex_chains *x, size_t n_autos, bool with_ok)
+{
+	memset(x, 0, sizeof(*x));
+	x->fc = calloc(nf_n_foreign_chains + n_autos, sizeof(*x->fc));
+	x->ok = with_ok ? calloc(nf_n_foreign_chains + n_autos, sizeof(*x->ok)) : NULL;
+	if (!x->fc || (with_ok && !x->ok))
+		return -ENOMEM;
+	for (size_t c = 0; c < nf_n_foreign_chains; c++)
+		x->fc[x->n++] = nf_foreign_chains[c];
+	return 0;
+}
+
+static void ex_chains_add(struct ex_chains *x, const struct nf_drop_chain *d)
+{
+	x->fc[x->n++] = (struct nf_foreign_chain){ d->nfproto, d->table, d->chain, d->iptables };
+}
+
+static void ex_chains_free(struct ex_chains *x)
+{
+	free(x->fc);
+	free(x->ok);
+	free(x->rules);
+}
+
 /*
  * One text for a whole state. Sets and chains sort by name; rules keep their
  * order within a chain; exemptions count only if they head their chain.
  */
 static int state_text(struct nf_text *t, bool table, const char *comment, struct nftnl_set **sets,
 		      size_t n_sets, struct nftnl_chain **chains, size_t n_chains,
-		      struct nftnl_rule **rules, size_t n_rules, struct nftnl_rule **exempt,
-		      size_t n_exempt, const bool *exempt_ok)
+		      struct nftnl_rule **rules, size_t n_rules, const struct ex_chains *ex)
 {
+	struct nftnl_rule **exempt = ex->rules;
+	size_t n_exempt = ex->n_rules;
+
 	struct nftnl_set **ss = NULL;
 	struct nftnl_chain **cs = NULL;
 	struct nftnl_rule **rs = NULL;
@@ -365,11 +401,11 @@ static int state_text(struct nf_text *t, bool table, const char *comment, struct
 		for (size_t i = 0; i < k; i++)
 			text_add(t, nf_rule_text, rs[i]);
 	}
-	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
-		const struct nf_foreign_chain *fc = &nf_foreign_chains[c];
+	for (size_t c = 0; c < ex->n; c++) {
+		const struct nf_foreign_chain *fc = &ex->fc[c];
 
 		text_add(t, foreign_text, fc);
-		if (exempt_ok && !exempt_ok[c]) {
+		if (ex->ok && !ex->ok[c]) {
 			text_add(t, table_text, "not at head");
 			continue;
 		}
@@ -388,35 +424,56 @@ out:
 
 int nf_actual_text(const struct nf_actual *a, struct nf_text *t)
 {
-	struct nftnl_rule **ex = NULL;
-	bool ok[NF_N_FOREIGN_CHAINS];
+	struct ex_chains x;
 	size_t n = 0;
 	int r;
 
 	for (size_t c = 0; c < nf_n_foreign_chains; c++)
 		n += a->foreign[c].n_ours;
-	ex = malloc((n + 1) * sizeof(*ex));
-	if (!ex)
-		return -ENOMEM;
-	n = 0;
-	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
-		ok[c] = a->foreign[c].at_head;
-		for (size_t i = 0; i < a->foreign[c].n_ours; i++)
-			ex[n++] = a->foreign[c].ours[i];
+	for (size_t c = 0; c < a->n_autos; c++)
+		n += a->autos[c].st.n_ours;
+	r = ex_chains_init(&x, a->n_autos, true);
+	if (r == 0 && !(x.rules = malloc((n + 1) * sizeof(*x.rules))))
+		r = -ENOMEM;
+	if (r < 0)
+		goto out;
+	for (size_t c = 0; c < a->n_autos; c++)
+		ex_chains_add(&x, &a->autos[c].chain);
+	for (size_t c = 0; c < x.n; c++) {
+		const struct nf_foreign_state *f = c < nf_n_foreign_chains
+							   ? &a->foreign[c]
+							   : &a->autos[c - nf_n_foreign_chains].st;
+
+		x.ok[c] = f->at_head;
+		for (size_t i = 0; i < f->n_ours; i++)
+			x.rules[x.n_rules++] = f->ours[i];
 	}
 	r = state_text(t, a->table, a->comment, (struct nftnl_set **)a->sets, a->n_sets,
-		       (struct nftnl_chain **)a->chains, a->n_chains, a->rules, a->n_rules, ex, n,
-		       ok);
-	free(ex);
+		       (struct nftnl_chain **)a->chains, a->n_chains, a->rules, a->n_rules, &x);
+out:
+	ex_chains_free(&x);
 	return r;
 }
 
-int nf_objs_text(const struct nf_objs *o, struct nf_text *t)
+int nf_objs_text(const struct nf_objs *o, const struct nf_drop_chain *autos, size_t n_autos,
+		 struct nf_text *t)
 {
 	char comment[NF_COMMENT_LEN];
+	struct ex_chains x;
+	int r;
 
 	nf_table_comment(o->table, comment);
-	return state_text(t, true, comment, (struct nftnl_set **)o->sets, o->n_sets,
-			  (struct nftnl_chain **)o->chains, o->n_chains, o->rules, o->n_rules,
-			  o->exempt, o->n_exempt, NULL);
+	r = ex_chains_init(&x, n_autos, false);
+	if (r == 0) {
+		for (size_t c = 0; c < n_autos; c++)
+			ex_chains_add(&x, &autos[c]);
+		x.rules = o->exempt;
+		x.n_rules = o->n_exempt;
+		r = state_text(t, true, comment, (struct nftnl_set **)o->sets, o->n_sets,
+			       (struct nftnl_chain **)o->chains, o->n_chains, o->rules, o->n_rules,
+			       &x);
+		x.rules = NULL;
+	}
+	ex_chains_free(&x);
+	return r;
 }

@@ -42,7 +42,7 @@ const char *nf_hook_name(uint8_t nfproto, int hook)
 /* ---- one rule ---- */
 
 struct rule_look {
-	bool accept, drop, dnat, conditional;
+	bool accept, drop, dnat, conditional, xt;
 };
 
 static int expr_cb(struct nftnl_expr *e, void *data)
@@ -64,7 +64,11 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 
 		l->dnat |= mask && len == 4 && (*mask & IPS_DST_NAT);
 		l->conditional = true;
+	} else if (!strcmp(name, "target")) {
+		l->xt = true;
+		l->conditional = true;
 	} else if (!strcmp(name, "match")) {
+		l->xt = true;
 		const struct xt_conntrack_mtinfo2 *ct = nftnl_expr_get(e, NFTNL_EXPR_MT_INFO, &len);
 		uint32_t rev = nftnl_expr_get_u32(e, NFTNL_EXPR_MT_REV);
 
@@ -83,9 +87,12 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 }
 
 struct chain_look {
+	bool ignore_ours; /* as if our tagged rules were not there */
 	size_t n_rules;
 	bool covered;	 /* a rule accepts DNATed flows */
 	bool last_drops; /* the last rule drops whatever reaches it */
+	bool any_drop;	 /* a rule drops or rejects what it matches */
+	bool xt;	 /* a rule has xtables matches or targets: iptables-nft wrote it */
 };
 
 static int rule_cb(const struct nlmsghdr *nlh, void *data)
@@ -93,7 +100,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct chain_look *c = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 	struct rule_look l = { 0 };
-	const char *tag;
+	bool ours;
 
 	if (!r)
 		return -ENOMEM;
@@ -101,14 +108,38 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 		nftnl_rule_free(r);
 		return -EBADMSG;
 	}
-	nftnl_expr_foreach(r, expr_cb, &l);
-	tag = nf_exempt_tag(r);
-	c->covered |= l.accept &&
-		      (l.dnat || (tag && !strncmp(tag, NF_TAG " ", strlen(NF_TAG) + 1)));
-	c->last_drops = l.drop && !l.conditional;
-	c->n_rules++;
+	ours = nf_tag_ours(nf_exempt_tag(r));
+	if (!(ours && c->ignore_ours)) {
+		nftnl_expr_foreach(r, expr_cb, &l);
+		c->covered |= l.accept && (l.dnat || ours);
+		c->last_drops = l.drop && !l.conditional;
+		c->any_drop |= l.drop;
+		c->xt |= l.xt;
+		c->n_rules++;
+	}
 	nftnl_rule_free(r);
 	return 0;
+}
+
+/*
+ * Is this iptables-nft's chain? One of its rules says so, or its name does:
+ * a built-in chain of one of iptables' tables, as ufw's FORWARD, whose rules
+ * may all be plain jumps.
+ */
+static bool iptables_chain(const struct nf_drop_chain *d, const struct chain_look *l)
+{
+	static const char *const tables[] = { "filter", "nat", "mangle", "raw", "security" };
+	static const char *const chains[] = { "PREROUTING", "INPUT", "FORWARD", "OUTPUT",
+					      "POSTROUTING" };
+	bool t = false, c = false;
+
+	if (d->nfproto != NFPROTO_IPV4 && d->nfproto != NFPROTO_IPV6)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+		t |= !strcmp(d->table, tables[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(chains); i++)
+		c |= !strcmp(d->chain, chains[i]);
+	return l->xt || (t && c);
 }
 
 /* ---- the chains ---- */
@@ -143,16 +174,18 @@ static int chain_cb(const struct nf_base_chain *bc, void *data)
 	    x->n_cand == ARRAY_SIZE(x->cand))
 		return 0;
 	d = &x->cand[x->n_cand++];
+	memset(d, 0, sizeof(*d));
 	d->nfproto = bc->nfproto;
 	snprintf(d->table, sizeof(d->table), "%s", bc->table);
 	snprintf(d->chain, sizeof(d->chain), "%s", bc->name);
 	d->hook = bc->hook;
+	d->prio = bc->prio;
 	d->policy = bc->policy_drop;
 	return 0;
 }
 
-static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, struct chain_look *l,
-		   struct nf_err *err)
+static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, bool ignore_ours,
+		   struct chain_look *l, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -165,6 +198,7 @@ static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, struct chai
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, d->chain);
 	for (int i = 0; i < NF_DUMP_TRIES && ret == -EINTR; i++) {
 		memset(l, 0, sizeof(*l));
+		l->ignore_ours = ignore_ours;
 		nlh = nf_req_hdr(s, buf, NFT_MSG_GETRULE, d->nfproto, NLM_F_DUMP);
 		nftnl_rule_nlmsg_build_payload(nlh, r);
 		ret = nf_request(s, nlh, rule_cb, l, err);
@@ -173,7 +207,7 @@ static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, struct chai
 	return ret == -ENOENT ? 0 : ret;
 }
 
-int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec,
+int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec, bool ignore_ours,
 			struct nf_drop_chain *out, size_t max, struct nf_err *err)
 {
 	struct chains_ctx x;
@@ -190,12 +224,40 @@ int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec,
 	for (size_t i = 0; i < x.n_cand; i++) {
 		struct chain_look l;
 
-		if ((r = look_at(s, &x.cand[i], &l, err)) < 0)
+		if ((r = look_at(s, &x.cand[i], ignore_ours, &l, err)) < 0)
 			return r;
 		if (l.covered || !(x.cand[i].policy || (l.n_rules && l.last_drops)))
 			continue;
+		x.cand[i].iptables = iptables_chain(&x.cand[i], &l);
 		if (n < max)
 			out[n] = x.cand[i];
+		n++;
+	}
+	return (int)n;
+}
+
+int nf_path_libvirt_rejects(struct nf_sock *s, const struct nf_forward_spec *spec,
+			    const struct nf_foreign_chain **out, size_t max, struct nf_err *err)
+{
+	size_t n = 0;
+
+	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
+		const struct nf_foreign_chain *fc = &nf_foreign_chains[c];
+		struct nf_drop_chain d = { .nfproto = (uint8_t)fc->family };
+		struct chain_look l;
+		int r;
+
+		if (!family_used(spec, d.nfproto))
+			continue;
+		snprintf(d.table, sizeof(d.table), "%s", fc->table);
+		snprintf(d.chain, sizeof(d.chain), "%s", fc->chain);
+		/* a chain that is not there reads as one without rules */
+		if ((r = look_at(s, &d, false, &l, err)) < 0)
+			return r;
+		if (!l.any_drop || l.covered)
+			continue;
+		if (n < max)
+			out[n] = fc;
 		n++;
 	}
 	return (int)n;

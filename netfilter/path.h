@@ -13,24 +13,25 @@
 
 #include "netfilter/nft.h"
 
-/* A base chain of another table, on the flow's path, that drops it. */
-struct nf_drop_chain {
-	uint8_t nfproto;
-	char table[64];
-	char chain[64];
-	int hook;
-	bool policy; /* its policy drops; else its last rule drops unconditionally */
-};
-
 /*
  * Every base chain not ours on the hooks the flow passes (nf_hook_on_path;
  * netdev ingress only on spec's interface), of a family the spec uses, whose
  * policy or final rule drops and that has no accept covering `ct status
- * dnat` (or iptables' `--ctstate DNAT`, or our tagged exemption). How many
- * (up to max stored), or -errno.
+ * dnat` (or iptables' `--ctstate DNAT`, or, unless ignore_ours, our tagged
+ * exemption). ignore_ours: as if none of our rules were there, which is
+ * where exempt = auto wants them. How many (up to max stored), or -errno.
  */
-int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec,
+int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec, bool ignore_ours,
 			struct nf_drop_chain *out, size_t max, struct nf_err *err);
+
+/*
+ * libvirt's chains (nf_foreign_chains[], of a family the spec uses) that
+ * reject or drop and hold no accept of ours or for `ct status dnat`: they
+ * reject new flows into libvirt's guests, the forward's among them. How
+ * many (up to max stored), or -errno.
+ */
+int nf_path_libvirt_rejects(struct nf_sock *s, const struct nf_forward_spec *spec,
+			    const struct nf_foreign_chain **out, size_t max, struct nf_err *err);
 
 /* A socket bound to the forward's host address (or the wildcard) and one of its ports. */
 struct nf_listener {

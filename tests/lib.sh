@@ -240,6 +240,31 @@ idempotent() {
 	fi
 }
 
+# ---- the forward's path: a LAN client, the host and a guest in namespaces ----
+#   c1 (198.51.100.10) --lan0-- host (198.51.100.1) --vnet0-- guest (192.0.2.50)
+# fwd_scene PORT: the guest serves "guest" on TCP PORT; returns once it listens
+fwd_scene() {
+	mkns host && mkns c1 && mkns guest || return 1
+	link host lan0 c1 eth0
+	link host vnet0 guest eth0
+	in_ns host ip addr add 198.51.100.1/24 dev lan0
+	in_ns host ip addr add 192.0.2.1/24 dev vnet0
+	in_ns host sysctl -qw net.ipv4.ip_forward=1
+	in_ns c1 ip addr add 198.51.100.10/24 dev eth0
+	in_ns guest ip addr add 192.0.2.50/24 dev eth0
+	in_ns guest ip route add default via 192.0.2.1
+	spawn guest socat "TCP4-LISTEN:$1,fork,reuseaddr" 'SYSTEM:echo guest'
+	for _ in $(seq 50); do in_ns guest ss -Hltn "sport = :$1" | grep -q . && break; sleep 0.1; done
+}
+# status_says NAME PATTERN: the script's `agent forward status` exits 1, and its text says PATTERN
+status_says() {
+	local out rc
+	out=$(agent forward status 2>&1); rc=$?
+	if [ $rc -ne 1 ]; then not_ok "$1" "status exited $rc, want 1: $out"
+	elif ! grep -Eq -- "$2" <<<"$out"; then not_ok "$1" "status does not say '$2': $out"
+	else ok "$1 ($(grep -E -- "$2" <<<"$out" | head -1 | sed 's/^ *//'))"; fi
+}
+
 # ---- the hook's stdout: an XML filter for some of libvirt's calls, so never a byte ----
 # hook_quiet CALL FILE: after each hook call, FILE (its stdout) must be empty. The
 # tally is a file, so that calls made in a pipeline's subshell count too.

@@ -21,6 +21,7 @@
   { option = [ "vnc" "guest" "port" ]; section = "vnc"; key = "guest.port"; }
   { option = [ "vnc" "allow" ];      section = "vnc"; key = "allow"; }
   { option = [ "vnc" "masquerade" ]; section = "vnc"; key = "masquerade"; }
+  { option = [ "vnc" "exempt" ];     section = "vnc"; key = "exempt"; }
   { option = [ "forwards" "<name>" "proto" ];      section = "forward <name>"; key = "proto"; }
   { option = [ "forwards" "<name>" "host" "port" ];  section = "forward <name>"; key = "host.port"; }
   { option = [ "forwards" "<name>" "guest" "port" ]; section = "forward <name>"; key = "guest.port"; }

@@ -201,6 +201,19 @@ in
         default = false;
         description = "Make the guest see the host, not the client, as the peer.";
       };
+      exempt = mkOption {
+        type = rules.exempt;
+        default = "libvirt";
+        example = "auto";
+        description = ''
+          Where the forward puts a tagged accept for its flow, removed with it:
+          libvirt (libvirt's own forward chains), auto (those, and any other
+          firewall's base chain on the path that would drop the flow: this
+          host's networking.firewall.filterForward, ufw, a hand-written
+          ruleset), or none (nowhere; forward status says BLOCKED if a chain
+          drops it).
+        '';
+      };
     };
     forwards = mkOption {
       default = { };

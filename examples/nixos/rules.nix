@@ -151,6 +151,8 @@ in
     "service, socket or scope name (like display-manager.service, or user:1000:pipewire.service)"
     isUnit;
   port = lib.types.ints.between 1 65535;
+  # [vnc] exempt: core/config.c's exempt_names
+  exempt = lib.types.enum [ "libvirt" "auto" "none" ];
 
   # [forward NAME]: the section's name, "forward NAME", must fit in 63 bytes
   isForwardName = isName 56;

@@ -398,7 +398,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					      &allow6,
 					      1 };
 	memset(present, true, sizeof(present));
-	if (nf_objs_build(&spec, present, &o) < 0)
+	if (nf_objs_build(&spec, present, NULL, 0, &o) < 0)
 		abort();
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_MULTI, 1);
 	nftnl_table_nlmsg_build_payload(nlh, o->table);

@@ -15,17 +15,7 @@ set -u
 . "$(dirname "$0")/../lib.sh"
 need_root path
 
-mkns host && mkns c1 && mkns guest || { not_ok setup "ip netns add"; finish; }
-link host lan0 c1 eth0
-link host vnet0 guest eth0
-in_ns host ip addr add 198.51.100.1/24 dev lan0
-in_ns host ip addr add 192.0.2.1/24 dev vnet0
-in_ns host sysctl -qw net.ipv4.ip_forward=1
-in_ns c1 ip addr add 198.51.100.10/24 dev eth0
-in_ns guest ip addr add 192.0.2.50/24 dev eth0
-in_ns guest ip route add default via 192.0.2.1
-spawn guest socat TCP4-LISTEN:5900,fork,reuseaddr 'SYSTEM:echo guest'
-for _ in $(seq 50); do in_ns guest ss -Hltn 'sport = :5900' | grep -q . && break; sleep 0.1; done
+fwd_scene 5900 || { not_ok setup "ip netns add"; finish; }
 
 conf() { # conf GUEST [HOST]
 	cat >"$TMP/agent.conf" <<-CONF
@@ -43,14 +33,6 @@ conf 192.0.2.50
 agent() { in_ns host "$VFIO_AGENT" -q --config "$TMP/agent.conf" "$@"; }
 blocked() { ! reaches; }
 reaches() { [ "$(in_ns c1 timeout 5 socat -T 2 - TCP:198.51.100.1:5900,connect-timeout=2 </dev/null 2>/dev/null)" = guest ]; }
-# status_says NAME PATTERN: status exits 1, and its text names the cause
-status_says() {
-	local out rc
-	out=$(agent forward status 2>&1); rc=$?
-	if [ $rc -ne 1 ]; then not_ok "$1" "status exited $rc, want 1: $out"
-	elif ! grep -Eq -- "$2" <<<"$out"; then not_ok "$1" "status does not say '$2': $out"
-	else ok "$1 ($(grep -E -- "$2" <<<"$out" | head -1 | sed 's/^ *//'))"; fi
-}
 
 agent forward up
 check "forward up on a clear path exits 0" test $? -eq 0

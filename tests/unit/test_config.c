@@ -45,6 +45,7 @@ static const char good[] = "# the seed's module, as a file\n"
 			   "guest.ip = 198.51.100.50\n"
 			   "guest.port = 5901\n"
 			   "allow = 192.0.2.0/24 2001:db8::/64 ; a comment after a value\n"
+			   "exempt = auto\n"
 			   "\n"
 			   "[forward rdp]\n"
 			   "proto = tcp\n"
@@ -90,6 +91,7 @@ static void test_good(void)
 	CHECK("config: ports", c->vnc.host_port == 5900 && c->vnc.guest_port == 5901);
 	CHECK("config: allow has two prefixes",
 	      c->vnc.n_allow == 2 && c->vnc.allow[0].plen == 24 && c->vnc.allow[1].plen == 64);
+	CHECK("config: exempt = auto", c->vnc.exempt == NF_EXEMPT_AUTO);
 	CHECK("config: two extra forwards", c->n_fwd == 2);
 	CHECK("config: udp forward", c->n_fwd == 2 && c->fwd[1].proto == IPPROTO_UDP &&
 					     c->fwd[1].host_port == 47998 &&
@@ -110,10 +112,11 @@ static void test_defaults(void)
 	CHECK("config: minimal file loads", r == 0);
 	if (r)
 		return;
-	CHECK("config: defaults",
-	      c->vnc.host_auto && c->vnc.guest_auto && c->vnc.host_port == 5900 &&
-		      c->vnc.guest_port == 5900 && c->on_holders == HOLDERS_WAIT &&
-		      c->holder_timeout == 10 && !c->passthrough && !c->vnc.masquerade);
+	CHECK("config: defaults", c->vnc.host_auto && c->vnc.guest_auto &&
+					  c->vnc.host_port == 5900 && c->vnc.guest_port == 5900 &&
+					  c->on_holders == HOLDERS_WAIT &&
+					  c->holder_timeout == 10 && !c->passthrough &&
+					  !c->vnc.masquerade && c->vnc.exempt == NF_EXEMPT_LIBVIRT);
 	config_free(c);
 }
 
@@ -140,7 +143,7 @@ static const struct bad bad[] = {
 	{ "port with junk", HEAD "host.port = 59a\n",
 	  ":7: [vnc] host.port: expected a port 1-65535, got '59a'" },
 	{ "unknown key", HEAD "hostip = 192.0.2.1\n",
-	  ":7: [vnc] hostip: unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade)" },
+	  ":7: [vnc] hostip: unknown key (known: enable interface host.ip host.port guest.ip guest.port allow masquerade exempt)" },
 	{ "unknown section", HEAD "[vcn]\nenable = true\n",
 	  ":7: [vcn]: unknown section (known: [vfio], [vnc], [forward NAME])" },
 	{ "duplicate section", HEAD "[vfio]\nuser = a\n", ":7: [vfio]: section given twice" },
@@ -159,6 +162,8 @@ static const struct bad bad[] = {
 	{ "duplicate key", HEAD "interface = eth1\n", ":7: [vnc] interface: given twice" },
 	{ "bad boolean", HEAD "masquerade = maybe\n",
 	  ":7: [vnc] masquerade: expected true or false, got 'maybe'" },
+	{ "bad exempt", HEAD "exempt = ufw\n",
+	  ":7: [vnc] exempt: expected libvirt, auto (any foreign chain that would drop the flow) or none, got 'ufw'" },
 	{ "bad enum", "[vfio]\nvm = w\ngpu = intel\n",
 	  ":3: [vfio] gpu: expected amd or nvidia, got 'intel'" },
 	{ "bad pci", "[vfio]\nvm = w\npcis = 03:00\n",

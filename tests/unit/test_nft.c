@@ -264,7 +264,7 @@ static void test_families(void)
 	struct nf_objs *o;
 
 	s.fam[NF_V6].enabled = false;
-	CHECK("build: IPv4 only", nf_objs_build(&s, present, &o) == 0);
+	CHECK("build: IPv4 only", nf_objs_build(&s, present, NULL, 0, &o) == 0);
 	CHECK("build: IPv4 only has five rules and no exemptions",
 	      nf_objs_count(o, NF_OBJ_RULE) == 5 && nf_objs_count(o, NF_OBJ_EXEMPT) == 0);
 	CHECK("build: no IPv6 sets", !find_set(o, "dnat6") && find_set(o, "dnat4"));
@@ -282,7 +282,7 @@ static void test_scale(void)
 					    (uint16_t)(20000 + i) };
 	s.ports = many;
 	s.n_ports = 1000;
-	CHECK("scale: 1000 forwards build", nf_objs_build(&s, NULL, &o) == 0);
+	CHECK("scale: 1000 forwards build", nf_objs_build(&s, NULL, NULL, 0, &o) == 0);
 	CHECK("scale: rule count does not grow with forwards", nf_objs_count(o, NF_OBJ_RULE) == 10);
 	nf_objs_free(o);
 }
@@ -326,7 +326,8 @@ int main(void)
 	bool present[8] = { true, true, true, true };
 	struct nf_objs *o;
 
-	CHECK("build: v4+v6 with all libvirt chains present", nf_objs_build(&s, present, &o) == 0);
+	CHECK("build: v4+v6 with all libvirt chains present",
+	      nf_objs_build(&s, present, NULL, 0, &o) == 0);
 	CHECK("build: 5 chains, 10 rules, 4 chains x 2 forwards of exemptions",
 	      nf_objs_count(o, NF_OBJ_CHAIN) == 5 && nf_objs_count(o, NF_OBJ_RULE) == 10 &&
 		      nf_objs_count(o, NF_OBJ_EXEMPT) == 8);
