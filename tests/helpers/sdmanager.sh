@@ -12,11 +12,13 @@
 #                                    a loaded unit in ActiveState STATE (active,
 #                                    inactive, failed, ...); FLAGs: fail-stop, fail-start
 #                                    (that job ends "failed"), refuse-stop (StopUnit is
-#                                    refused, as for RefuseManualStop=yes). A unit never
-#                                    named is not loaded (GetUnit: NoSuchUnit).
+#                                    refused, as for RefuseManualStop=yes),
+#                                    triggered-by=S.socket (in its TriggeredBy). A unit
+#                                    never named is not loaded (GetUnit: NoSuchUnit).
 #   manager_state UNIT               its ActiveState now (the jobs change it)
 #   manager_calls [METHOD]           the calls received, in order, one "METHOD ARG..."
-#                                    a line (GetUnit U, Get U ActiveState, Subscribe,
+#                                    a line (GetUnit U, Get U ActiveState, Get U
+#                                    TriggeredBy, Subscribe,
 #                                    StopUnit U replace, StartUnit U replace, LoadUnit U);
 #                                    with METHOD only that method's
 #   manager_sent METHOD [UNIT]       true when such a call came (for UNIT, when given)

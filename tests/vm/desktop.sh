@@ -174,6 +174,8 @@ check "prepare: display-manager.service (weston) stopped" inactive display-manag
 check "prepare: the lactd stand-in stopped" inactive va-lactd.service
 check "prepare: the user's units stopped (pipewire, the DRM client)" \
 	eval 'inactive pipewire.service "${U[@]}" && inactive va-gpu-client.service "${U[@]}"'
+check "prepare: pipewire.socket stopped too (a client reconnecting would start pipewire again)" \
+	eval 'inactive pipewire.socket "${U[@]}" && grep -qx "holder pipewire.socket user:$uid" $J'
 check "prepare: the journal names each with its manager" \
 	eval 'grep -qx "unit display-manager.service" $J && grep -qx "holder va-lactd.service" $J &&
 		grep -qx "holder pipewire.service user:$uid" $J &&
@@ -194,9 +196,9 @@ check "release exits 0 ($(tail -n 1 "$TMP/err"))" [ $rc -eq 0 ]
 check "release: bochs drives $gpu, snd_hda_intel $audio" \
 	eval '[ "$(driver_of $gpu)" = bochs-drm ] && [ "$(driver_of $audio)" = snd_hda_intel ]'
 check "release: weston is DRM master of $card again" wait_for 10 weston_master
-check "release: the lactd stand-in and the user's units active" \
+check "release: the lactd stand-in and the user's units active, pipewire.socket listening" \
 	wait_for 10 eval 'active va-lactd.service && active pipewire.service "${U[@]}" &&
-		active va-gpu-client.service "${U[@]}"'
+		active va-gpu-client.service "${U[@]}" && active pipewire.socket "${U[@]}"'
 check_holders "release: pipewire holds the PCM again" pcm wait_for 30 has_holders pcm "pipewire.service /dev/snd/pcm"
 check_holders "release: diagnose shows the holders it showed before prepare" after \
 	wait_for 30 same_holders after before
