@@ -59,7 +59,7 @@
 /* libsystemd: units over D-Bus, the daemon's readiness and watchdog */
 #define LIBSYSTEMD_SYMS(X)                                                                 \
 	X(sd_bus_call_method) X(sd_bus_error_free) X(sd_bus_error_has_name)               \
-	X(sd_bus_flush_close_unref) X(sd_bus_get_property_string) X(sd_bus_match_signal)  \
+	X(sd_bus_flush_close_unref) X(sd_bus_get_property_string) X(sd_bus_get_property_strv) X(sd_bus_match_signal)  \
 	X(sd_bus_message_read) X(sd_bus_message_unref) X(sd_bus_open_system) X(sd_bus_new)        \
 	X(sd_bus_set_address) X(sd_bus_set_bus_client) X(sd_bus_start)              \
 	X(sd_bus_process) X(sd_bus_slot_unref) X(sd_bus_wait) X(sd_notify) X(sd_notifyf) \

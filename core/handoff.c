@@ -147,19 +147,21 @@ static int bus_get(struct handoff *h, const char *what)
  * that user's, made as that user (core/units.c). 0 or -errno, err's line.
  */
 static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const char *unit,
-		      const char *what, bool *active, char *err, size_t errlen)
+		      const char *what, struct unit_answer *ans, char *err, size_t errlen)
 {
 	int r;
 
 	if (mgr[0])
 		return unit_user_op(h->root, (uid_t)strtoul(mgr + 5, NULL, 10), op, unit,
-				    UNIT_TIMEOUT_US, active, err, errlen);
+				    UNIT_TIMEOUT_US, ans, err, errlen);
 	if ((r = bus_get(h, what)) < 0) {
 		snprintf(err, errlen, "%.250s", h->err);
 		return r;
 	}
 	if (op == UNIT_OP_IS_ACTIVE)
-		return unit_is_active(h->bus, unit, active, err, errlen);
+		return unit_is_active(h->bus, unit, &ans->active, err, errlen);
+	if (op == UNIT_OP_SOCKETS)
+		return unit_sockets(h->bus, unit, ans->sockets, sizeof(ans->sockets), err, errlen);
 	return (op == UNIT_OP_STOP ? unit_stop : unit_start)(h->bus, unit, UNIT_TIMEOUT_US, err,
 							     errlen);
 }
@@ -378,34 +380,47 @@ void jrec_describe(const struct jrec *r, char *buf, size_t len)
 #pragma GCC diagnostic pop
 }
 
-/* Journal a step, then take it; in a dry run, say what it would be. */
-static int step(struct handoff *h, enum jstep type, const char *a, const char *b)
+/*
+ * Journal a step into *rec, not taking it yet: 1; in a dry run, say what it
+ * would be: 0.
+ */
+static int step_record(struct handoff *h, enum jstep type, const char *a, const char *b,
+		       struct jrec *rec)
 {
-	struct jrec rec = { .step = type };
 	char text[640];
 	void *p;
 	int r;
 
+	*rec = (struct jrec){ .step = type };
 	if (stopped(h))
 		return fail(h, -EINTR, "interrupted by %s", strsignal(stopped(h)));
-	if (strlen(a) >= sizeof(rec.a) || (b && strlen(b) >= sizeof(rec.b)))
+	if (strlen(a) >= sizeof(rec->a) || (b && strlen(b) >= sizeof(rec->b)))
 		return fail(h, -ENAMETOOLONG, "journal: '%.64s...' is too long for a journal field",
 			    a);
-	snprintf(rec.a, sizeof(rec.a), "%s", a);
-	snprintf(rec.b, sizeof(rec.b), "%s", b ? b : "");
+	snprintf(rec->a, sizeof(rec->a), "%s", a);
+	snprintf(rec->b, sizeof(rec->b), "%s", b ? b : "");
 	if (h->dry) {
-		jrec_describe(&rec, text, sizeof(text));
-		plan_item(h, &(struct plan_item){ .kind = PLAN_STEP, .rec = &rec, .text = text });
+		jrec_describe(rec, text, sizeof(text));
+		plan_item(h, &(struct plan_item){ .kind = PLAN_STEP, .rec = rec, .text = text });
 		return 0;
 	}
 	if (!(p = realloc(h->done, (h->n_done + 1) * sizeof(*h->done))))
 		return fail(h, -ENOMEM, "journal: out of memory");
 	h->done = p;
-	if ((r = journal_append(h->jfd, &rec)) < 0)
+	if ((r = journal_append(h->jfd, rec)) < 0)
 		return fail(h, r, "journal: cannot write %s/run/vfio-agent/%s.journal: %s", h->root,
 			    h->vm, strerror(-r));
-	h->done[h->n_done++] = rec;
-	return step_types[type].run(h, &rec);
+	h->done[h->n_done++] = *rec;
+	return 1;
+}
+
+/* Journal a step, then take it; in a dry run, say what it would be. */
+static int step(struct handoff *h, enum jstep type, const char *a, const char *b)
+{
+	struct jrec rec;
+	int r = step_record(h, type, a, b, &rec);
+
+	return r > 0 ? step_types[type].run(h, &rec) : r;
 }
 
 /* ---- the phases of prepare, in order ---- */
@@ -434,16 +449,48 @@ static bool unit_taken(struct handoff *h, const char *unit, const char *mgr)
 	return false;
 }
 
+static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
+		     bool lenient);
+
+/*
+ * A service's line, then those of the running sockets that start it
+ * (TriggeredBy), each stopped before the service: a client connecting in
+ * between (pipewire's, to pipewire.socket) would start it again and give it
+ * the device back. Release, from the last line, starts the sockets first,
+ * as systemd does at boot, so that the service gets their listening fds; and
+ * after the display server, as their lines are units of the same kind.
+ */
+static int stop_with_sockets(struct handoff *h, enum jstep type, const char *unit, const char *mgr)
+{
+	const char *what = type == J_HOLDER ? "holders" : "stop-units";
+	size_t n = strlen(unit);
+	struct unit_answer ans;
+	char err[256], *save = NULL;
+	struct jrec rec;
+	int r, taken;
+
+	if (n < 8 || strcmp(unit + n - 8, ".service"))
+		return step(h, type, unit, mgr);
+	if ((r = manager_op(h, mgr, UNIT_OP_SOCKETS, unit, what, &ans, err, sizeof(err))) < 0)
+		return fail(h, r, "%s: the sockets of %s: %s", what, unit, err);
+	if ((taken = step_record(h, type, unit, mgr, &rec)) < 0)
+		return taken;
+	for (char *s = strtok_r(ans.sockets, " ", &save); s; s = strtok_r(NULL, " ", &save))
+		if ((r = stop_unit(h, type, s, mgr, true)) < 0)
+			return r;
+	return taken ? step_types[type].run(h, &rec) : 0;
+}
+
 /* one unit of stop-units (or a holder's), stopped when it runs */
 static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
 		     bool lenient)
 {
 	const char *what = type == J_HOLDER ? "holders" : "stop-units";
+	struct unit_answer ans;
 	char err[256];
-	bool active;
 	int r;
 
-	r = manager_op(h, mgr, UNIT_OP_IS_ACTIVE, unit, what, &active, err, sizeof(err));
+	r = manager_op(h, mgr, UNIT_OP_IS_ACTIVE, unit, what, &ans, err, sizeof(err));
 	if (r < 0 && !mgr[0] && !h->bus) {
 		/* the default display-manager.service, with no systemd to ask: none to stop */
 		if (lenient)
@@ -455,14 +502,14 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	}
 	if (r < 0)
 		return fail(h, r, "%s: %s: %s", what, unit, err);
-	if (!active) {
+	if (!ans.active) {
 		if (!lenient)
 			say(h, HANDOFF_INFO, "%s is not running; left alone", unit);
 		return 0;
 	}
 	if (unit_taken(h, unit, mgr))
 		return 0;
-	return step(h, type, unit, mgr);
+	return stop_with_sockets(h, type, unit, mgr);
 }
 
 /* 1. the configured units (default: display-manager.service), stopped through systemd */

@@ -105,7 +105,10 @@ static void user_child(const char *root, uid_t uid, gid_t gid, enum unit_op op, 
 		   (r = sym_sd_bus_set_bus_client(bus, 1)) < 0 || (r = sym_sd_bus_start(bus)) < 0) {
 		snprintf(res.err, sizeof(res.err), "%.200s: %s", addr + 10, strerror(-r));
 	} else if (op == UNIT_OP_IS_ACTIVE) {
-		r = unit_is_active(bus, unit, &res.active, res.err, sizeof(res.err));
+		r = unit_is_active(bus, unit, &res.ans.active, res.err, sizeof(res.err));
+	} else if (op == UNIT_OP_SOCKETS) {
+		r = unit_sockets(bus, unit, res.ans.sockets, sizeof(res.ans.sockets), res.err,
+				 sizeof(res.err));
 	} else {
 		r = (op == UNIT_OP_STOP ? unit_stop : unit_start)(bus, unit, timeout_us, res.err,
 								  sizeof(res.err));
@@ -118,7 +121,7 @@ static void user_child(const char *root, uid_t uid, gid_t gid, enum unit_op op, 
 }
 
 int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
-		 uint64_t timeout_us, bool *active, char *err, size_t errlen)
+		 uint64_t timeout_us, struct unit_answer *ans, char *err, size_t errlen)
 {
 	struct unit_op_result res = { .r = -EPIPE };
 	char path[4096];
@@ -158,8 +161,9 @@ int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	res.err[sizeof(res.err) - 1] = '\0';
-	if (active)
-		*active = res.active;
+	res.ans.sockets[sizeof(res.ans.sockets) - 1] = '\0';
+	if (ans)
+		*ans = res.ans;
 	if (res.r < 0)
 		snprintf(err, errlen, "%s", res.err);
 	return res.r;
@@ -197,15 +201,16 @@ static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
 	return r < 0 ? r : -EIO;
 }
 
-int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen)
+/* the loaded unit's object path; 0 with path "" when it is not loaded */
+static int loaded_path(sd_bus *bus, const char *unit, char *path, size_t len, char *err,
+		       size_t errlen)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
-	char *state = NULL;
-	const char *path;
+	const char *p;
 	int r;
 
-	*active = false;
+	path[0] = '\0';
 	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s",
 				   unit);
 	if (r < 0) {
@@ -214,12 +219,26 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 			r = 0;
 		else
 			r = bus_fail(r, &e, err, errlen);
-		goto out;
-	}
-	if ((r = sym_sd_bus_message_read(reply, "o", &path)) < 0) {
+	} else if ((r = sym_sd_bus_message_read(reply, "o", &p)) < 0) {
 		r = bus_fail(r, NULL, err, errlen);
-		goto out;
+	} else {
+		snprintf(path, len, "%s", p);
+		r = 0;
 	}
+	sym_sd_bus_message_unref(reply);
+	sym_sd_bus_error_free(&e);
+	return r;
+}
+
+int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char *state = NULL, path[512];
+	int r;
+
+	*active = false;
+	if ((r = loaded_path(bus, unit, path, sizeof(path), err, errlen)) < 0 || !path[0])
+		return r;
 	r = sym_sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
 					   "ActiveState", &e, &state);
 	if (r < 0) {
@@ -231,7 +250,44 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 	r = 0;
 out:
 	free(state);
-	sym_sd_bus_message_unref(reply);
+	sym_sd_bus_error_free(&e);
+	return r;
+}
+
+int unit_sockets(sd_bus *bus, const char *unit, char *names, size_t len, char *err, size_t errlen)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char **by = NULL, path[512];
+	size_t n = 0;
+	int r;
+
+	names[0] = '\0';
+	if ((r = loaded_path(bus, unit, path, sizeof(path), err, errlen)) < 0 || !path[0])
+		return r;
+	r = sym_sd_bus_get_property_strv(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
+					 "TriggeredBy", &e, &by);
+	if (r < 0) {
+		r = bus_fail(r, &e, err, errlen);
+		goto out;
+	}
+	/* paths and timers start it at a time or on a file, not on a client's connection */
+	r = 0;
+	for (char **s = by; s && *s; s++) {
+		size_t k = strlen(*s);
+
+		if (k < 7 || strcmp(*s + k - 7, ".socket") || !unit_name_valid(*s))
+			continue;
+		if (n + k + 2 > len) {
+			snprintf(err, errlen, "%s is started by too many sockets", unit);
+			r = -ENOBUFS;
+			goto out;
+		}
+		n += (size_t)snprintf(names + n, len - n, "%s%s", n ? " " : "", *s);
+	}
+out:
+	for (char **s = by; s && *s; s++)
+		free(*s);
+	free(by);
 	sym_sd_bus_error_free(&e);
 	return r;
 }

@@ -29,21 +29,27 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
  * DBUS_SYSTEM_BUS_ADDRESS names one. -errno (ENOENT: no bus, no systemd).
  */
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
-enum unit_op { UNIT_OP_IS_ACTIVE, UNIT_OP_STOP, UNIT_OP_START };
+enum unit_op { UNIT_OP_IS_ACTIVE, UNIT_OP_STOP, UNIT_OP_START, UNIT_OP_SOCKETS };
+
+/* a lookup's answer: UNIT_OP_IS_ACTIVE's active, UNIT_OP_SOCKETS's sockets */
+struct unit_answer {
+	bool active;
+	char sockets[1024];
+};
 
 struct unit_op_result {
 	int r;
-	bool active;
+	struct unit_answer ans;
 	char err[256];
 };
 
 /*
  * One call to user uid's own service manager, on its bus at
  * root/run/user/UID/bus, made by a child process that is that user. 0 or
- * -errno with err's line; *active for UNIT_OP_IS_ACTIVE.
+ * -errno with err's line; a lookup's answer in *ans (may be NULL).
  */
 int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
-		 uint64_t timeout_us, bool *active, char *err, size_t errlen);
+		 uint64_t timeout_us, struct unit_answer *ans, char *err, size_t errlen);
 void units_disconnect(sd_bus *bus);
 
 /* the unit's object path (the same for an alias and its unit); -errno (not loaded) */
@@ -51,6 +57,13 @@ int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
 
 /* active, activating or reloading: a unit that was running. Unknown units are not. */
 int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen);
+
+/*
+ * The socket units that start unit on a connection (its TriggeredBy
+ * property), as "a.socket b.socket" in names; "" for a unit that is not
+ * loaded or has none. -errno (-ENOBUFS: more than names holds).
+ */
+int unit_sockets(sd_bus *bus, const char *unit, char *names, size_t len, char *err, size_t errlen);
 
 /*
  * StopUnit/StartUnit with mode "replace", then wait for the job's

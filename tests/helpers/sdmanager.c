@@ -13,10 +13,11 @@
  * The units are files in DIR/units, named as the unit, holding one line:
  * its ActiveState, then any of the words fail-stop, fail-start (that job
  * ends "failed"), refuse-stop (StopUnit is refused at once with
- * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes)
- * and slow-stop (the stop job takes 2 s; a StartUnit in the meantime
- * replaces it, which ends it "canceled", as systemd's mode "replace" does).
- * A finished job writes the new state back to the file. Every method call
+ * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes),
+ * slow-stop (the stop job takes 2 s; a StartUnit in the meantime replaces
+ * it, which ends it "canceled", as systemd's mode "replace" does) and
+ * triggered-by=NAME (NAME, a socket, is in its TriggeredBy property; one
+ * word per trigger). A finished job writes the new state back to the file. Every method call
  * is appended to DIR/calls as "METHOD ARG...". tests/helpers/sdmanager.sh
  * is the tests' side of it.
  *
@@ -267,6 +268,25 @@ static int prop_active_state(sd_bus *bus, const char *path, const char *iface, c
 	return sd_bus_message_append(reply, "s", state);
 }
 
+/* the flags' "triggered-by=NAME" words, in their order */
+static int prop_triggered_by(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	char state[64], flags[192], *save = NULL;
+	int r;
+
+	record("Get %s TriggeredBy", (const char *)data);
+	if (!unit_read(data, state, sizeof(state), flags, sizeof(flags)))
+		flags[0] = '\0';
+	if ((r = sd_bus_message_open_container(reply, 'a', "s")) < 0)
+		return r;
+	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		if (!strncmp(w, "triggered-by=", 13) &&
+		    (r = sd_bus_message_append(reply, "s", w + 13)) < 0)
+			return r;
+	return sd_bus_message_close_container(reply);
+}
+
 static int prop_id(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		   sd_bus_message *reply, void *data, sd_bus_error *e)
 {
@@ -275,7 +295,8 @@ static int prop_id(sd_bus *bus, const char *path, const char *iface, const char 
 
 static const sd_bus_vtable unit_vtable[] = {
 	SD_BUS_VTABLE_START(0), SD_BUS_PROPERTY("Id", "s", prop_id, 0, 0),
-	SD_BUS_PROPERTY("ActiveState", "s", prop_active_state, 0, 0), SD_BUS_VTABLE_END
+	SD_BUS_PROPERTY("ActiveState", "s", prop_active_state, 0, 0),
+	SD_BUS_PROPERTY("TriggeredBy", "as", prop_triggered_by, 0, 0), SD_BUS_VTABLE_END
 };
 
 int main(int argc, char **argv)

@@ -14,11 +14,13 @@
 #                                    (that job ends "failed"), refuse-stop (StopUnit is
 #                                    refused, as for RefuseManualStop=yes), slow-stop
 #                                    (its stop job takes 2 s; a StartUnit meanwhile
-#                                    cancels it, "canceled UNIT" in the calls). A unit never
-#                                    named is not loaded (GetUnit: NoSuchUnit).
+#                                    cancels it, "canceled UNIT" in the calls),
+#                                    triggered-by=S.socket (in its TriggeredBy). A unit
+#                                    never named is not loaded (GetUnit: NoSuchUnit).
 #   manager_state UNIT               its ActiveState now (the jobs change it)
 #   manager_calls [METHOD]           the calls received, in order, one "METHOD ARG..."
-#                                    a line (GetUnit U, Get U ActiveState, Subscribe,
+#                                    a line (GetUnit U, Get U ActiveState, Get U
+#                                    TriggeredBy, Subscribe,
 #                                    StopUnit U replace, StartUnit U replace, LoadUnit U);
 #                                    with METHOD only that method's
 #   manager_sent METHOD [UNIT]       true when such a call came (for UNIT, when given)

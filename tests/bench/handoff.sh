@@ -1,0 +1,137 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# vm: --systemd --desktop --limit=1500
+#
+# The handoff against the seed's way, in the VM tier's desktop scene
+# (tests/vm/scene.sh: weston, HDMI audio held by pipewire in a logind session,
+# the session's DRM client, a lactd stand-in), in one boot. ROUNDS rounds
+# (default 5), each of:
+#  - vfio-agent handoff prepare, then release (on-holders = stop, the default);
+#  - tests/bench/seed-hook.sh prepare, then release: the seed's steps, a
+#    sleep 1 between them;
+#  - the floor: the same hook with no sleep, the operations alone (systemctl
+#    stop/start of the same units, modprobe -r/modprobe, the sysfs writes);
+# and for each release, "desktop back": from its start until weston is DRM
+# master again, as /sys/kernel/debug/dri/N/clients shows it, polled every
+# 10 ms (seed-hook.sh wait-master). Prints the medians and ratios as a Markdown
+# table, then one more vfio-agent round with -v, each line stamped with its
+# time since the start, and the costs of its parts alone. The guest runs under
+# TCG: only the ratios mean anything. Not a test: it fails only when the scene
+# does not come up or a handoff fails.
+#
+#   tests/bench/handoff.sh             (as root, on the host; ROUNDS=N)
+set -u
+if [ ! -e /xfer/env ]; then
+	cd "$(dirname "$0")/../.." || exit 1
+	mkdir -p build/bench
+	echo "ROUNDS=${ROUNDS:-5}" >build/bench/handoff.env
+	exec tests/vm/run tests/bench/handoff.sh
+fi
+. "$(dirname "$0")/../vm/lib.sh"
+. "$(dirname "$0")/../vm/scene.sh"
+. build/bench/handoff.env
+SEED=$PWD/tests/bench/seed-hook.sh
+
+scene_up || finish
+export SEED_UNITS="display-manager.service va-lactd.service" SEED_UID=$uid
+export SEED_USER_UNITS="pipewire.socket pipewire.service wireplumber.service va-gpu-client.service"
+export SEED_PCIS="$gpu $audio" SEED_MODULE=bochs SEED_CLIENTS=$clients SEED_DS=weston
+
+us() { local t=${1/./}; echo $((10#$t)); }
+ms() { echo $((($(us "$2") - $(us "$1")) / 1000)); }
+do_agent() { "$VFIO_AGENT" --config "$TMP/conf" handoff "$1"; }
+do_seed() { SEED_SLEEP=1 "$SEED" "$1"; }
+do_floor() { SEED_SLEEP=0 "$SEED" "$1"; }
+# the scene as it was: weston master, every holder back on its node
+settled() { display_master && has_holders round "${want[@]}"; }
+
+# round WHO: prepare and release by WHO; "WHO PHASE MS" lines in $TMP/times
+round() {
+	local who=$1 t0 t1 t2 t3 rc w
+	t0=$EPOCHREALTIME
+	do_"$who" prepare >"$TMP/$who.out" 2>&1
+	rc=$?
+	t1=$EPOCHREALTIME
+	if [ $rc -ne 0 ] || loaded bochs; then
+		not_ok "$who prepare" "exit $rc: $(tail -n 3 "$TMP/$who.out" | tr '\n' ' ')"
+		return 1
+	fi
+	rm -f "$TMP/back"
+	("$SEED" wait-master && echo "$EPOCHREALTIME" >"$TMP/back") &
+	w=$!
+	t2=$EPOCHREALTIME
+	do_"$who" release >"$TMP/$who.out" 2>&1
+	rc=$?
+	t3=$EPOCHREALTIME
+	wait "$w"
+	if [ $rc -ne 0 ] || [ ! -s "$TMP/back" ]; then
+		not_ok "$who release" "exit $rc: $(tail -n 3 "$TMP/$who.out" | tr '\n' ' ')"
+		return 1
+	fi
+	printf '%s prepare %s\n%s release %s\n%s both %s\n%s back %s\n' \
+		"$who" "$(ms "$t0" "$t1")" "$who" "$(ms "$t2" "$t3")" \
+		"$who" $(($(ms "$t0" "$t1") + $(ms "$t2" "$t3"))) "$who" "$(ms "$t2" "$(cat "$TMP/back")")" \
+		>>"$TMP/times"
+	wait_for 90 settled || { not_ok "$who: the scene came back" "$(cat "$TMP/round.holders")"; return 1; }
+	sleep 1
+}
+
+: >"$TMP/times"
+for r in $(seq "$ROUNDS"); do
+	for who in agent seed floor; do
+		round "$who" || finish
+	done
+	echo "# round $r: $(grep -c . "$TMP/times") timings"
+done
+ok "$ROUNDS rounds of vfio-agent, the seed-style hook and the floor, the desktop back after each"
+
+median() { awk -v w="$1" -v p="$2" '$1 == w && $2 == p { print $3 }' "$TMP/times" | sort -n |
+	awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+echo
+echo "| phase (median of $ROUNDS, ms) | vfio-agent | seed-style hook | floor | seed / vfio-agent | (vfio-agent - floor) / vfio-agent |"
+echo "|---|---:|---:|---:|---:|---:|"
+for p in prepare release both back; do
+	a=$(median agent $p) s=$(median seed $p) f=$(median floor $p)
+	case $p in
+	both) name="prepare + release" ;;
+	back) name="desktop back (release start to weston DRM master)" ;;
+	*) name=$p ;;
+	esac
+	awk -v n="$name" -v a="$a" -v s="$s" -v f="$f" 'BEGIN {
+		printf "| %s | %d | %d | %d | %.1fx | %.0f %% |\n", n, a, s, f, s / a, 100 * (a - f) / a }'
+done
+echo
+echo "# every round (who phase ms):"
+sed 's/^/#   /' "$TMP/times"
+
+# where vfio-agent's time goes: one more round with -v, each line stamped
+stamp() {
+	local t0=$1 l
+	while IFS= read -r l; do echo "#   +$(ms "$t0" "$EPOCHREALTIME") ms $l"; done
+}
+for v in prepare release; do
+	echo "# vfio-agent -v handoff $v:"
+	t0=$EPOCHREALTIME
+	"$VFIO_AGENT" -v --config "$TMP/conf" handoff $v 2>&1 | stamp "$t0"
+	echo "#   +$(ms "$t0" "$EPOCHREALTIME") ms (exit)"
+	[ $v = release ] || continue
+	wait_for 90 settled
+	sleep 1
+done
+# the parts alone, 5 times each: process start, one holder scan (BPF), a user-bus call
+part() {
+	local name=$1 t0 all=()
+	shift
+	for _ in 1 2 3 4 5; do
+		t0=$EPOCHREALTIME
+		"$@" >/dev/null 2>&1
+		all+=("$(ms "$t0" "$EPOCHREALTIME")")
+	done
+	echo "# $name: $(printf '%s\n' "${all[@]}" | sort -n | sed -n 3p) ms (median of 5: ${all[*]})"
+}
+part "vfio-agent version (process start)" "$VFIO_AGENT" version
+part "vfio-agent diagnose --backend bpf (one holder scan, its BPF loaded)" \
+	"$VFIO_AGENT" diagnose --json --backend bpf --pci "$gpu" --pci "$audio"
+part "vfio-agent diagnose --backend proc" "$VFIO_AGENT" diagnose --json --backend proc --pci "$gpu" --pci "$audio"
+part "systemctl is-active va-lactd.service" systemctl is-active va-lactd.service
+finish
