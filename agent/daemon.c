@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/netconf.h>
 #include <linux/netfilter/nf_tables.h>
 #include <pthread.h>
 #include <signal.h>
@@ -637,6 +638,13 @@ static void on_rtnl_event(const struct nl_event *ev, void *data)
 			snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
 		else if (!ev->removed && !ours)
 			snprintf(b->why, sizeof(b->why), "neighbour %s appeared", a);
+	} else if (ev->type == NL_EV_NETCONF && ev->ifindex == NETCONFA_IFINDEX_ALL &&
+		   ev->forwarding >= 0) {
+		/* fwd_path_eval reads these two: the path is judged again */
+		snprintf(b->why, sizeof(b->why), "%s = %d",
+			 ev->family == AF_INET6 ? "net.ipv6.conf.all.forwarding"
+						: "net.ipv4.ip_forward",
+			 ev->forwarding);
 	}
 }
 

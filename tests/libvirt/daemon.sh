@@ -246,6 +246,17 @@ sleep 1
 check "systemd: WATCHDOG=1 pings at half of WatchdogSec ($(grep -c WATCHDOG=1 "$TMP/notify.log") in about 1.5 s)" \
 	eval '[ "$(grep -c WATCHDOG=1 "$TMP/notify.log")" -ge 4 ]'
 
+# ---- ip_forward turned off, then on: the kernel's netconf events, the path judged again ----
+last_status() { grep -a 'STATUS=' "$TMP/notify.log" | tail -n 1; }
+sysctl -qw net.ipv4.ip_forward=0
+check "ip_forward = 0: the daemon logs BLOCKED" log_has "forward win11: BLOCKED: net.ipv4.ip_forward = 0"
+check "ip_forward = 0: its STATUS says BLOCKED" \
+	until_ok 3 eval 'last_status | grep -q "STATUS=win11: BLOCKED: net.ipv4.ip_forward = 0"'
+sysctl -qw net.ipv4.ip_forward=1
+check "ip_forward = 1: the daemon logs that the forward is no longer blocked" \
+	log_has "forward win11: no longer blocked"
+check "ip_forward = 1: its STATUS names the forward again" \
+	until_ok 3 eval 'last_status | grep -q "STATUS=win11: tcp 192.0.2.6:5900 -> $gip:5900 on lan0"'
 kill -TERM "$DPID"
 check "SIGTERM: the daemon exits 0" eval 'wait_exit "$DPID"'
 check "systemd: STOPPING=1" until_ok 2 grep -q "STOPPING=1" "$TMP/notify.log"
