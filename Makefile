@@ -279,6 +279,7 @@ bench: all tests
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/daemon.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/churn.sh
 	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/handoff.sh
+	$(Q)VFIO_AGENT=$(abspath $(O)/vfio-agent) UNIT_DIR=$(abspath $(O)/tests) tests/bench/restart.sh
 
 # The hook: qemu.d/vfio-agent, or hooks/qemu where libvirt has no qemu.d;
 # a file there that is not ours is never overwritten, nor removed.

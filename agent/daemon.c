@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <linux/netconf.h>
 #include <linux/netfilter/nf_tables.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,12 +80,15 @@ struct daemon {
 	int dom_cb, net_cb;
 	int reconnect_timer, reconnect_ms;
 	bool conn_lost;
+	bool opening;	  /* a reconnect's open is in flight (open_async) */
+	int open_pipe[2]; /* its result comes back here */
 
 	struct nl_monitor *rtnl, *mon;
 	struct nf_watch *watch; /* which nftables events concern the forward */
 	struct nf_sock *nf;
 	int sfd;
 	int retry_timer, retry_ms;
+	bool retry_armed; /* the retry timer is set */
 	int watchdog_timer;
 
 	struct want want;  /* the forward in place */
@@ -205,9 +211,17 @@ static void judge_path(struct daemon *d, const struct nf_forward_spec *spec)
 
 static void retry_later(struct daemon *d)
 {
+	/*
+	 * The back-off grows once per retry that failed, not per event: a burst
+	 * of them (libvirtd starting while the hook holds the lock) would
+	 * otherwise put the next try 30 s away.
+	 */
+	if (d->retry_armed)
+		return;
 	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
 	if (d->retry_ms > RETRY_MAX_MS)
 		d->retry_ms = RETRY_MAX_MS;
+	d->retry_armed = true;
 	sym_virEventUpdateTimeout(d->retry_timer, d->retry_ms);
 }
 
@@ -228,16 +242,30 @@ static void reconcile(struct daemon *d, const char *why)
 	struct nf_err e = { 0 };
 	char desc[DESC_LEN] = "", src[64] = "", err[512];
 	virDomainPtr dom = NULL;
-	bool running, removed;
+	bool running, removed, kept = false;
 	int lock, r;
 
-	if (!d->conn) {
-		/* libvirtd is away: what is in place stays in place */
-		log_debug("%s: libvirt is not connected; the rules stay as they are", why);
+	if (d->conn) {
+		running = domain_running(d, &dom) && d->c->vnc.enable;
+	} else if (d->want.up) {
+		/*
+		 * libvirtd is away, restarting as a rule: the forward last known
+		 * wanted is kept. libvirt makes its chains again as it starts, its
+		 * reject ahead of our exemption until we put it back; the
+		 * reconnect comes later, and libvirt's answer later still.
+		 */
+		running = d->c->vnc.enable;
+		kept = true;
+	} else {
+		log_debug("%s: libvirt is not connected and no forward is in place", why);
 		return;
 	}
-	running = domain_running(d, &dom) && d->c->vnc.enable;
-	if (running && want.vnc.guest_auto) {
+	if (running && want.vnc.guest_auto && kept) {
+		for (int fam = 0; fam < NF_NFAM; fam++)
+			if (d->want.fam[fam])
+				want.vnc.guest[fam] = d->want.guest[fam];
+		want.vnc.guest_auto = false;
+	} else if (running && want.vnc.guest_auto) {
 		struct nf_addr ip;
 
 		if (!guest_addr_find(dom, &ip, src, sizeof(src))) {
@@ -292,6 +320,7 @@ static void reconcile(struct daemon *d, const char *why)
 	}
 	d->last_err[0] = '\0';
 	d->retry_ms = 0;
+	d->retry_armed = false;
 	sym_virEventUpdateTimeout(d->retry_timer, -1);
 	if (running && (r == NF_UP_CHANGED || !want_equal(&d->want, &next))) {
 		if (want_equal(&d->want, &next))
@@ -402,18 +431,13 @@ _Static_assert(VIR_DOMAIN_EVENT_ID_LIFECYCLE < VIR_DOMAIN_EVENT_ID_LAST &&
 		       VIR_NETWORK_EVENT_ID_LIFECYCLE < VIR_NETWORK_EVENT_ID_LAST,
 	       "the events subscribed to exist");
 
-static int connect_libvirt(struct daemon *d)
+/* an open connection made the daemon's: keepalive, the close callback, the events */
+static int subscribe(struct daemon *d, virConnectPtr conn)
 {
 	virErrorPtr err;
 	bool ok = true;
 
-	d->conn = sym_virConnectOpen(d->uri);
-	if (!d->conn) {
-		err = sym_virGetLastError();
-		snprintf(d->last_err, sizeof(d->last_err), "cannot connect to %s: %s",
-			 d->uri ? d->uri : "libvirt", err && err->message ? err->message : "?");
-		return -1;
-	}
+	d->conn = conn;
 	sym_virConnectSetKeepAlive(d->conn, 5, 3);
 	sym_virConnectRegisterCloseCallback(d->conn, on_close, d, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(subscriptions); i++) {
@@ -438,9 +462,124 @@ static int connect_libvirt(struct daemon *d)
 	return 0;
 }
 
+static void open_failed(struct daemon *d, const char *msg)
+{
+	snprintf(d->last_err, sizeof(d->last_err), "cannot connect to %s: %s",
+		 d->uri ? d->uri : "libvirt", msg);
+}
+
+/* at start: before the loop runs, nothing waits on it */
+static int connect_libvirt(struct daemon *d)
+{
+	virConnectPtr conn = sym_virConnectOpen(d->uri);
+	virErrorPtr err;
+
+	if (!conn) {
+		err = sym_virGetLastError();
+		open_failed(d, err && err->message ? err->message : "?");
+		return -1;
+	}
+	return subscribe(d, conn);
+}
+
+/*
+ * A reconnect opens the connection in a thread of its own. A libvirtd that
+ * is starting takes the connection but answers only once its drivers are
+ * up, after it has rewritten its chains: the loop repairs those meanwhile.
+ * The thread hands its result back through a pipe, in one write.
+ */
+struct opened {
+	virConnectPtr conn;
+	char err[256];
+};
+_Static_assert(sizeof(struct opened) <= PIPE_BUF, "one write, whole or not at all");
+
+struct opener {
+	const char *uri;
+	int fd; /* its own copy of the pipe's write end */
+};
+
+static void *open_thread(void *arg)
+{
+	struct opener *o = arg;
+	struct opened res = { .conn = sym_virConnectOpen(o->uri) };
+	virErrorPtr err;
+
+	if (!res.conn) {
+		err = sym_virGetLastError();
+		snprintf(res.err, sizeof(res.err), "%s", err && err->message ? err->message : "?");
+	}
+	if (write(o->fd, &res, sizeof(res)) != (ssize_t)sizeof(res) && res.conn)
+		sym_virConnectClose(res.conn); /* the daemon is stopping */
+	close(o->fd);
+	free(o);
+	return NULL;
+}
+
+static int open_async(struct daemon *d)
+{
+	struct opener *o = malloc(sizeof(*o));
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	o->uri = d->uri;
+	o->fd = fcntl(d->open_pipe[1], F_DUPFD_CLOEXEC, 0);
+	if (o->fd < 0) {
+		r = -errno;
+		goto free_opener;
+	}
+	if ((r = -pthread_attr_init(&attr)) < 0)
+		goto close_fd;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	r = -pthread_create(&t, &attr, open_thread, o);
+	pthread_attr_destroy(&attr);
+	if (r < 0)
+		goto close_fd;
+	d->opening = true;
+	return 0;
+close_fd:
+	close(o->fd);
+free_opener:
+	free(o);
+	return r;
+}
+
+static void back_off(struct daemon *d)
+{
+	d->reconnect_ms = d->reconnect_ms ? d->reconnect_ms * 2 : 250;
+	if (d->reconnect_ms > RETRY_MAX_MS)
+		d->reconnect_ms = RETRY_MAX_MS;
+	log_debug("%s; again in %d ms", d->last_err, d->reconnect_ms);
+	sym_virEventUpdateTimeout(d->reconnect_timer, d->reconnect_ms);
+}
+
+static void on_opened(int watch, int fd, int events, void *opaque)
+{
+	struct daemon *d = opaque;
+	struct opened res;
+
+	if (read(fd, &res, sizeof(res)) != (ssize_t)sizeof(res))
+		return;
+	d->opening = false;
+	if (!res.conn) {
+		open_failed(d, res.err);
+	} else if (subscribe(d, res.conn) == 0) {
+		log_info("connected to libvirt");
+		d->reconnect_ms = 0;
+		sym_virEventUpdateTimeout(d->reconnect_timer, -1);
+		reconcile(d, "libvirt connected");
+		return;
+	}
+	back_off(d);
+}
+
 static void on_reconnect_timer(int timer, void *opaque)
 {
 	struct daemon *d = opaque;
+	int r;
 
 	if (d->conn_lost) {
 		d->conn_lost = false;
@@ -448,22 +587,14 @@ static void on_reconnect_timer(int timer, void *opaque)
 		disconnect(d);
 		d->reconnect_ms = 0;
 	}
-	if (d->conn) {
-		sym_virEventUpdateTimeout(timer, -1);
-		return;
+	sym_virEventUpdateTimeout(timer, -1);
+	if (d->conn || d->opening)
+		return; /* the open in flight answers */
+	if ((r = open_async(d)) < 0) {
+		snprintf(d->last_err, sizeof(d->last_err),
+			 "cannot start the thread that connects to libvirt: %s", strerror(-r));
+		back_off(d);
 	}
-	if (connect_libvirt(d) == 0) {
-		log_info("connected to libvirt");
-		d->reconnect_ms = 0;
-		sym_virEventUpdateTimeout(timer, -1);
-		reconcile(d, "libvirt connected");
-		return;
-	}
-	d->reconnect_ms = d->reconnect_ms ? d->reconnect_ms * 2 : 250;
-	if (d->reconnect_ms > RETRY_MAX_MS)
-		d->reconnect_ms = RETRY_MAX_MS;
-	log_debug("%s; again in %d ms", d->last_err, d->reconnect_ms);
-	sym_virEventUpdateTimeout(timer, d->reconnect_ms);
 }
 
 /* ---- netlink ---- */
@@ -473,6 +604,7 @@ struct batch {
 	int ifindex; /* the forward's interface */
 	char why[256];
 	uint32_t own;
+	bool libvirt; /* nft: libvirt wrote its tables or chains */
 };
 
 static void on_rtnl_event(const struct nl_event *ev, void *data)
@@ -506,13 +638,20 @@ static void on_rtnl_event(const struct nl_event *ev, void *data)
 			snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
 		else if (!ev->removed && !ours)
 			snprintf(b->why, sizeof(b->why), "neighbour %s appeared", a);
+	} else if (ev->type == NL_EV_NETCONF && ev->ifindex == NETCONFA_IFINDEX_ALL &&
+		   ev->forwarding >= 0) {
+		/* fwd_path_eval reads these two: the path is judged again */
+		snprintf(b->why, sizeof(b->why), "%s = %d",
+			 ev->family == AF_INET6 ? "net.ipv6.conf.all.forwarding"
+						: "net.ipv4.ip_forward",
+			 ev->forwarding);
 	}
 }
 
 static void on_rtnl(int watch, int fd, int events, void *opaque)
 {
 	struct daemon *d = opaque;
-	struct batch b = { d, rtnl_link_index(d->c->vnc.interface), "", 0 };
+	struct batch b = { d, rtnl_link_index(d->c->vnc.interface), "", 0, false };
 	int n = nl_monitor_read(d->rtnl, on_rtnl_event, &b);
 
 	if (n == -ENOBUFS)
@@ -521,12 +660,21 @@ static void on_rtnl(int watch, int fd, int events, void *opaque)
 		reconcile(d, b.why);
 }
 
+/* libvirt's own tables and chains (iptables: LIBVIRT_FWI and its kin; nftables: libvirt_network) */
+static bool by_libvirt(const struct nl_event *ev)
+{
+	return !strncmp(ev->table, "libvirt", 7) || !strncmp(ev->chain, "LIBVIRT_", 8);
+}
+
 static void on_nft_event(const struct nl_event *ev, void *data)
 {
 	struct batch *b = data;
 
 	/* our own changes come back with our port; the rest only when it concerns us */
-	if (ev->portid == b->own || b->why[0] || !nf_watch_concerns(b->d->watch, ev))
+	if (ev->portid == b->own || !nf_watch_concerns(b->d->watch, ev))
+		return;
+	b->libvirt |= by_libvirt(ev);
+	if (b->why[0])
 		return;
 	if (ev->chain[0])
 		snprintf(b->why, sizeof(b->why), "%s %s %s %s changed by another program",
@@ -552,7 +700,7 @@ static void follow(struct daemon *d)
 static void on_nft(int watch, int fd, int events, void *opaque)
 {
 	struct daemon *d = opaque;
-	struct batch b = { d, 0, "", nf_sock_portid(d->nf) };
+	struct batch b = { d, 0, "", nf_sock_portid(d->nf), false };
 	struct nf_err e = { 0 };
 	int n = nl_monitor_read(d->mon, on_nft_event, &b), r;
 
@@ -563,8 +711,19 @@ static void on_nft(int watch, int fd, int events, void *opaque)
 	follow(d);
 	if (n == -ENOBUFS) {
 		reconcile(d, "nftables monitor overflowed: full resync");
+		b.libvirt = true;
 	} else if (b.why[0]) {
 		reconcile(d, b.why);
+	}
+	/*
+	 * libvirtd writes its chains as it starts, before it answers: the
+	 * repair above came first, and the reconnect starts now, not at the
+	 * end of its back-off (in a thread: see open_async).
+	 */
+	if (!d->conn && !d->opening && b.libvirt) {
+		log_debug("libvirt's chains changed: reconnecting now");
+		d->reconnect_ms = 0;
+		sym_virEventUpdateTimeout(d->reconnect_timer, 0);
 	}
 }
 
@@ -607,6 +766,7 @@ static void on_retry(int timer, void *opaque)
 	char why[sizeof(d->why) + 16];
 
 	sym_virEventUpdateTimeout(timer, -1);
+	d->retry_armed = false;
 	snprintf(why, sizeof(why), "%s (retry)", d->why[0] ? d->why : "retry");
 	reconcile(d, why);
 }
@@ -666,6 +826,12 @@ static int setup(struct daemon *d)
 		return -1;
 	}
 	follow(d);
+	if (pipe2(d->open_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("pipe: %s", strerror(errno));
+		return -1;
+	}
+	/* an open that ends after the daemon stopped writes into a closed pipe */
+	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -681,6 +847,8 @@ static int setup(struct daemon *d)
 	    sym_virEventAddHandle(nl_monitor_fd(d->mon), VIR_EVENT_HANDLE_READABLE, on_nft, d,
 				  NULL) < 0 ||
 	    sym_virEventAddHandle(d->sfd, VIR_EVENT_HANDLE_READABLE, on_signal, d, NULL) < 0 ||
+	    sym_virEventAddHandle(d->open_pipe[0], VIR_EVENT_HANDLE_READABLE, on_opened, d, NULL) <
+		    0 ||
 	    (d->retry_timer = sym_virEventAddTimeout(-1, on_retry, d, NULL)) < 0 ||
 	    (d->reconnect_timer = sym_virEventAddTimeout(-1, on_reconnect_timer, d, NULL)) < 0) {
 		log_error("cannot register with libvirt's event loop");
@@ -699,7 +867,9 @@ int daemon_main(struct agent_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct daemon d = { .ctx = ctx, .dom_cb = -1, .net_cb = -1, .sfd = -1 };
+	struct daemon d = {
+		.ctx = ctx, .dom_cb = -1, .net_cb = -1, .sfd = -1, .open_pipe = { -1, -1 }
+	};
 	bool foreground = false;
 	int opt, ready_fd = -1, ret = EXIT_FAILED;
 	bool removed;
@@ -786,6 +956,9 @@ out:
 	nf_sock_close(d.nf);
 	if (d.sfd >= 0)
 		close(d.sfd);
+	for (int i = 0; i < 2; i++)
+		if (d.open_pipe[i] >= 0)
+			close(d.open_pipe[i]);
 	config_free(d.c);
 	return ret;
 }

@@ -5,6 +5,7 @@
 #include <linux/filter.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
+#include <linux/netconf.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/rtnetlink.h>
@@ -229,8 +230,9 @@ int nl_monitor_open(enum nl_mon_kind kind, struct nl_monitor **out)
 	int proto = kind == NL_MON_RTNL ? NETLINK_ROUTE : NETLINK_NETFILTER;
 	struct nl_monitor *m = calloc(1, sizeof(*m));
 	int size = MON_RCVBUF, r;
-	unsigned int groups[] = { RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR,
-				  RTNLGRP_NEIGH };
+	/* netconf: the kernel says when forwarding is turned on or off */
+	unsigned int groups[] = { RTNLGRP_LINK,	 RTNLGRP_IPV4_IFADDR,  RTNLGRP_IPV6_IFADDR,
+				  RTNLGRP_NEIGH, RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF };
 
 	if (!m)
 		return -ENOMEM;
@@ -298,7 +300,7 @@ static int attr_cb(const struct nlattr *a, void *data)
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
 
-	/* every table below is sized for the largest of IFLA/IFA/NDA */
+	/* every table below is sized for the largest of IFLA/IFA/NDA/NETCONFA */
 	if (type <= IFLA_MAX)
 		tb[type] = a;
 	return MNL_CB_OK;
@@ -354,10 +356,24 @@ static int rtnl_cb(const struct nlmsghdr *nlh, void *data)
 		/* an entry that stopped resolving is as good as gone */
 		if (nd->ndm_state & (NUD_INCOMPLETE | NUD_FAILED))
 			t = RTM_DELNEIGH;
+	} else if (t == RTM_NEWNETCONF || t == RTM_DELNETCONF) {
+		const struct netconfmsg *ncm = mnl_nlmsg_get_payload(nlh);
+
+		mnl_attr_parse(nlh, sizeof(*ncm), attr_cb, tb);
+		ev.type = NL_EV_NETCONF;
+		ev.family = ncm->ncm_family;
+		ev.forwarding = -1;
+		if (tb[NETCONFA_IFINDEX] &&
+		    mnl_attr_validate(tb[NETCONFA_IFINDEX], MNL_TYPE_U32) == 0)
+			ev.ifindex = (int)mnl_attr_get_u32(tb[NETCONFA_IFINDEX]);
+		if (tb[NETCONFA_FORWARDING] &&
+		    mnl_attr_validate(tb[NETCONFA_FORWARDING], MNL_TYPE_U32) == 0)
+			ev.forwarding = mnl_attr_get_u32(tb[NETCONFA_FORWARDING]) != 0;
 	} else {
 		return MNL_CB_OK;
 	}
-	ev.removed = t == RTM_DELLINK || t == RTM_DELADDR || t == RTM_DELNEIGH;
+	ev.removed = t == RTM_DELLINK || t == RTM_DELADDR || t == RTM_DELNEIGH ||
+		     t == RTM_DELNETCONF;
 	p->cb(&ev, p->data);
 	p->n++;
 	return MNL_CB_OK;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Netlink event sockets for the daemon: rtnetlink (links, addresses,
- * neighbours) and the nftables monitor. Non-blocking; a read drains what is
+ * neighbours, netconf) and the nftables monitor. Non-blocking; a read drains what is
  * queued and hands each event to a callback. Nothing here logs.
  */
 #ifndef VFIO_NETFILTER_MONITOR_H
@@ -15,21 +15,24 @@
 enum nl_mon_kind { NL_MON_RTNL, NL_MON_NFT };
 
 enum nl_event_type {
-	NL_EV_LINK,  /* an interface appeared, changed or went away */
-	NL_EV_ADDR,  /* an address was added or removed */
-	NL_EV_NEIGH, /* a neighbour entry changed */
-	NL_EV_NFT,   /* the nftables ruleset changed */
+	NL_EV_LINK,    /* an interface appeared, changed or went away */
+	NL_EV_ADDR,    /* an address was added or removed */
+	NL_EV_NEIGH,   /* a neighbour entry changed */
+	NL_EV_NFT,     /* the nftables ruleset changed */
+	NL_EV_NETCONF, /* a device's or the whole family's IP settings (forwarding) changed */
 };
 
 struct nl_event {
 	enum nl_event_type type;
 	bool removed;	     /* RTM_DEL*, NFT_MSG_DEL* */
-	int ifindex;	     /* link, address, neighbour */
+	int ifindex;	     /* link, address, neighbour; netconf: NETCONFA_IFINDEX_ALL too */
 	char ifname[16];     /* link */
 	bool up;	     /* link: IFF_UP */
 	struct nf_addr addr; /* address, neighbour */
 	uint8_t mac[6];	     /* neighbour, when it has one */
 	bool has_mac;
+	uint8_t family;	  /* netconf: AF_INET or AF_INET6 */
+	int forwarding;	  /* netconf: NETCONFA_FORWARDING, -1 when the message does not say */
 	uint32_t portid;  /* nft: the netlink port that made the change (0: the kernel) */
 	uint16_t nft_msg; /* nft: NFT_MSG_* */
 	uint8_t nfproto;  /* nft: the family of the table (NFPROTO_*) */

@@ -78,6 +78,60 @@ in_ns() { local ns="$NS_PREFIX-$1"; shift; ip netns exec "$ns" "$@"; }
 link() { ip link add "$2" netns "$NS_PREFIX-$1" type veth peer name "$4" netns "$NS_PREFIX-$3"; \
 	ip -n "$NS_PREFIX-$1" link set "$2" up; ip -n "$NS_PREFIX-$3" link set "$4" up; }
 
+# libvirt_nft_tables NS BRIDGE SUBNET: libvirt's own nftables tables in NS as
+# libvirt 11.3 (Debian 13) writes them for a NAT network on BRIDGE (recorded from
+# the real one, tests/libvirt/libvirt11.sh): both families' tables, the ip6 one
+# empty for an IPv4-only network, guest_nat's two returns and its port-range
+# masquerades
+libvirt_nft_tables() {
+	in_ns "$1" nft -f - <<-NFT
+	table ip libvirt_network {
+		chain forward {
+			type filter hook forward priority filter; policy accept;
+			counter jump guest_cross
+			counter jump guest_input
+			counter jump guest_output
+		}
+		chain guest_output {
+			ip saddr $3 iif "$2" counter accept
+			iif "$2" counter reject
+		}
+		chain guest_input {
+			oif "$2" ip daddr $3 ct state established,related counter accept
+			oif "$2" counter reject
+		}
+		chain guest_cross {
+			iif "$2" oif "$2" counter accept
+		}
+		chain guest_nat {
+			type nat hook postrouting priority srcnat; policy accept;
+			ip saddr $3 ip daddr 224.0.0.0/24 counter return
+			ip saddr $3 ip daddr 255.255.255.255 counter return
+			meta l4proto tcp ip saddr $3 ip daddr != $3 counter masquerade to :1024-65535
+			meta l4proto udp ip saddr $3 ip daddr != $3 counter masquerade to :1024-65535
+			ip saddr $3 ip daddr != $3 counter masquerade
+		}
+	}
+	table ip6 libvirt_network {
+		chain forward {
+			type filter hook forward priority filter; policy accept;
+			counter jump guest_cross
+			counter jump guest_input
+			counter jump guest_output
+		}
+		chain guest_output {
+		}
+		chain guest_input {
+		}
+		chain guest_cross {
+		}
+		chain guest_nat {
+			type nat hook postrouting priority srcnat; policy accept;
+		}
+	}
+	NFT
+}
+
 finish() {
 	exit $((TESTS_FAILED > 0))
 }

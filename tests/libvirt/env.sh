@@ -42,19 +42,27 @@ libvirt_daemons_kill() {
 	for p in /run/libvirtd.pid /run/virtlogd.pid; do
 		[ -s "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null
 	done
+	[ -n "${LV11_ROOT:-}" ] && [ -s "$LV11_ROOT/run/libvirtd.pid" ] &&
+		kill -9 "$(cat "$LV11_ROOT/run/libvirtd.pid")" 2>/dev/null
 	pkill -9 -f "qemu-system-x86_64 -name guest=" 2>/dev/null
 	pkill -9 -f "dnsmasq --conf-file=/var/lib/libvirt/dnsmasq/" 2>/dev/null
 }
 
-# libvirt_setup NS...: the private mounts, users and config; libvirtd running
-libvirt_setup() {
-	local d f g gid=64050 ns
+# ns_handles NS...: the namespaces by file under $NSDIR, for in_net
+ns_handles() {
+	local ns
 	mkdir -p "$NSDIR"
 	for ns in "$@"; do
 		: >"$NSDIR/$ns"
 		mount --bind "/run/netns/$NS_PREFIX-$ns" "$NSDIR/$ns" ||
 			{ not_ok setup "cannot keep a handle on namespace $ns"; exit 1; }
 	done
+}
+
+# libvirt_setup NS...: the private mounts, users and config; libvirtd running
+libvirt_setup() {
+	local d f g gid=64050
+	ns_handles "$@"
 	for d in /run /etc/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do
 		mkdir -p "$d" && mount -t tmpfs tmpfs "$d" ||
 			{ not_ok setup "cannot mount a tmpfs on $d"; exit 1; }
@@ -90,11 +98,15 @@ libvirt_setup() {
 libvirt_start() {
 	virtlogd -d || { not_ok setup "virtlogd did not start"; exit 1; }
 	libvirtd -d || { not_ok setup "libvirtd did not start"; exit 1; }
-	for _ in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && return 0; sleep 0.1; done
+	libvirt_answers
+}
+libvirt_answers() {
+	for _ in $(seq 300); do V version >/dev/null 2>&1 && return 0; sleep 0.1; done
 	not_ok setup "libvirtd does not answer"
 	exit 1
 }
-V() { virsh -q -c qemu:///system "$@"; }
+# LV_URI: another libvirtd's socket (the trixie chroot's, below)
+V() { virsh -q -c "${LV_URI:-qemu:///system}" "$@"; }
 
 # domain_xml NAME [DEVICES]: a TCG domain with nothing to boot
 domain_xml() {
@@ -156,3 +168,85 @@ guest_dhcp() {
 	in_net gst busybox udhcpc -i eth0 -n -q -t 5 -T 1 "$@" -s "$TMP/udhcpc.sh" >/dev/null 2>&1
 }
 guest_ip() { in_net gst ip -4 -o addr show dev eth0 | awk '{ print $4 }' | cut -d/ -f1; }
+
+# ---- libvirt's chains rewritten, the daemon's repair: timed from the kernel's events ----
+# nl_portid PID: the netlink port of PID's nftables socket (not its monitor: no group)
+nl_portid() {
+	local ino
+	for ino in $(ls -l "/proc/$1/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\]$/\1/p'); do
+		awk -v i="$ino" '$2 == 12 && $4 == "00000000" && $NF == i { print $3 }' /proc/net/netlink
+	done | head -n 1
+}
+# stamps_start FILE: tests/helpers/nlstamp writes the kernel's events to FILE, stamped
+STAMP_PID=
+stamps_start() {
+	: >"$1"
+	"$UNIT_DIR/nlstamp" >>"$1" 2>/dev/null &
+	STAMP_PID=$!
+	disown "$STAMP_PID"
+	for _ in $(seq 100); do grep -q ready "$1" && return 0; sleep 0.02; done
+	return 1
+}
+stamps_stop() { [ -n "$STAMP_PID" ] && kill "$STAMP_PID" 2>/dev/null; STAMP_PID=; }
+# repair_times FILE PORTID: after libvirt's first change to its own chains in FILE
+# (table libvirt_network, iptables' LIBVIRT_* chains), the daemon's (PORTID's) last
+# rule written there; prints "FIRST LAST" in ms: since libvirt's first change, and
+# since its last change before that repair. Nothing when there was no repair.
+repair_times() {
+	awk -v own="$2" '$2 == "nft" && ($4 ~ /^libvirt/ || $7 ~ /^LIBVIRT_/) {
+		if ($5 != own) { if (!first) first = $1; lv = $1 }
+		else if ($3 == 6 && first) { r = $1; rlv = lv }
+	}
+	END { if (r) printf "%.1f %.1f\n", (r - first) / 1000, (r - rlv) / 1000 }' "$1"
+}
+
+# ---- libvirt 11 as Debian 13 has it: a trixie chroot's libvirtd (tests/libvirt/trixie-root) ----
+# lv11_setup ROOT NS...: in the inner run, the chroot bound onto itself (libvirt's
+# QEMU mount namespace wants a mount point there), its /proc, /sys (this network
+# namespace's), /dev, and tmpfs for libvirt's config and state; libvirtd not started.
+# The host's vfio-agent, virsh and nft run outside it, in the same namespaces.
+LV11_ROOT=
+lv11_setup() {
+	local R=$1 d
+	shift
+	ns_handles "$@"
+	mount --bind "$R" "$R" && mount -t proc proc "$R/proc" && mount -t sysfs sysfs "$R/sys" &&
+		mount --rbind /dev "$R/dev" || { not_ok setup "cannot mount the chroot $R"; exit 1; }
+	[ -d /sys/fs/cgroup ] && mount --rbind /sys/fs/cgroup "$R/sys/fs/cgroup"
+	for d in run tmp etc/libvirt var/lib/libvirt var/log/libvirt var/cache/libvirt; do
+		mkdir -p "$R/$d" && mount -t tmpfs tmpfs "$R/$d" ||
+			{ not_ok setup "cannot mount a tmpfs on $R/$d"; exit 1; }
+	done
+	LV11_ROOT=$R
+	mkdir -p "$R/var/lib/libvirt/qemu" "$R/var/lib/libvirt/dnsmasq" "$R/var/cache/libvirt/qemu"
+	# no virtlogd: QEMU's output goes to a file
+	cat >"$R/etc/libvirt/qemu.conf" <<-'EOC'
+	user = "root"
+	group = "root"
+	security_driver = "none"
+	dynamic_ownership = 0
+	stdio_handler = "file"
+	EOC
+	echo 'log_outputs = "3:file:/var/log/libvirt/libvirtd.log"' >"$R/etc/libvirt/libvirtd.conf"
+	: >"$R/etc/libvirt/network.conf"
+	LV_URI="qemu+unix:///system?socket=$R/run/libvirt/libvirt-sock"
+}
+# lv11_backend nftables|iptables: the network driver's firewall backend from the next start
+lv11_backend() { echo "firewall_backend = \"$1\"" >"$LV11_ROOT/etc/libvirt/network.conf"; }
+# lv11_start: the chroot's libvirtd, the tc wrapper first on its PATH, answering
+lv11_start() {
+	chroot "$LV11_ROOT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root libvirtd -d || { not_ok setup "the chroot's libvirtd did not start"; exit 1; }
+	libvirt_answers
+}
+lv11_kill() {
+	[ -s "$LV11_ROOT/run/libvirtd.pid" ] && kill -9 "$(cat "$LV11_ROOT/run/libvirtd.pid")" 2>/dev/null
+	rm -f "$LV11_ROOT/run/libvirtd.pid"
+}
+# repaired_while_away LOG: after the last "connection lost" in the daemon's LOG, a
+# repair before "connected to libvirt": it came from the nftables monitor alone
+repaired_while_away() {
+	awk '/libvirt connection lost/ { away = 1; seen = 0 } /connected to libvirt/ { away = 0 }
+	     away && /changed by another program: forward .* repaired/ { seen = 1 }
+	     END { exit !seen }' "$1"
+}

@@ -161,28 +161,8 @@ check "libvirt 9: no vfio-agent rule left in iptables-nft" \
 	test -z "$(in_ns host iptables-nft -S 2>/dev/null | grep vfio-agent)"
 in_ns host nft delete table ip filter
 
-# libvirt 10: its own nftables table
-in_ns host nft -f - <<'NFT'
-table ip libvirt_network {
-	chain forward {
-		type filter hook forward priority filter; policy accept;
-		counter jump guest_cross
-		counter jump guest_input
-		counter jump guest_output
-	}
-	chain guest_output {
-		ip saddr 192.0.2.0/24 iif "virbr0" counter accept
-		iif "virbr0" counter reject
-	}
-	chain guest_input {
-		oif "virbr0" ip daddr 192.0.2.0/24 ct state established,related counter accept
-		oif "virbr0" counter reject
-	}
-	chain guest_cross {
-		iif "virbr0" oif "virbr0" counter accept
-	}
-}
-NFT
+# libvirt >= 10.4: its own nftables tables, as libvirt 11.3 writes them
+libvirt_nft_tables host virbr0 192.0.2.0/24
 before=$(ruleset_stateless)
 agent forward up
 check "libvirt 10: the exemption heads guest_input" \
@@ -190,9 +170,30 @@ check "libvirt 10: the exemption heads guest_input" \
 	<<<"$(in_ns host nft list chain ip libvirt_network guest_input | sed -n 3p)"
 check "libvirt 10: the LAN client gets through libvirt's reject" \
 	test "$(connect c1 198.51.100.1:5900)" = 198.51.100.10
+# libvirt re-applies its rules (a libvirtd restart): each one deleted, then
+# inserted at the head again, the reject first, so that its accept leads
+in_ns host nft -a list chain ip libvirt_network guest_input |
+	awk '!/vfio-agent/ && !/chain / && / # handle / { print $NF }' | while read -r h; do
+	in_ns host nft delete rule ip libvirt_network guest_input handle "$h"
+done
+in_ns host nft insert rule ip libvirt_network guest_input oif virbr0 counter reject
+in_ns host nft insert rule ip libvirt_network guest_input oif virbr0 ip daddr 192.0.2.0/24 \
+	ct state established,related counter accept
+check "libvirt 10 re-applied: its reject ahead of the exemption stops the client" \
+	test -z "$(connect c1 198.51.100.1:5900)"
+check "libvirt 10 re-applied: status says NOT AT HEAD" \
+	grep -q 'exemption in ip libvirt_network guest_input: NOT AT HEAD' <<<"$(agent forward status)"
+agent forward up
+check "libvirt 10 re-applied: up puts the exemption back at the head" \
+	grep -q 'comment "vfio-agent win11: tcp 192.0.2.50:5901"' \
+	<<<"$(in_ns host nft list chain ip libvirt_network guest_input | sed -n 3p)"
+check "libvirt 10 re-applied: the client gets through again" \
+	test "$(connect c1 198.51.100.1:5900)" = 198.51.100.10
 agent forward down
 check "libvirt 10: down removes the exemption and nothing else" test "$before" = "$(ruleset_stateless)"
 check "libvirt 10: the client is rejected again" test -z "$(connect c1 198.51.100.1:5900)"
+in_ns host nft delete table ip libvirt_network
+in_ns host nft delete table ip6 libvirt_network
 
 # forward up and down by hand take the lock the hook and the daemon hold
 mkdir -p -m 0700 "$TMP/lockroot/run/vfio-agent"

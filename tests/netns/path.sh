@@ -121,19 +121,17 @@ check "tc: status names the filter as a warning ($(grep WARN <<<"$out" | sed 's/
 check "tc: the client is blocked indeed" blocked
 in_ns host tc qdisc del dev lan0 clsact
 
-# libvirt >= 10.4: both families' tables exist; the forward is IPv4 only
-for f in ip ip6; do
-	in_ns host nft add table $f libvirt_network
-	in_ns host nft add chain $f libvirt_network guest_input
-	in_ns host nft add rule $f libvirt_network guest_input oifname vnet0 counter reject
-done
+# libvirt >= 10.4 as libvirt 11.3 writes it: both families' tables exist; the
+# forward is IPv4 only
+libvirt_nft_tables host vnet0 192.0.2.0/24
 agent forward up
 out=$(agent forward status); rc=$?
 check "libvirt: the exemption in ip is in place, status exits 0" \
 	test $rc -eq 0 -a -n "$(grep 'exemption in ip libvirt_network guest_input: in place' <<<"$out")"
 check "libvirt: no line for ip6, a family the forward does not use" \
 	test -z "$(grep 'ip6 libvirt_network' <<<"$out")"
-in_ns host nft insert rule ip libvirt_network guest_input oifname vnet0 counter reject
+# libvirt re-applies its rules at the head
+in_ns host nft insert rule ip libvirt_network guest_input oif vnet0 counter reject
 status_says "libvirt: its reject ahead of the exemption: NOT AT HEAD" \
 	"exemption in ip libvirt_network guest_input: NOT AT HEAD"
 agent forward up
