@@ -687,6 +687,17 @@ static void on_nft_event(const struct nl_event *ev, void *data)
 			 nf_family_name(ev->nfproto), ev->table[0] ? ev->table : "(all)");
 }
 
+/* the chains the base chains send packets on to: the judge reads them, the watch follows them */
+static void reach(struct daemon *d)
+{
+	struct nf_err e = { 0 };
+	int r = nf_watch_reach(d->watch, d->nf, &e);
+
+	if (r < 0)
+		log_debug("cannot read where the base chains jump: %s%s%s", strerror(-r),
+			  e.msg[0] ? ": " : "", e.msg);
+}
+
 /* the monitor's filter keeps up with the base chains the watch knows */
 static void follow(struct daemon *d)
 {
@@ -708,6 +719,8 @@ static void on_nft(int watch, int fd, int events, void *opaque)
 	if (n == -ENOBUFS && (r = nf_watch_resync(d->watch, d->nf, &e)) < 0)
 		log_warn("cannot read the ruleset's chains: %s%s%s", strerror(-r),
 			 e.msg[0] ? ": " : "", e.msg);
+	if (n == -ENOBUFS || b.why[0])
+		reach(d);
 	follow(d);
 	if (n == -ENOBUFS) {
 		reconcile(d, "nftables monitor overflowed: full resync");
@@ -825,6 +838,7 @@ static int setup(struct daemon *d)
 			  e.msg[0] ? ": " : "", e.msg);
 		return -1;
 	}
+	reach(d);
 	follow(d);
 	if (pipe2(d->open_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe: %s", strerror(errno));

@@ -95,6 +95,13 @@ bool nf_watch_concerns(struct nf_watch *w, const struct nl_event *ev);
  * made before that, and the next read-back sees it.
  */
 int nf_watch_follow(struct nf_watch *w, struct nl_monitor *m);
+/*
+ * Learn again which chains the base chains jump or go to (directly or by a
+ * verdict map, as the path's judge follows them): their rules concern the
+ * forward too. Call it after a read that concerned it, before
+ * nf_watch_follow. 0, or -errno (what it knew is kept).
+ */
+int nf_watch_reach(struct nf_watch *w, struct nf_sock *s, struct nf_err *err);
 /* The hooks a forwarded flow passes, in nfproto's numbering. */
 bool nf_hook_on_path(uint8_t nfproto, int hook);
 

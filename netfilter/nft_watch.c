@@ -18,6 +18,7 @@
 
 #include "netfilter/monitor.h"
 #include "netfilter/nft_priv.h"
+#include "netfilter/path.h"
 
 struct base {
 	uint8_t nfproto;
@@ -28,6 +29,8 @@ struct base {
 struct nf_watch {
 	struct base *base; /* base chains on the path, in any table but ours */
 	size_t n, cap;
+	struct base *reached; /* the chains those jump or go to, as the judge follows them */
+	size_t n_reached, cap_reached;
 	bool changed; /* since the monitor's filter last heard of them */
 };
 
@@ -145,6 +148,7 @@ int nf_watch_follow(struct nf_watch *w, struct nl_monitor *m)
 
 	if (!w->changed)
 		return 0;
+	n += w->n_reached;
 	f = calloc(n + 1, sizeof(*f));
 	if (!f) {
 		nl_monitor_follow(m, NULL, 0); /* what it cannot name, it lets through */
@@ -156,9 +160,17 @@ int nf_watch_follow(struct nf_watch *w, struct nl_monitor *m)
 			/* a name as long as an event keeps may have been cut */
 			cut |= strlen(w->base[i].table) >= sizeof(w->base->table) - 1 ||
 			       strlen(w->base[i].chain) >= sizeof(w->base->chain) - 1;
+		} else if (i < w->n + w->n_reached) {
+			const struct base *b = &w->reached[i - w->n];
+
+			f[i] = (struct nl_follow){ b->table, b->chain };
+			cut |= strlen(b->table) >= sizeof(b->table) - 1 ||
+			       strlen(b->chain) >= sizeof(b->chain) - 1;
 		} else {
-			f[i] = (struct nl_follow){ nf_foreign_chains[i - w->n].table,
-						   nf_foreign_chains[i - w->n].chain };
+			f[i] = (struct nl_follow){
+				nf_foreign_chains[i - w->n - w->n_reached].table,
+				nf_foreign_chains[i - w->n - w->n_reached].chain
+			};
 		}
 	}
 	r = nl_monitor_follow(m, cut ? NULL : f, n);
@@ -168,10 +180,69 @@ int nf_watch_follow(struct nf_watch *w, struct nl_monitor *m)
 	return r;
 }
 
+static int reach_cb(uint8_t nfproto, const char *table, const char *chain, void *data)
+{
+	struct nf_watch *w = data;
+	struct base *b;
+
+	for (size_t i = 0; i < w->n_reached; i++)
+		if (w->reached[i].nfproto == nfproto && !strcmp(w->reached[i].table, table) &&
+		    !strcmp(w->reached[i].chain, chain))
+			return 0;
+	if (w->n_reached == w->cap_reached) {
+		size_t cap = w->cap_reached ? w->cap_reached * 2 : 16;
+
+		if (!(b = realloc(w->reached, cap * sizeof(*b))))
+			return -ENOMEM;
+		w->reached = b;
+		w->cap_reached = cap;
+	}
+	b = &w->reached[w->n_reached++];
+	memset(b, 0, sizeof(*b)); /* compared whole by nf_watch_reach */
+	b->nfproto = nfproto;
+	snprintf(b->table, sizeof(b->table), "%s", table);
+	snprintf(b->chain, sizeof(b->chain), "%s", chain);
+	return 0;
+}
+
+int nf_watch_reach(struct nf_watch *w, struct nf_sock *s, struct nf_err *err)
+{
+	struct base *old = w->reached;
+	size_t n_old = w->n_reached;
+	int r = 0;
+
+	w->reached = NULL;
+	w->n_reached = w->cap_reached = 0;
+	for (size_t i = 0; i < w->n && r >= 0; i++)
+		r = nf_path_reached(s, w->base[i].nfproto, w->base[i].table, w->base[i].chain,
+				    reach_cb, w, err);
+	if (r < 0) {
+		/* keep what it knew: a chain it cannot name is better followed */
+		free(w->reached);
+		w->reached = old;
+		w->n_reached = w->cap_reached = n_old;
+		return r;
+	}
+	w->changed |= n_old != w->n_reached ||
+		      (n_old && memcmp(old, w->reached, n_old * sizeof(*old)));
+	free(old);
+	return 0;
+}
+
+static bool reached(const struct nf_watch *w, uint8_t nfproto, const char *table, const char *chain)
+{
+	for (size_t i = 0; i < w->n_reached; i++)
+		if (w->reached[i].nfproto == nfproto && !strcmp(w->reached[i].table, table) &&
+		    !strcmp(w->reached[i].chain, chain))
+			return true;
+	return false;
+}
+
 void nf_watch_free(struct nf_watch *w)
 {
 	if (!w)
 		return;
+	free(w->reached);
 	free(w->base);
 	free(w);
 }
@@ -220,7 +291,8 @@ bool nf_watch_concerns(struct nf_watch *w, const struct nl_event *ev)
 	case NFT_MSG_NEWRULE:
 	case NFT_MSG_DELRULE:
 		return foreign_table(ev->nfproto, ev->table, ev->chain) ||
-		       base_find(w, ev->nfproto, ev->table, ev->chain) >= 0;
+		       base_find(w, ev->nfproto, ev->table, ev->chain) >= 0 ||
+		       reached(w, ev->nfproto, ev->table, ev->chain);
 	default:
 		/* sets, elements, objects, flowtables of other tables */
 		return false;

@@ -3,8 +3,12 @@
  * The flow's path through other programs' nftables chains, and the sockets
  * it would take connections from. A chain is judged by what nft shows of
  * it: its policy and its final rule, and whether a rule accepts DNATed
- * flows; what a rule's matches select is not evaluated (a drop that only
- * concerns other traffic is still a drop at the end of the chain).
+ * flows, there or in a chain it jumps to (a jump, a goto, a verdict map's
+ * jump, as NixOS's `ct state vmap { new : jump forward-allow }`); what a
+ * rule's matches select is not evaluated (a drop that only concerns other
+ * traffic is still a drop at the end of the chain). A reverse-path accept
+ * (`fib saddr ... oif exists accept`) covers the flow too: a LAN client's
+ * address routes back the way it came.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,11 +22,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 
 #include "netfilter/monitor.h"
 #include "netfilter/nft_priv.h"
@@ -41,8 +47,35 @@ const char *nf_hook_name(uint8_t nfproto, int hook)
 
 /* ---- one rule ---- */
 
+/* the chains one chain can send a packet on to, and the verdict maps that can */
+#define JUMPS_MAX 16
+#define JUMP_DEPTH 4
+
+struct jumps {
+	char chain[JUMPS_MAX][NFT_NAME_MAXLEN];
+	size_t n;
+	char map[JUMPS_MAX][NFT_NAME_MAXLEN];
+	size_t n_maps;
+	bool cut; /* more than it keeps: those it could not keep are not followed */
+};
+
+static void jump_add(char (*list)[NFT_NAME_MAXLEN], size_t *n, bool *cut, const char *name)
+{
+	if (!name || !name[0])
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (!strcmp(list[i], name))
+			return;
+	if (*n == JUMPS_MAX) {
+		*cut = true;
+		return;
+	}
+	snprintf(list[(*n)++], NFT_NAME_MAXLEN, "%s", name);
+}
+
 struct rule_look {
-	bool accept, drop, dnat, conditional, xt;
+	bool accept, drop, dnat, conditional, xt, rpf;
+	struct jumps *j;
 };
 
 static int expr_cb(struct nftnl_expr *e, void *data)
@@ -56,6 +89,24 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 
 		l->accept |= v == NF_ACCEPT;
 		l->drop |= v == NF_DROP;
+		if ((v == NFT_JUMP || v == NFT_GOTO) && l->j)
+			jump_add(l->j->chain, &l->j->n, &l->j->cut,
+				 nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN));
+	} else if (!strcmp(name, "lookup") && nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_DREG) &&
+		   nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_DREG) == NFT_REG_VERDICT) {
+		/* a verdict map: its elements say where the packet goes */
+		if (l->j)
+			jump_add(l->j->map, &l->j->n_maps, &l->j->cut,
+				 nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET));
+		l->conditional = true;
+	} else if (!strcmp(name, "fib")) {
+		/* a reverse-path check: the source's route back, by its output interface */
+		uint32_t f = nftnl_expr_get_u32(e, NFTNL_EXPR_FIB_FLAGS),
+			 res = nftnl_expr_get_u32(e, NFTNL_EXPR_FIB_RESULT);
+
+		l->rpf |= (f & NFTA_FIB_F_SADDR) &&
+			  (res == NFT_FIB_RESULT_OIF || res == NFT_FIB_RESULT_OIFNAME);
+		l->conditional = true;
 	} else if (!strcmp(name, "reject")) {
 		l->drop = true;
 	} else if (!strcmp(name, "bitwise")) {
@@ -88,6 +139,7 @@ static int expr_cb(struct nftnl_expr *e, void *data)
 
 struct chain_look {
 	bool ignore_ours; /* as if our tagged rules were not there */
+	struct jumps j;	  /* where its rules send packets on */
 	size_t n_rules;
 	bool covered;	 /* a rule accepts DNATed flows */
 	bool last_drops; /* the last rule drops whatever reaches it */
@@ -99,7 +151,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct chain_look *c = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
-	struct rule_look l = { 0 };
+	struct rule_look l = { .j = &c->j };
 	bool ours;
 
 	if (!r)
@@ -111,7 +163,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	ours = nf_tag_ours(nf_exempt_tag(r));
 	if (!(ours && c->ignore_ours)) {
 		nftnl_expr_foreach(r, expr_cb, &l);
-		c->covered |= l.accept && (l.dnat || ours);
+		c->covered |= l.accept && (l.dnat || l.rpf || ours);
 		c->last_drops = l.drop && !l.conditional;
 		c->any_drop |= l.drop;
 		c->xt |= l.xt;
@@ -184,8 +236,61 @@ static int chain_cb(const struct nf_base_chain *bc, void *data)
 	return 0;
 }
 
-static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, bool ignore_ours,
-		   struct chain_look *l, struct nf_err *err)
+/* a verdict map's elements: the chains they jump or go to */
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct jumps *j = data;
+	struct nftnl_set *set = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+
+	if (!set)
+		return -ENOMEM;
+	if (nftnl_set_elems_nlmsg_parse(nlh, set) < 0) {
+		nftnl_set_free(set);
+		return -EBADMSG;
+	}
+	if ((it = nftnl_set_elems_iter_create(set))) {
+		while ((e = nftnl_set_elems_iter_next(it))) {
+			int v = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_VERDICT)
+					? (int)nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)
+					: 0;
+
+			if (v == NFT_JUMP || v == NFT_GOTO)
+				jump_add(j->chain, &j->n, &j->cut,
+					 nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN));
+		}
+		nftnl_set_elems_iter_destroy(it);
+	}
+	nftnl_set_free(set);
+	return 0;
+}
+
+static int map_jumps(struct nf_sock *s, const struct nf_drop_chain *d, const char *map,
+		     struct jumps *j, struct nf_err *err)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_set *set = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+	size_t n = j->n;
+	int ret = -EINTR;
+
+	if (!set)
+		return -ENOMEM;
+	nftnl_set_set_str(set, NFTNL_SET_TABLE, d->table);
+	nftnl_set_set_str(set, NFTNL_SET_NAME, map);
+	for (int i = 0; i < NF_DUMP_TRIES && ret == -EINTR; i++) {
+		j->n = n; /* an interrupted dump is read again from its start */
+		nlh = nf_req_hdr(s, buf, NFT_MSG_GETSETELEM, d->nfproto, NLM_F_DUMP);
+		nftnl_set_elems_nlmsg_build_payload(nlh, set);
+		ret = nf_request(s, nlh, elems_cb, j, err);
+	}
+	nftnl_set_free(set);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int look_one(struct nf_sock *s, const struct nf_drop_chain *d, bool ignore_ours,
+		    struct chain_look *l, struct nf_err *err)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -204,7 +309,63 @@ static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, bool ignore
 		ret = nf_request(s, nlh, rule_cb, l, err);
 	}
 	nftnl_rule_free(r);
-	return ret == -ENOENT ? 0 : ret;
+	if (ret == -ENOENT)
+		return 0;
+	for (size_t i = 0; ret >= 0 && i < l->j.n_maps; i++)
+		ret = map_jumps(s, d, l->j.map[i], &l->j, err);
+	return ret;
+}
+
+/*
+ * The chain d, and whether it or a chain it sends packets on to (up to
+ * JUMP_DEPTH levels down) accepts DNATed flows: l->covered. reach, when
+ * given, hears of every chain so reached.
+ */
+static int look_at_depth(struct nf_sock *s, const struct nf_drop_chain *d, bool ignore_ours,
+			 struct chain_look *l, nf_reach_cb reach, void *data, int depth,
+			 struct nf_err *err)
+{
+	struct nf_drop_chain sub = *d;
+	struct chain_look *sl;
+	int r;
+
+	if ((r = look_one(s, d, ignore_ours, l, err)) < 0)
+		return r;
+	if (depth >= JUMP_DEPTH || !l->j.n)
+		return 0;
+	if (!(sl = malloc(sizeof(*sl))))
+		return -ENOMEM;
+	for (size_t i = 0; i < l->j.n && r >= 0; i++) {
+		snprintf(sub.chain, sizeof(sub.chain), "%s", l->j.chain[i]);
+		if (reach && (r = reach(d->nfproto, d->table, sub.chain, data)) < 0)
+			break;
+		r = look_at_depth(s, &sub, ignore_ours, sl, reach, data, depth + 1, err);
+		l->covered |= r >= 0 && sl->covered;
+	}
+	free(sl);
+	return r < 0 ? r : 0;
+}
+
+static int look_at(struct nf_sock *s, const struct nf_drop_chain *d, bool ignore_ours,
+		   struct chain_look *l, struct nf_err *err)
+{
+	return look_at_depth(s, d, ignore_ours, l, NULL, NULL, 0, err);
+}
+
+int nf_path_reached(struct nf_sock *s, uint8_t nfproto, const char *table, const char *chain,
+		    nf_reach_cb reach, void *data, struct nf_err *err)
+{
+	struct nf_drop_chain d = { .nfproto = nfproto };
+	struct chain_look *l = malloc(sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	snprintf(d.table, sizeof(d.table), "%s", table);
+	snprintf(d.chain, sizeof(d.chain), "%s", chain);
+	r = look_at_depth(s, &d, false, l, reach, data, 0, err);
+	free(l);
+	return r;
 }
 
 int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec, bool ignore_ours,

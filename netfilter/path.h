@@ -17,12 +17,22 @@
  * Every base chain not ours on the hooks the flow passes (nf_hook_on_path;
  * netdev ingress only on spec's interface), of a family the spec uses, whose
  * policy or final rule drops and that has no accept covering `ct status
- * dnat` (or iptables' `--ctstate DNAT`, or, unless ignore_ours, our tagged
- * exemption). ignore_ours: as if none of our rules were there, which is
+ * dnat` (or iptables' `--ctstate DNAT`, a reverse-path `fib` check, or,
+ * unless ignore_ours, our tagged exemption), in it or in a chain it jumps
+ * to. ignore_ours: as if none of our rules were there, which is
  * where exempt = auto wants them. How many (up to max stored), or -errno.
  */
 int nf_path_drop_chains(struct nf_sock *s, const struct nf_forward_spec *spec, bool ignore_ours,
 			struct nf_drop_chain *out, size_t max, struct nf_err *err);
+
+/*
+ * The chains that chain's rules send packets on to, and theirs in turn (a
+ * jump, a goto, a verdict map's element), as the judge above follows them:
+ * reach is called for each; its -errno stops the walk. 0, or -errno.
+ */
+typedef int (*nf_reach_cb)(uint8_t nfproto, const char *table, const char *chain, void *data);
+int nf_path_reached(struct nf_sock *s, uint8_t nfproto, const char *table, const char *chain,
+		    nf_reach_cb reach, void *data, struct nf_err *err);
 
 /*
  * libvirt's chains (nf_foreign_chains[], of a family the spec uses) that

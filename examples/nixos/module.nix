@@ -208,10 +208,11 @@ in
         description = ''
           Where the forward puts a tagged accept for its flow, removed with it:
           libvirt (libvirt's own forward chains), auto (those, and any other
-          firewall's base chain on the path that would drop the flow: this
-          host's networking.firewall.filterForward, ufw, a hand-written
-          ruleset), or none (nowhere; forward status says BLOCKED if a chain
-          drops it).
+          firewall's base chain on the path that would drop the flow: ufw, a
+          hand-written ruleset), or none (nowhere; forward status says BLOCKED
+          if a chain drops it). networking.firewall.filterForward needs none:
+          its forward-allow chain accepts DNATed flows, and the judge follows
+          the verdict map that jumps there.
         '';
       };
     };

@@ -10,8 +10,8 @@
  * answer as the kernel reported both, without a poll loop's granularity.
  *
  * `nlstamp follow` narrows the nftables monitor as the daemon does: a watch
- * learns the base chains on the path, and after each read the monitor's
- * filter follows their tables. A line then ends in "concerns" or "ignored",
+ * learns the base chains on the path and the chains they jump to, and
+ * after each read the monitor's filter follows them. A line then ends in "concerns" or "ignored",
  * the watch's verdict.
  */
 #include <arpa/inet.h>
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && !strcmp(argv[1], "follow") &&
 	    (nf_sock_open(&s) < 0 || nf_watch_new(s, &watch, &e) < 0 ||
-	     nf_watch_follow(watch, m[1]) < 0)) {
+	     nf_watch_reach(watch, s, &e) < 0 || nf_watch_follow(watch, m[1]) < 0)) {
 		fprintf(stderr, "nlstamp: cannot follow the base chains: %s\n", e.msg);
 		return 1;
 	}
@@ -79,8 +79,10 @@ int main(int argc, char **argv)
 				unsigned long long t = now_us();
 
 				nl_monitor_read(m[i], print, &t);
-				if (watch && i == 1)
+				if (watch && i == 1) {
+					nf_watch_reach(watch, s, &e);
 					nf_watch_follow(watch, m[1]);
+				}
 			}
 		fflush(stdout);
 	}

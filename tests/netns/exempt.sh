@@ -278,12 +278,22 @@ table inet nixos-fw {
 }
 NFT
 conf libvirt
-agent forward up 2>/dev/null
-check "nixos: exempt = libvirt: its forward-allow accepts the DNATed flow, the client gets through" reaches
+agent forward up 2>"$TMP/err"; rc=$?
+out=$(agent forward status)
+check "nixos: exempt = libvirt: forward up exits 0 and status is not BLOCKED: the verdict map jumps to forward-allow, whose ct status dnat accepts, and rpfilter's fib accepts ($(cat "$TMP/err") $(grep BLOCKED <<<"$out"))" \
+	test $rc -eq 0 -a -z "$(grep BLOCKED <<<"$out")"
+check "nixos: exempt = libvirt: the client gets through indeed" reaches
 auto_up nixos
-check "nixos: exempt = auto: each rule of ours is in nixos-fw's base chains" \
-	test -z "$(in_ns host nft list chain inet nixos-fw forward-allow | grep vfio-agent)" -a "$(ours "inet nixos-fw")" -gt 0
+check "nixos: exempt = auto adds nothing to nixos-fw" test "$(ours "inet nixos-fw")" -eq 0
 auto_down nixos
+# without the accept it jumps to, the forward chain drops the flow, and says so
+in_ns host nft flush chain inet nixos-fw forward-allow
+conf libvirt
+agent forward up 2>"$TMP/err"; rc=$?
+check "nixos without forward-allow's accept: BLOCKED names inet nixos-fw forward ($(head -c 200 "$TMP/err"))" \
+	test $rc -eq 1 -a -n "$(grep 'BLOCKED: inet nixos-fw forward' "$TMP/err")"
+check "nixos without forward-allow's accept: the client is stopped indeed" blocked
+agent forward down
 in_ns host nft delete table inet nixos-fw
 
 # ---- exempt = none, next to libvirt >= 10.4 ----

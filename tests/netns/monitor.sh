@@ -76,6 +76,8 @@ n add rule ip filter2 FORWARD counter comment '"y1"'
 n add rule inet vfio_agent c counter comment '"y2"'
 n add rule ip filter2 sub counter comment '"x5"'
 n add rule ip filter LIBVIRT_FWI counter comment '"y5"'
+n add rule ip filter2 FORWARD jump sub
+n add rule ip filter2 sub counter comment '"y6"'
 n add table ip late
 n add chain ip late fw '{ type filter hook forward priority 0; }'
 n add rule ip late fw counter drop comment '"y3"'
@@ -102,8 +104,10 @@ check "following: another table's rules are dropped, except while a name may be 
 check "following: a rule in a base chain on the path comes up and concerns the forward" \
 	test -n "$(fev 6 filter2 FORWARD | grep ' concerns$')"
 check "following: a rule in our table comes up" test -n "$(fev 6 vfio_agent c)"
-check "following: a regular chain beside a base chain on the path is not followed" \
-	test -z "$(fev 6 filter2 sub)"
+check "following: a regular chain beside a base chain on the path is not followed, until it jumps there" \
+	test "$(fev 6 filter2 sub | wc -l)" -eq 1
+check "following: a rule in a chain a base chain jumps to comes up and concerns the forward" \
+	test -n "$(fev 6 filter2 sub | grep ' concerns$')"
 check "following: a rule in libvirt's chain that carries the exemption comes up" \
 	test -n "$(fev 6 filter LIBVIRT_FWI | grep ' concerns$')"
 check "following: a forward chain made later makes its table followed (its rule came up)" \

@@ -104,6 +104,29 @@ out=$(agent forward status); rc=$?
 check "a drop chain on input is not on the path" test $rc -eq 0
 in_ns host nft delete table inet other
 
+# the accept a chain jumps (or goes) to covers it; a reverse-path fib accept
+# covers a chain before DNAT; a chain jumped to that only drops does not
+in_ns host nft -f - <<'NFT'
+table inet other {
+	chain allow { ct status dnat accept; }
+	chain c { type filter hook forward priority 0; policy drop; ct state established,related accept; jump allow; }
+	chain rpf { type filter hook prerouting priority -140; policy drop; fib saddr . iif oif exists accept; }
+}
+NFT
+out=$(agent forward status); rc=$?
+check "a jump to a chain that accepts ct status dnat covers the chain, and a fib accept before DNAT: status exits 0 ($(grep BLOCKED <<<"$out"))" \
+	test $rc -eq 0
+check "... and the client gets through indeed" reaches
+in_ns host nft flush chain inet other c
+in_ns host nft add rule inet other c goto allow
+out=$(agent forward status); rc=$?
+check "a goto to it covers it too" test $rc -eq 0
+in_ns host nft flush chain inet other allow
+in_ns host nft add rule inet other allow counter drop
+status_says "a chain jumped to that drops: BLOCKED names the base chain" \
+	"BLOCKED: inet other c \(hook forward\)"
+in_ns host nft delete table inet other
+
 # BPF before nftables: warnings, and the client blocked
 in_ns host ip link set dev lan0 xdpgeneric obj "$UNIT_DIR/xdp_drop.bpf.o" sec xdp
 out=$(agent forward status); rc=$?
