@@ -219,6 +219,29 @@ cp "$TMP/conf.good" "$TMP/conf"
 kill -HUP "$DPID"
 check "SIGHUP with a good config: reloaded" log_has "config .* reloaded"
 
+# ---- exempt = auto: another firewall's forward chain, its accept kept by the daemon ----
+nft add table ip va_fw
+nft add chain ip va_fw fw '{ type filter hook forward priority 10; policy drop; }'
+check "another firewall's policy-drop forward chain: the daemon logs BLOCKED" \
+	log_has "forward win11: BLOCKED: ip va_fw fw (hook forward) drops the flow"
+check "... and the client is stopped indeed" eval '! reaches 192.0.2.6'
+sed -i '/^\[vnc\]/a exempt = auto' "$TMP/conf"
+kill -HUP "$DPID"
+auto_rules() { nft -a list chain ip va_fw fw 2>/dev/null | grep 'vfio-agent win11'; }
+check "exempt = auto at SIGHUP: the daemon puts its accept in ip va_fw fw" \
+	until_ok 3 eval '[ -n "$(auto_rules)" ]'
+check "exempt = auto: the client gets through" until_ok 2 reaches 192.0.2.6
+nauto=$(auto_rules | wc -l)
+nft delete rule ip va_fw fw handle "$(auto_rules | head -1 | sed 's/.*# handle //')"
+check "exempt = auto: a deleted accept is put back by the daemon" \
+	until_ok 2 eval '[ "$(auto_rules | wc -l)" = "$nauto" ]'
+check "exempt = auto: ... and the client gets through" until_ok 2 reaches 192.0.2.6
+cp "$TMP/conf.good" "$TMP/conf"
+kill -HUP "$DPID"
+check "exempt = libvirt again at SIGHUP: the daemon takes its accept out of ip va_fw fw" \
+	until_ok 3 eval '[ -z "$(auto_rules)" ]'
+nft delete table ip va_fw
+
 # ---- the domain stops: the forward goes ----
 V destroy win11 >/dev/null
 check "stop: the forward is gone with the domain" until_ok 2 eval '! has_table'
