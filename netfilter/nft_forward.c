@@ -203,6 +203,32 @@ static size_t b_unexempt(struct nf_batch *b, const struct nf_actual *a)
 	return n;
 }
 
+/*
+ * Is our table the kernel's, exemptions aside? Then only they are done
+ * again, and the table keeps its rules' handles and counters (libvirt,
+ * re-applying its chains, puts its rules ahead of the exemption; that is no
+ * reason to reset the forward's counters).
+ */
+static bool table_same(const struct nf_actual *a, const struct nf_objs *o)
+{
+	struct nf_actual ta = *a;
+	struct nf_objs to = *o;
+	struct nf_text want = { 0 }, have = { 0 };
+	bool same;
+
+	for (size_t c = 0; c < nf_n_foreign_chains; c++) {
+		ta.foreign[c].n_ours = 0;
+		ta.foreign[c].at_head = true;
+	}
+	ta.n_autos = 0;
+	to.n_exempt = 0;
+	same = a->table && nf_objs_text(&to, NULL, 0, &want) == 0 &&
+	       nf_actual_text(&ta, &have) == 0 && !strcmp(want.buf, have.buf);
+	free(want.buf);
+	free(have.buf);
+	return same;
+}
+
 int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct nf_err *err)
 {
 	struct nf_drop_chain autos[NF_MAX_AUTO];
@@ -228,16 +254,18 @@ int nf_forward_up(struct nf_sock *s, const struct nf_forward_spec *spec, struct 
 
 	if ((r = nf_batch_init(&b, s)) < 0)
 		goto out;
-	/* replace the whole table: delete and add in one transaction */
-	if (a.table)
-		b_table(&b, o->table, NFT_MSG_DELTABLE, 0);
-	b_table(&b, o->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
-	for (size_t i = 0; i < o->n_sets; i++)
-		b_set(&b, o->sets[i]);
-	for (size_t i = 0; i < o->n_chains; i++)
-		b_chain(&b, o->chains[i]);
-	for (size_t i = 0; i < o->n_rules; i++)
-		b_rule(&b, o->rules[i], NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+	/* else replace the whole table: delete and add in one transaction */
+	if (!table_same(&a, o)) {
+		if (a.table)
+			b_table(&b, o->table, NFT_MSG_DELTABLE, 0);
+		b_table(&b, o->table, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		for (size_t i = 0; i < o->n_sets; i++)
+			b_set(&b, o->sets[i]);
+		for (size_t i = 0; i < o->n_chains; i++)
+			b_chain(&b, o->chains[i]);
+		for (size_t i = 0; i < o->n_rules; i++)
+			b_rule(&b, o->rules[i], NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+	}
 	b_unexempt(&b, &a);
 	/* each insert goes to the head: insert in reverse to keep their order */
 	for (size_t i = o->n_exempt; i-- > 0;)

@@ -183,7 +183,12 @@ check "libvirt 10 re-applied: its reject ahead of the exemption stops the client
 	test -z "$(connect c1 198.51.100.1:5900)"
 check "libvirt 10 re-applied: status says NOT AT HEAD" \
 	grep -q 'exemption in ip libvirt_network guest_input: NOT AT HEAD' <<<"$(agent forward status)"
+# our table's rules, their handles and counters, before the exemption is put back
+ours_now() { in_ns host nft -a list table inet vfio_agent | grep -E 'counter packets [1-9]'; }
+kept=$(ours_now)
 agent forward up
+check "libvirt 10 re-applied: up moves only the exemption; our table keeps its handles and counters" \
+	test -n "$kept" -a "$kept" = "$(ours_now)"
 check "libvirt 10 re-applied: up puts the exemption back at the head" \
 	grep -q 'comment "vfio-agent win11: tcp 192.0.2.50:5901"' \
 	<<<"$(in_ns host nft list chain ip libvirt_network guest_input | sed -n 3p)"
