@@ -73,6 +73,11 @@ group:
 	return 0;
 }
 
+void holders_cleanup(void)
+{
+	scan_bpf_release();
+}
+
 void holder_scan_free(struct holder_scan *hs)
 {
 	hold_vec_free(&hs->recs);
