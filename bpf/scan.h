@@ -96,6 +96,8 @@ void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen);
  * scan_bpf_release(); not for two threads at once.
  */
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen);
+/* the load begun on a thread now, for the next scan_bpf(), which reports its failure */
+void scan_bpf_preload(void);
 void scan_bpf_release(void);
 
 /* /proc under root ("" for /) */

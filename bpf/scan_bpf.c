@@ -23,7 +23,8 @@
  * handoff scans several times, its release every 200 ms. A scan makes its
  * own links and iterator fds (an iterator walks once) and refills the
  * maps, so nothing of one scan reaches the next. The verbs scan from one
- * thread; scan_bpf_release() gives them back.
+ * thread; scan_bpf_preload() may load them on another beforehand, which the
+ * first scan waits for; scan_bpf_release() gives them back.
  */
 static struct holders_bpf *loaded;
 
@@ -124,13 +125,11 @@ static void *iter_thread(void *arg)
 }
 
 /* a failed load is tried again by the next scan, as before the programs were kept */
-static int load(char *err, size_t errlen)
+static int load_now(char *err, size_t errlen)
 {
 	struct holders_bpf *skel;
 	int r;
 
-	if (loaded)
-		return 0;
 	skel = holders_bpf__open();
 	if (!skel) {
 		r = -errno;
@@ -144,6 +143,41 @@ static int load(char *err, size_t errlen)
 	}
 	loaded = skel;
 	return 0;
+}
+
+/* scan_bpf_preload()'s load, on a thread of its own while the caller goes on */
+static struct {
+	pthread_t thread;
+	bool running;
+	int r;
+	char err[256];
+} preload;
+
+static void *preload_thread(void *arg)
+{
+	(void)arg;
+	preload.r = load_now(preload.err, sizeof(preload.err));
+	return NULL;
+}
+
+void scan_bpf_preload(void)
+{
+	if (!loaded && !preload.running)
+		preload.running = !pthread_create(&preload.thread, NULL, preload_thread, NULL);
+}
+
+/* the preload's result once it is done, else a load of our own */
+static int load(char *err, size_t errlen)
+{
+	if (preload.running) {
+		pthread_join(preload.thread, NULL);
+		preload.running = false;
+		if (preload.r) {
+			snprintf(err, errlen, "%s", preload.err);
+			return preload.r;
+		}
+	}
+	return loaded ? 0 : load_now(err, errlen);
 }
 
 /* the previous scan's targets out; the first key each time, as deletion reorders a hash */
@@ -173,6 +207,9 @@ static int fill_maps(struct holders_bpf *skel, const struct scan_targets *t)
 
 void scan_bpf_release(void)
 {
+	if (preload.running)
+		pthread_join(preload.thread, NULL);
+	preload.running = false;
 	holders_bpf__destroy(loaded); /* accepts NULL */
 	loaded = NULL;
 }

@@ -1249,6 +1249,8 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	char jpath[4096];
 	int r;
 
+	/* the scans' load (~250 ms in a TCG guest) beside the targets, checks and first jobs */
+	holders_preload(root);
 	/* the config's devices, else the guest's own PCI hostdevs */
 	if (c->n_pcis) {
 		req.pcis = c->pcis;
@@ -1379,6 +1381,9 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 	if (cut)
 		say(&h, HANDOFF_WARN,
 		    "%s: the last line was cut off while being written; its step never ran", jpath);
+	/* the display wait's scans: their load beside the modules, binds and consoles */
+	if (!h.dry)
+		holders_preload(root);
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	/* a line this handoff could not have written refuses the whole journal */

@@ -36,6 +36,12 @@ struct holder_scan {
 int holders_scan(const char *root, const struct scan_targets *t, enum scan_backend want,
 		 struct holder_scan *out, char *err, size_t errlen);
 void holder_scan_free(struct holder_scan *hs);
+/*
+ * The BPF programs loaded on a thread while the caller does other work,
+ * for a SCAN_AUTO scan to come (nothing under --root); the scan waits for
+ * the load and falls back as it would have.
+ */
+void holders_preload(const char *root);
 /* what the scans keep between calls (the loaded BPF programs); safe when none ran */
 void holders_cleanup(void);
 

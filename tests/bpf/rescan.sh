@@ -92,6 +92,16 @@ check "holders_cleanup() gives them back: $(ask fds)" [ "$(ask fds)" = "progs 0 
 same "a scan after the cleanup loads them again" "$(scan bpf "$DEV" "$MAPDEV")" "$(want b m)" \
 	"$DEV" "$MAPDEV"
 
+# the handoff's preload: nothing under --root; else the programs load on a
+# thread and the next scan uses them
+ask cleanup >/dev/null
+ask preload "$TMP" >/dev/null
+sleep 0.5
+check "no preload under --root: $(ask fds)" [ "$(ask fds)" = "progs 0 links 0 iters 0" ]
+ask preload - >/dev/null
+same "a scan after the preload" "$(scan bpf "$DEV" "$MAPDEV")" "$(want b m)" "$DEV" "$MAPDEV"
+check "the preload's programs serve it: $(ask fds)" [ "$(ask fds)" = "progs 2 links 0 iters 0" ]
+
 cleanup_holders
 exec 3>&- 4<&-
 wait "$rescan"

@@ -11,6 +11,7 @@
  *                          links N iters N"
  *   maps                   the keys in the target maps it holds: "target_devs N
  *                          target_majors N target_mods N"
+ *   preload ROOT           holders_preload(ROOT) ("-" for "")
  *   cleanup                holders_cleanup()
  */
 #include <dirent.h>
@@ -164,6 +165,8 @@ int main(void)
 			fds();
 		else if (!strcmp(line, "maps"))
 			maps();
+		else if (!strncmp(line, "preload ", 8))
+			holders_preload(strcmp(line + 8, "-") ? line + 8 : "");
 		else if (!strcmp(line, "cleanup"))
 			holders_cleanup();
 		else
