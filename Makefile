@@ -152,6 +152,12 @@ $(O)/tests/nlstamp: tests/helpers/nlstamp.c $(LIB_OBJ)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# several holder scans in one process (tests/bpf/rescan.sh)
+$(O)/tests/rescan: tests/helpers/rescan.c $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 # the VM tier's screenshots compared
 $(O)/tests/ppmdiff: tests/helpers/ppmdiff.c
 	@mkdir -p $(@D)
@@ -171,7 +177,8 @@ $(O)/tests/xdp_drop.bpf.o: tests/helpers/xdp_drop.bpf.c
 	$(Q)$(CLANG) -g -O2 -target bpf -idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null) \
 		-Wall -c -o $@ $<
 
-tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/floor $(O)/tests/sdmanager \
+tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/rescan \
+	$(O)/tests/floor $(O)/tests/sdmanager \
 	$(O)/tests/xdp_drop.bpf.o $(O)/tests/ppmdiff
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, wireguard-tools' src/fuzz/ is the model):

@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "core/config.h"
+#include "core/holders.h"
 #include "agent/log.h"
 #include "shared/macro.h"
 
@@ -116,7 +117,10 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
 		if (!strcmp(argv[optind], verbs[i].name)) {
-			return verbs[i].fn(&ctx, argc - optind, argv + optind);
+			int ret = verbs[i].fn(&ctx, argc - optind, argv + optind);
+
+			holders_cleanup();
+			return ret;
 		}
 	log_error("unknown verb '%s' (see vfio-agent --help)", argv[optind]);
 	return EXIT_USAGE;

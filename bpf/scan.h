@@ -90,8 +90,15 @@ int scan_targets_fill_maps(const struct scan_targets *t, struct bpf_map *devs,
 /* the one line for a program that did not load: missing BTF, missing capabilities */
 void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen);
 
-/* BPF iterators; -errno when they cannot load (no CAP_BPF, no BTF, no iterators) */
+/*
+ * BPF iterators; -errno when they cannot load (no CAP_BPF, no BTF, no
+ * iterators). Loaded on the first call and kept for the next ones until
+ * scan_bpf_release(); not for two threads at once.
+ */
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen);
+/* the load begun on a thread now, for the next scan_bpf(), which reports its failure */
+void scan_bpf_preload(void);
+void scan_bpf_release(void);
 
 /* /proc under root ("" for /) */
 int scan_proc(const char *root, const struct scan_targets *t, struct hold_vec *out, char *err,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The BPF backend: load both iterators once (one CO-RE pass over the
- * kernel's BTF), fill the target maps, run each iterator to the end.
+ * The BPF backend: load both iterators once per process (one CO-RE pass
+ * over the kernel's BTF, one verifier pass per program), then per scan:
+ * fill the target maps afresh, run each iterator to the end.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -16,10 +17,16 @@
 #include "shared/macro.h"
 #include "holders.skel.h"
 
-static void holders_destroyp(struct holders_bpf **s)
-{
-	holders_bpf__destroy(*s); /* accepts NULL */
-}
+/*
+ * The loaded iterators, kept for the process: loading them is most of a
+ * scan's cost (the verifier's pass; 450 of 500 ms in a TCG guest) and a
+ * handoff scans several times, its release every 200 ms. A scan makes its
+ * own links and iterator fds (an iterator walks once) and refills the
+ * maps, so nothing of one scan reaches the next. The verbs scan from one
+ * thread; scan_bpf_preload() may load them on another beforehand, which the
+ * first scan waits for; scan_bpf_release() gives them back.
+ */
+static struct holders_bpf *loaded;
 
 static void link_destroyp(struct bpf_link **l)
 {
@@ -117,12 +124,10 @@ static void *iter_thread(void *arg)
 	return NULL;
 }
 
-int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
+/* a failed load is tried again by the next scan, as before the programs were kept */
+static int load_now(char *err, size_t errlen)
 {
-	_cleanup_(holders_destroyp) struct holders_bpf *skel = NULL;
-	struct iter_job vmas = { .t = t };
-	pthread_t th;
-	bool threaded;
+	struct holders_bpf *skel;
 	int r;
 
 	skel = holders_bpf__open();
@@ -132,12 +137,95 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 		return r;
 	}
 	if ((r = holders_bpf__load(skel))) {
+		holders_bpf__destroy(skel);
 		scan_bpf_load_error(r, "the iterators", err, errlen);
 		return r;
 	}
-	r = scan_targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,
-				   skel->maps.target_mods);
-	if (r) {
+	loaded = skel;
+	return 0;
+}
+
+/* scan_bpf_preload()'s load, on a thread of its own while the caller goes on */
+static struct {
+	pthread_t thread;
+	bool running;
+	int r;
+	char err[256];
+} preload;
+
+static void *preload_thread(void *arg)
+{
+	(void)arg;
+	preload.r = load_now(preload.err, sizeof(preload.err));
+	return NULL;
+}
+
+void scan_bpf_preload(void)
+{
+	if (!loaded && !preload.running)
+		preload.running = !pthread_create(&preload.thread, NULL, preload_thread, NULL);
+}
+
+/* the preload's result once it is done, else a load of our own */
+static int load(char *err, size_t errlen)
+{
+	if (preload.running) {
+		pthread_join(preload.thread, NULL);
+		preload.running = false;
+		if (preload.r) {
+			snprintf(err, errlen, "%s", preload.err);
+			return preload.r;
+		}
+	}
+	return loaded ? 0 : load_now(err, errlen);
+}
+
+/* the previous scan's targets out; the first key each time, as deletion reorders a hash */
+static int map_clear(struct bpf_map *m)
+{
+	char key[HOLD_MOD_LEN];
+	size_t len = bpf_map__key_size(m);
+
+	if (len > sizeof(key))
+		return -EINVAL;
+	while (!bpf_map__get_next_key(m, NULL, key, len))
+		if (bpf_map__delete_elem(m, key, len, 0))
+			return -errno;
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static int fill_maps(struct holders_bpf *skel, const struct scan_targets *t)
+{
+	int r;
+
+	if ((r = map_clear(skel->maps.target_devs)) || (r = map_clear(skel->maps.target_majors)) ||
+	    (r = map_clear(skel->maps.target_mods)))
+		return r;
+	return scan_targets_fill_maps(t, skel->maps.target_devs, skel->maps.target_majors,
+				      skel->maps.target_mods);
+}
+
+void scan_bpf_release(void)
+{
+	if (preload.running)
+		pthread_join(preload.thread, NULL);
+	preload.running = false;
+	holders_bpf__destroy(loaded); /* accepts NULL */
+	loaded = NULL;
+}
+
+int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen)
+{
+	struct iter_job vmas = { .t = t };
+	struct holders_bpf *skel;
+	pthread_t th;
+	bool threaded;
+	int r;
+
+	if ((r = load(err, errlen)))
+		return r;
+	skel = loaded;
+	if ((r = fill_maps(skel, t))) {
 		snprintf(err, errlen, "filling the target maps: %s", strerror(-r));
 		return r;
 	}

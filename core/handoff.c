@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -933,6 +935,27 @@ static ssize_t display_unit(struct handoff *h, const struct jrec *recs, size_t n
 }
 
 /*
+ * Until a card's node is opened (inotify's IN_OPEN on its /dev node, so the
+ * compositor's own open wakes the wait at once), POLL_US at most, deadline
+ * at the latest: logind's TakeDevice opens the node before the compositor
+ * has the fd, and a node under another path is not watched, so the scans
+ * go on between the events too. Without a watch (--root, no inotify) only
+ * the periodic scan is left.
+ */
+static void wait_card_open(int ifd, uint64_t deadline)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd p = { .fd = ifd, .events = POLLIN };
+	uint64_t now = now_us(), until = now + POLL_US < deadline ? now + POLL_US : deadline;
+
+	if (until <= now)
+		return;
+	if (poll(&p, ifd >= 0, (int)((until - now + 999) / 1000)) > 0)
+		while (read(ifd, buf, sizeof(buf)) > 0)
+			; /* the events themselves say nothing more: the scan decides */
+}
+
+/*
  * After the display server's unit started again: wait (a bounded time)
  * until a process of it holds a DRM primary node of the journal's devices,
  * so that it, not a unit started after it, becomes DRM master: the first
@@ -946,6 +969,7 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 	char err[320], path[256], dev[32];
 	bool found = false;
 	uint32_t kdev;
+	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
 	/* the journal's devices (release), or the plan's (a rollback before vfio-pci) */
 	for (size_t i = 0; i < n + h->ts.n_pcis; i++) {
@@ -964,9 +988,14 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 			if (strncmp(list[j]->d_name, "card", 4))
 				continue;
 			snprintf(attr, sizeof(attr), "%s/%s/dev", path, list[j]->d_name);
-			if (!read_line_at(h->root, attr, dev, sizeof(dev)) &&
-			    !parse_majmin(dev, &kdev))
-				scan_targets_add_dev(&t, kdev);
+			if (read_line_at(h->root, attr, dev, sizeof(dev)) ||
+			    parse_majmin(dev, &kdev))
+				continue;
+			scan_targets_add_dev(&t, kdev);
+			/* before the first scan: no open falls between the two */
+			snprintf(attr, sizeof(attr), "%s/dev/dri/%s", h->root, list[j]->d_name);
+			if (ifd >= 0)
+				inotify_add_watch(ifd, attr, IN_OPEN);
 		}
 		free_list(list, m);
 	}
@@ -986,8 +1015,10 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 		}
 		holder_scan_free(&hs);
 		if (!found)
-			usleep(POLL_US);
+			wait_card_open(ifd, deadline);
 	}
+	if (ifd >= 0)
+		close(ifd);
 	if (t.n_devs && !found)
 		say(h, HANDOFF_WARN,
 		    "%s holds no DRM card after %llu s; starting "
@@ -1218,6 +1249,8 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	char jpath[4096];
 	int r;
 
+	/* the scans' load (~250 ms in a TCG guest) beside the targets, checks and first jobs */
+	holders_preload(root);
 	/* the config's devices, else the guest's own PCI hostdevs */
 	if (c->n_pcis) {
 		req.pcis = c->pcis;
@@ -1348,6 +1381,9 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 	if (cut)
 		say(&h, HANDOFF_WARN,
 		    "%s: the last line was cut off while being written; its step never ran", jpath);
+	/* the display wait's scans: their load beside the modules, binds and consoles */
+	if (!h.dry)
+		holders_preload(root);
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	/* a line this handoff could not have written refuses the whole journal */

@@ -73,6 +73,18 @@ group:
 	return 0;
 }
 
+void holders_preload(const char *root)
+{
+	/* under --root the scans use /proc, as holders_scan() decides for SCAN_AUTO */
+	if (!root[0])
+		scan_bpf_preload();
+}
+
+void holders_cleanup(void)
+{
+	scan_bpf_release();
+}
+
 void holder_scan_free(struct holder_scan *hs)
 {
 	hold_vec_free(&hs->recs);

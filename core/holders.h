@@ -29,11 +29,21 @@ struct holder_scan {
 
 /*
  * SCAN_AUTO: BPF on the running system, /proc when it cannot load or when
- * --root points elsewhere. Logs nothing; -errno and err on failure.
+ * --root points elsewhere. Logs nothing; -errno and err on failure. The
+ * BPF programs load on the first scan and serve the later ones of the
+ * process until holders_cleanup().
  */
 int holders_scan(const char *root, const struct scan_targets *t, enum scan_backend want,
 		 struct holder_scan *out, char *err, size_t errlen);
 void holder_scan_free(struct holder_scan *hs);
+/*
+ * The BPF programs loaded on a thread while the caller does other work,
+ * for a SCAN_AUTO scan to come (nothing under --root); the scan waits for
+ * the load and falls back as it would have.
+ */
+void holders_preload(const char *root);
+/* what the scans keep between calls (the loaded BPF programs); safe when none ran */
+void holders_cleanup(void);
 
 /* the path of a held file as the holder sees it; "" when unknown */
 void hold_rec_path(const char *root, const struct hold_rec *r, char *buf, size_t len);
