@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -160,10 +161,26 @@ static void *preload_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A thread of ours takes no signal: a SIGTERM during a handoff must reach the
+ * thread that waits in poll() or a job, and end its wait with EINTR.
+ */
+static int thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 void scan_bpf_preload(void)
 {
 	if (!loaded && !preload.running)
-		preload.running = !pthread_create(&preload.thread, NULL, preload_thread, NULL);
+		preload.running = !thread_start(&preload.thread, preload_thread, NULL);
 }
 
 /* the preload's result once it is done, else a load of our own */
@@ -231,7 +248,7 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 	}
 	/* the two walks are independent: mappings on a second thread */
 	vmas.prog = skel->progs.scan_vmas;
-	threaded = pthread_create(&th, NULL, iter_thread, &vmas) == 0;
+	threaded = thread_start(&th, iter_thread, &vmas) == 0;
 	r = run_iter(skel->progs.scan_files, t, out, err, errlen);
 	if (threaded)
 		pthread_join(th, NULL);
