@@ -278,7 +278,7 @@ static int autos_read(struct nf_sock *s, struct nf_actual *a, struct nf_err *err
 			a->n_autos++;
 	}
 	free(x.c);
-	if (r == 0)
+	if (r == 0 && a->n_autos > 1) /* autos is NULL while there are none */
 		qsort(a->autos, a->n_autos, sizeof(*a->autos), nf_drop_chain_cmp);
 	return r;
 }
