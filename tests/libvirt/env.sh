@@ -200,6 +200,20 @@ repair_times() {
 	END { if (r) printf "%.1f %.1f\n", (r - first) / 1000, (r - rlv) / 1000 }' "$1"
 }
 
+# repair_judged WHAT FILE PORTID: one check that the daemon (PORTID) repaired
+# the exemption in FILE's events within 2 s of libvirt's first rewrite
+repair_judged() {
+	local rfirst rlast
+	read -r rfirst rlast <<<"$(repair_times "$2" "$3")"
+	if [ -z "${rfirst:-}" ]; then
+		not_ok "$1: the exemption repaired after libvirt's rewrite" \
+			"no rewrite by libvirt, or no repair: $(grep -c -e libvirt -e LIBVIRT_ "$2") events in libvirt's chains"
+	else
+		check "$1: the exemption repaired $rfirst ms after libvirt's first rewrite (under 2 s), $rlast ms after its last" \
+			awk -v t="$rfirst" 'BEGIN { exit !(t < 2000) }'
+	fi
+}
+
 # ---- libvirt 11 as Debian 13 has it: a trixie chroot's libvirtd (tests/libvirt/trixie-root) ----
 # lv11_setup ROOT NS...: in the inner run, the chroot bound onto itself (libvirt's
 # QEMU mount namespace wants a mount point there), its /proc, /sys (this network

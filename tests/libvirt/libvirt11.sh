@@ -152,14 +152,7 @@ backend() {
 	stamps_stop
 	[ -n "${LV11_RULESETS:-}" ] && cp "$TMP/stamps" "$LV11_RULESETS/restart-$b.stamps" &&
 		cp "$TMP/daemon.log" "$LV11_RULESETS/restart-$b.log"
-	read -r rfirst rlast <<<"$(repair_times "$TMP/stamps" "$port")"
-	if [ -z "${rfirst:-}" ]; then
-		not_ok "$what: libvirtd back: the exemption repaired after libvirt's rewrite" \
-			"no rewrite by libvirt, or no repair: $(grep -c -e libvirt -e LIBVIRT_ "$TMP/stamps") events in libvirt's chains"
-	else
-		check "$what: libvirtd back: repaired $rfirst ms after libvirt's first rewrite (under 2 s), $rlast ms after its last" \
-			awk -v t="$rfirst" 'BEGIN { exit !(t < 2000) }'
-	fi
+	repair_judged "$what: libvirtd back" "$TMP/stamps" "$port"
 	check "$what: libvirtd back: the exemption heads $chain" at_head
 	check "$what: libvirtd back: the repair came from the nftables monitor, before libvirt answered" \
 		repaired_while_away "$TMP/daemon.log"
