@@ -108,6 +108,46 @@ static bool names_kernel_shaped(const uint8_t *data, size_t len, const uint16_t 
 	return fuzz_mnl_run(names_cb, &nm, data, len) && nm.ok;
 }
 
+/*
+ * A base chain's hook: libnftnl 1.2.4 strdup()s its device (NFTA_HOOK_DEV,
+ * checked only as MNL_TYPE_STRING) and each of its devices (NFTA_HOOK_DEVS,
+ * not checked at all); the kernel writes both with nla_put_string().
+ */
+static int hook_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *a, *h, *d;
+	bool *ok = data;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(struct nfgenmsg))
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+	{
+		if (mnl_attr_get_type(a) != NFTA_CHAIN_HOOK ||
+		    mnl_attr_get_payload_len(a) < NLA_HDRLEN)
+			continue;
+		mnl_attr_for_each_nested(h, a)
+		{
+			if (mnl_attr_get_type(h) == NFTA_HOOK_DEV &&
+			    mnl_attr_validate(h, MNL_TYPE_NUL_STRING) < 0)
+				*ok = false;
+			if (mnl_attr_get_type(h) != NFTA_HOOK_DEVS ||
+			    mnl_attr_get_payload_len(h) < NLA_HDRLEN)
+				continue;
+			mnl_attr_for_each_nested(d,
+						 h) if (mnl_attr_validate(d, MNL_TYPE_NUL_STRING) <
+							0) *ok = false;
+		}
+	}
+	return MNL_CB_OK;
+}
+
+static bool hook_kernel_shaped(const uint8_t *data, size_t len)
+{
+	bool ok = true;
+
+	return fuzz_mnl_run(hook_cb, &ok, data, len) && ok;
+}
+
 #define NAMES_OK(data, len, ...)                                          \
 	names_kernel_shaped(data, len, (const uint16_t[]){ __VA_ARGS__ }, \
 			    sizeof((const uint16_t[]){ __VA_ARGS__ }) / sizeof(uint16_t))
@@ -164,12 +204,19 @@ static bool verdicts_ok(const struct nlattr *a, int depth)
 	return true;
 }
 
-static bool expr_named(const struct nlattr *e)
+static bool exprs_named(const struct nlattr *a, bool list, int depth);
+
+/*
+ * One expression, named and with its strings terminated; a dynset's own
+ * expressions (NFTA_DYNSET_EXPR, NFTA_DYNSET_EXPRESSIONS) go through
+ * nftnl_expr_parse() again, so they are held to the same.
+ */
+static bool expr_named(const struct nlattr *e, int depth)
 {
 	const struct nlattr *a, *name = NULL, *data = NULL;
 	bool named = false;
 
-	if (mnl_attr_parse_nested(e, expr_name_cb, &named) < 0 || !named)
+	if (depth > 2 || mnl_attr_parse_nested(e, expr_name_cb, &named) < 0 || !named)
 		return false;
 	mnl_attr_for_each_nested(a, e)
 	{
@@ -183,24 +230,31 @@ static bool expr_named(const struct nlattr *e)
 	for (size_t i = 0; i < sizeof(expr_strings) / sizeof(*expr_strings); i++) {
 		if (strcmp(mnl_attr_get_str(name), expr_strings[i].expr))
 			continue;
-		mnl_attr_for_each_nested(
-			a, data) for (size_t j = 0; j < 2;
-				      j++) if (expr_strings[i].types[j] &&
-					       mnl_attr_get_type(a) == expr_strings[i].types[j] &&
-					       mnl_attr_validate(a, MNL_TYPE_NUL_STRING) <
-						       0) return false;
+		mnl_attr_for_each_nested(a, data)
+		{
+			uint16_t t = mnl_attr_get_type(a);
+
+			for (size_t j = 0; j < 2; j++)
+				if (expr_strings[i].types[j] && t == expr_strings[i].types[j] &&
+				    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+					return false;
+			if (!strcmp(expr_strings[i].expr, "dynset") &&
+			    (t == NFTA_DYNSET_EXPR || t == NFTA_DYNSET_EXPRESSIONS) &&
+			    !exprs_named(a, t == NFTA_DYNSET_EXPRESSIONS, depth + 1))
+				return false;
+		}
 	}
 	return verdicts_ok(data, 0);
 }
 
 /* a list of expressions (list true) or one */
-static bool exprs_named(const struct nlattr *a, bool list)
+static bool exprs_named(const struct nlattr *a, bool list, int depth)
 {
 	const struct nlattr *e;
 
 	if (!list)
-		return expr_named(a);
-	mnl_attr_for_each_nested(e, a) if (!expr_named(e)) return false;
+		return expr_named(a, depth);
+	mnl_attr_for_each_nested(e, a) if (!expr_named(e, depth)) return false;
 	return true;
 }
 
@@ -239,8 +293,11 @@ static bool elem_named(const struct nlattr *elem)
 		 */
 		if (t > NFTA_SET_ELEM_MAX)
 			return false;
+		/* an element's object: strdup()ed as the names above */
+		if (t == NFTA_SET_ELEM_OBJREF && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) < 0)
+			return false;
 		if ((t == NFTA_SET_ELEM_EXPR || t == NFTA_SET_ELEM_EXPRESSIONS) &&
-		    !exprs_named(a, t == NFTA_SET_ELEM_EXPRESSIONS))
+		    !exprs_named(a, t == NFTA_SET_ELEM_EXPRESSIONS, 0))
 			return false;
 		if ((t == NFTA_SET_ELEM_KEY || t == NFTA_SET_ELEM_KEY_END ||
 		     t == NFTA_SET_ELEM_DATA) &&
@@ -262,10 +319,10 @@ static int exprs_kernel_shaped(const struct nlmsghdr *nlh, void *data)
 		uint16_t t = mnl_attr_get_type(a);
 
 		if (sh->msg == NFT_MSG_NEWRULE && t == NFTA_RULE_EXPRESSIONS)
-			sh->ok &= exprs_named(a, true);
+			sh->ok &= exprs_named(a, true, 0);
 		else if (sh->msg == NFT_MSG_NEWSET &&
 			 (t == NFTA_SET_EXPR || t == NFTA_SET_EXPRESSIONS))
-			sh->ok &= exprs_named(a, t == NFTA_SET_EXPRESSIONS);
+			sh->ok &= exprs_named(a, t == NFTA_SET_EXPRESSIONS, 0);
 		else if (sh->msg == NFT_MSG_NEWSETELEM && t == NFTA_SET_ELEM_LIST_ELEMENTS)
 			mnl_attr_for_each_nested(e, a) sh->ok &= elem_named(e);
 	}
@@ -305,7 +362,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 				parse_run(table_cb, &a, data, l);
 			break;
 		case R_CHAIN:
-			if (NAMES_OK(data, l, NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME, NFTA_CHAIN_TYPE))
+			if (NAMES_OK(data, l, NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME, NFTA_CHAIN_TYPE) &&
+			    hook_kernel_shaped(data, l))
 				parse_run(chain_cb, &a, data, l);
 			break;
 		case R_SET:
