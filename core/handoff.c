@@ -52,6 +52,7 @@ struct handoff {
 	struct target_set ts;
 	struct kmod_ctx *kmod;
 	sd_bus *bus;
+	struct unit_users users;    /* the calls made as users, one child each */
 	char (*planned)[JTOK + 24]; /* a dry run's units, so that each is planned once */
 	size_t n_planned;
 	bool undoing; /* a rollback runs to its end, signal or not */
@@ -154,7 +155,7 @@ static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const
 	int r;
 
 	if (mgr[0])
-		return unit_user_op(h->root, (uid_t)strtoul(mgr + 5, NULL, 10), op, unit,
+		return unit_user_op(&h->users, h->root, (uid_t)strtoul(mgr + 5, NULL, 10), op, unit,
 				    UNIT_TIMEOUT_US, ans, err, errlen);
 	if ((r = bus_get(h, what)) < 0) {
 		snprintf(err, errlen, "%.250s", h->err);
@@ -1230,6 +1231,7 @@ static void handoff_done(struct handoff *h)
 	if (h->jfd >= 0)
 		close(h->jfd);
 	units_disconnect(h->bus);
+	unit_users_close(&h->users);
 	free(h->planned);
 	free(h->done);
 	target_set_free(&h->ts);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,80 +87,186 @@ int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen)
 	return r;
 }
 
-/* in the child: the user's own credentials, its bus, one call; the result down fd */
-static void user_child(const char *root, uid_t uid, gid_t gid, enum unit_op op, const char *unit,
-		       uint64_t timeout_us, int fd)
+/* a request to a user's helper: one call to its manager */
+struct user_req {
+	enum unit_op op;
+	uint64_t timeout_us;
+	char unit[UNIT_NAME_MAX + 1];
+};
+
+static int user_bus(const char *root, uid_t uid, sd_bus **bus, char *err, size_t errlen)
 {
-	struct unit_op_result res = { 0 };
 	char addr[4200];
-	sd_bus *bus = NULL;
 	int r;
 
+	*bus = NULL;
 	snprintf(addr, sizeof(addr), "unix:path=%s/run/user/%u/bus", root, (unsigned int)uid);
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0) {
-		r = -errno;
-		snprintf(res.err, sizeof(res.err), "cannot become uid %u: %s", (unsigned int)uid,
-			 strerror(-r));
-	} else if ((r = sym_sd_bus_new(&bus)) < 0 || (r = sym_sd_bus_set_address(bus, addr)) < 0 ||
-		   (r = sym_sd_bus_set_bus_client(bus, 1)) < 0 || (r = sym_sd_bus_start(bus)) < 0) {
-		snprintf(res.err, sizeof(res.err), "%.200s: %s", addr + 10, strerror(-r));
-	} else if (op == UNIT_OP_IS_ACTIVE) {
-		r = unit_is_active(bus, unit, &res.ans.active, res.err, sizeof(res.err));
-	} else if (op == UNIT_OP_SOCKETS) {
-		r = unit_sockets(bus, unit, res.ans.sockets, sizeof(res.ans.sockets), res.err,
-				 sizeof(res.err));
-	} else {
-		r = (op == UNIT_OP_STOP ? unit_stop : unit_start)(bus, unit, timeout_us, res.err,
-								  sizeof(res.err));
+	if ((r = sym_sd_bus_new(bus)) < 0 || (r = sym_sd_bus_set_address(*bus, addr)) < 0 ||
+	    (r = sym_sd_bus_set_bus_client(*bus, 1)) < 0 || (r = sym_sd_bus_start(*bus)) < 0) {
+		snprintf(err, errlen, "%.200s: %s", addr + 10, strerror(-r));
+		units_disconnect(*bus);
+		*bus = NULL;
 	}
-	res.r = r;
+	return r;
+}
+
+static int user_call(sd_bus *bus, const struct user_req *q, struct unit_op_result *res)
+{
+	if (q->op == UNIT_OP_IS_ACTIVE)
+		return unit_is_active(bus, q->unit, &res->ans.active, res->err, sizeof(res->err));
+	if (q->op == UNIT_OP_SOCKETS)
+		return unit_sockets(bus, q->unit, res->ans.sockets, sizeof(res->ans.sockets),
+				    res->err, sizeof(res->err));
+	return (q->op == UNIT_OP_STOP ? unit_stop : unit_start)(bus, q->unit, q->timeout_us,
+								res->err, sizeof(res->err));
+}
+
+/*
+ * The helper, a child that is the user: its own credentials, one connection
+ * to its bus (made again when the bus went away, as at a new login), and one
+ * answer per request on fd until we close our end.
+ */
+static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
+{
+	struct user_req q;
+	sd_bus *bus = NULL;
+	int e = 0;
+
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		e = -errno;
+	for (;;) {
+		struct unit_op_result res = { 0 };
+		ssize_t k = recv(fd, &q, sizeof(q), 0);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k != sizeof(q))
+			break;
+		q.unit[sizeof(q.unit) - 1] = '\0';
+		if (e < 0) {
+			res.r = e;
+			snprintf(res.err, sizeof(res.err), "cannot become uid %u: %s",
+				 (unsigned int)uid, strerror(-e));
+		} else {
+			for (int tries = 0; tries < 2; tries++) {
+				if (!bus && (res.r = user_bus(root, uid, &bus, res.err,
+							      sizeof(res.err))) < 0)
+					break;
+				res.r = user_call(bus, &q, &res);
+				if (res.r != -ENOTCONN && res.r != -ECONNRESET && res.r != -EPIPE)
+					break;
+				units_disconnect(bus);
+				bus = NULL;
+			}
+		}
+		if (send(fd, &res, sizeof(res), MSG_NOSIGNAL) != sizeof(res))
+			break;
+	}
 	units_disconnect(bus);
-	if (write(fd, &res, sizeof(res)) != sizeof(res))
-		_exit(1);
 	_exit(0);
 }
 
-int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
-		 uint64_t timeout_us, struct unit_answer *ans, char *err, size_t errlen)
+static int user_link(struct unit_users *u, const char *root, uid_t uid, struct unit_user_link **out)
 {
-	struct unit_op_result res = { .r = -EPIPE };
+	struct unit_user_link *l;
 	char path[4096];
 	struct stat st;
-	int p[2], r, status;
 	gid_t gid = (gid_t)uid;
-	pid_t pid;
+	int p[2], r;
+	void *v;
 
-	if ((r = dl_libsystemd(err, errlen)) < 0)
-		return r;
+	for (size_t i = 0; i < u->n; i++)
+		if (u->v[i].uid == uid && u->v[i].fd >= 0) {
+			*out = &u->v[i];
+			return 0;
+		}
 	/* the runtime directory's group is the user's own */
 	snprintf(path, sizeof(path), "%s/run/user/%u", root, (unsigned int)uid);
 	if (stat(path, &st) == 0 && st.st_uid == uid)
 		gid = st.st_gid;
-	if (pipe2(p, O_CLOEXEC) < 0)
+	if (!(v = realloc(u->v, (u->n + 1) * sizeof(*u->v))))
+		return -ENOMEM;
+	u->v = v;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
 		return -errno;
+	l = &u->v[u->n];
+	*l = (struct unit_user_link){ .uid = uid, .fd = p[0] };
 	/*
 	 * A user's bus takes its owner's connections only: a child of ours that
-	 * is that user makes the call, as systemctl --user -M UID@ has
-	 * systemd-stdio-bridge do; we stay root.
+	 * is that user makes the calls, as systemctl --user -M UID@ has
+	 * systemd-stdio-bridge do; we stay root. One child per user for the
+	 * whole run: a fork and a bus connection once, not per call.
 	 */
-	if ((pid = fork()) < 0) {
+	if ((l->pid = fork()) < 0) {
 		r = -errno;
 		close(p[0]);
 		close(p[1]);
 		return r;
 	}
-	if (pid == 0) {
+	if (l->pid == 0) {
 		close(p[0]);
-		user_child(root, uid, gid, op, unit, timeout_us, p[1]);
+		user_child(root, uid, gid, p[1]);
 	}
 	close(p[1]);
-	if (read(p[0], &res, sizeof(res)) != sizeof(res))
-		snprintf(res.err, sizeof(res.err), "the call as uid %u gave no answer",
-			 (unsigned int)uid);
-	close(p[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	u->n++;
+	*out = l;
+	return 0;
+}
+
+static void user_link_close(struct unit_user_link *l)
+{
+	int status;
+
+	if (l->fd < 0)
+		return;
+	close(l->fd);
+	l->fd = -1;
+	while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
 		;
+}
+
+int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
+		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
+		 size_t errlen)
+{
+	struct unit_op_result res = { .r = -EPIPE };
+	struct user_req q = { .op = op, .timeout_us = timeout_us };
+	struct unit_user_link *l = NULL;
+	ssize_t k;
+	int r;
+
+	if ((r = dl_libsystemd(err, errlen)) < 0)
+		return r;
+	if (strlen(unit) >= sizeof(q.unit))
+		return -ENAMETOOLONG;
+	snprintf(q.unit, sizeof(q.unit), "%s", unit);
+	if ((r = user_link(u, root, uid, &l)) < 0) {
+		snprintf(err, errlen, "cannot start a call as uid %u: %s", (unsigned int)uid,
+			 strerror(-r));
+		return r;
+	}
+	/* the answer to a call a signal interrupted comes first */
+	while (l->pending) {
+		if ((k = recv(l->fd, &res, sizeof(res), 0)) < 0 && errno == EINTR)
+			continue;
+		l->pending = false;
+	}
+	if (send(l->fd, &q, sizeof(q), MSG_NOSIGNAL) != sizeof(q)) {
+		user_link_close(l);
+		snprintf(err, errlen, "the call as uid %u gave no answer", (unsigned int)uid);
+		return -EPIPE;
+	}
+	if ((k = recv(l->fd, &res, sizeof(res), 0)) < 0 && errno == EINTR) {
+		/* the job goes on; its answer is read before the next call */
+		l->pending = true;
+		snprintf(err, errlen, "interrupted");
+		return -EINTR;
+	}
+	if (k != sizeof(res)) {
+		user_link_close(l);
+		snprintf(err, errlen, "the call as uid %u gave no answer", (unsigned int)uid);
+		return -EPIPE;
+	}
 	res.err[sizeof(res.err) - 1] = '\0';
 	res.ans.sockets[sizeof(res.ans.sockets) - 1] = '\0';
 	if (ans)
@@ -167,6 +274,14 @@ int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
 	if (res.r < 0)
 		snprintf(err, errlen, "%s", res.err);
 	return res.r;
+}
+
+void unit_users_close(struct unit_users *u)
+{
+	for (size_t i = 0; i < u->n; i++)
+		user_link_close(&u->v[i]);
+	free(u->v);
+	*u = (struct unit_users){ 0 };
 }
 
 int unit_path(sd_bus *bus, const char *unit, char *path, size_t len)

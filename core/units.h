@@ -43,13 +43,31 @@ struct unit_op_result {
 	char err[256];
 };
 
+/* the children that make a run's calls as users, one per user */
+struct unit_user_link {
+	uid_t uid;
+	pid_t pid;
+	int fd;
+	bool pending; /* a signal cut a call short: its answer is still to come */
+};
+
+struct unit_users {
+	struct unit_user_link *v;
+	size_t n;
+};
+
 /*
  * One call to user uid's own service manager, on its bus at
- * root/run/user/UID/bus, made by a child process that is that user. 0 or
- * -errno with err's line; a lookup's answer in *ans (may be NULL).
+ * root/run/user/UID/bus, made by a child process that is that user (the
+ * first call starts it; the later ones of the run reuse it). 0 or -errno
+ * with err's line (-EINTR: a signal came while the job ran; it goes on); a
+ * lookup's answer in *ans (may be NULL).
  */
-int unit_user_op(const char *root, uid_t uid, enum unit_op op, const char *unit,
-		 uint64_t timeout_us, struct unit_answer *ans, char *err, size_t errlen);
+int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
+		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
+		 size_t errlen);
+/* the children gone, when their last jobs have ended */
+void unit_users_close(struct unit_users *u);
 void units_disconnect(sd_bus *bus);
 
 /* the unit's object path (the same for an alias and its unit); -errno (not loaded) */
