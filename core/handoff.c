@@ -52,7 +52,10 @@ struct handoff {
 	struct target_set ts;
 	struct kmod_ctx *kmod;
 	sd_bus *bus;
-	struct unit_users users;    /* the calls made as users, one child each */
+	struct unit_users users; /* the calls made as users, one child each */
+	struct jrec *batch;	 /* unit lines journaled, their stops not yet taken */
+	size_t n_batch;
+	bool batching;
 	char (*planned)[JTOK + 24]; /* a dry run's units, so that each is planned once */
 	size_t n_planned;
 	bool undoing; /* a rollback runs to its end, signal or not */
@@ -181,21 +184,140 @@ static const char *unit_label(const struct jrec *rec, char *buf, size_t len)
 
 /* ---- the step types: what each does, and its undo, safe on a step that never ran ---- */
 
+/*
+ * The unit lines recs[0..n) stopped or started (op): each manager's as one
+ * batch of jobs (core/units.c), the users' helpers at work while the
+ * system's batch runs. jobs[i] gets recs[i]'s result.
+ */
+static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *recs, size_t n,
+			struct unit_job *jobs)
+{
+	struct group {
+		const char *mgr;
+		size_t idx[UNIT_BATCH_MAX], k;
+		struct unit_job j[UNIT_BATCH_MAX];
+		bool sent;
+	} *g = calloc(n ? n : 1, sizeof(*g));
+	const char *what = op == UNIT_OP_START ? "start" : "stop-units";
+	bool waiting = true;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(jobs[i].unit, sizeof(jobs[i].unit), "%s", recs[i].a);
+		jobs[i].r = g ? 1 : -ENOMEM; /* 1: not taken yet */
+		snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", g ? "" : strerror(ENOMEM));
+	}
+	/* a round takes each manager's next UNIT_BATCH_MAX lines */
+	while (g && waiting) {
+		size_t ng = 0, x;
+
+		waiting = false;
+		for (size_t i = 0; i < n; i++) {
+			if (jobs[i].r != 1)
+				continue;
+			for (x = 0; x < ng && strcmp(g[x].mgr, recs[i].b); x++)
+				;
+			if (x == ng)
+				g[ng++] = (struct group){ .mgr = recs[i].b };
+			if (g[x].k == UNIT_BATCH_MAX) {
+				waiting = true;
+				continue;
+			}
+			g[x].idx[g[x].k] = i;
+			g[x].j[g[x].k++] = jobs[i];
+			jobs[i].r = 0;
+		}
+		for (x = 0; x < ng; x++) {
+			char err[256];
+			int r;
+
+			if (!g[x].mgr[0])
+				continue;
+			r = unit_user_jobs_begin(&h->users, h->root,
+						 (uid_t)strtoul(g[x].mgr + 5, NULL, 10), op, g[x].j,
+						 g[x].k, UNIT_TIMEOUT_US, err, sizeof(err));
+			g[x].sent = r == 0;
+			for (size_t y = 0; r < 0 && y < g[x].k; y++) {
+				g[x].j[y].r = r;
+				snprintf(g[x].j[y].err, sizeof(g[x].j[y].err), "%s", err);
+			}
+		}
+		for (x = 0; x < ng; x++) {
+			if (g[x].mgr[0])
+				continue;
+			if (bus_get(h, what) == 0)
+				unit_jobs(h->bus, op, g[x].j, g[x].k, UNIT_TIMEOUT_US);
+			else
+				for (size_t y = 0; y < g[x].k; y++) {
+					g[x].j[y].r = -ENOTCONN;
+					snprintf(g[x].j[y].err, sizeof(g[x].j[y].err), "%.250s",
+						 h->err);
+				}
+		}
+		for (x = 0; x < ng; x++) {
+			if (g[x].sent)
+				unit_user_jobs_end(&h->users,
+						   (uid_t)strtoul(g[x].mgr + 5, NULL, 10), g[x].j,
+						   g[x].k);
+			for (size_t y = 0; y < g[x].k; y++)
+				jobs[g[x].idx[y]] = g[x].j[y];
+		}
+	}
+	free(g);
+}
+
+/* the unit lines recs[0..n), stopped side by side; the first that did not stop fails the run */
+static int stop_units(struct handoff *h, const struct jrec *recs, size_t n)
+{
+	struct unit_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+	char label[320];
+	int r = 0;
+
+	if (!jobs)
+		return fail(h, -ENOMEM, "units: out of memory");
+	for (size_t i = 0; i < n; i++)
+		say(h, HANDOFF_INFO, "stopping %s", unit_label(&recs[i], label, sizeof(label)));
+	units_batch(h, UNIT_OP_STOP, recs, n, jobs);
+	for (size_t i = 0; i < n && !r; i++) {
+		const char *what = recs[i].step == J_HOLDER ? "holders" : "stop-units";
+
+		if (jobs[i].r >= 0)
+			continue;
+		unit_label(&recs[i], label, sizeof(label));
+		if (jobs[i].r == -EINTR && stopped(h))
+			/* the rollback's StartUnit replaces the job that still runs */
+			r = fail(h, jobs[i].r, "%s: %s: interrupted by %s while its stop job ran",
+				 what, label, strsignal(stopped(h)));
+		else
+			r = fail(h, jobs[i].r, "%s: %s did not stop: %s", what, label, jobs[i].err);
+	}
+	free(jobs);
+	return r;
+}
+
 static int run_unit(struct handoff *h, const struct jrec *rec)
 {
-	const char *what = rec->step == J_HOLDER ? "holders" : "stop-units";
-	char err[256], label[320];
-	int r;
+	void *p;
 
-	say(h, HANDOFF_INFO, "stopping %s", unit_label(rec, label, sizeof(label)));
-	r = manager_op(h, rec->b, UNIT_OP_STOP, rec->a, what, NULL, err, sizeof(err));
-	if (r == -EINTR && stopped(h))
-		/* the rollback's StartUnit replaces the job that still runs */
-		return fail(h, r, "%s: %s: interrupted by %s while its stop job ran", what, label,
-			    strsignal(stopped(h)));
-	if (r < 0)
-		return fail(h, r, "%s: %s did not stop: %s", what, label, err);
+	if (!h->batching)
+		return stop_units(h, rec, 1);
+	/* a phase's units, stopped together when it has journaled them all */
+	if (!(p = realloc(h->batch, (h->n_batch + 1) * sizeof(*h->batch))))
+		return fail(h, -ENOMEM, "units: out of memory");
+	h->batch = p;
+	h->batch[h->n_batch++] = *rec;
 	return 0;
+}
+
+/* the lines a batching phase journaled, stopped now */
+static int units_flush(struct handoff *h, int r)
+{
+	h->batching = false;
+	if (r >= 0 && h->n_batch)
+		r = stop_units(h, h->batch, h->n_batch);
+	free(h->batch);
+	h->batch = NULL;
+	h->n_batch = 0;
+	return r;
 }
 
 static int undo_unit(struct handoff *h, const struct jrec *rec, char *err, size_t errlen)
@@ -528,6 +650,7 @@ static int phase_units(struct handoff *h)
 		units = fallback;
 		n = ARRAY_SIZE(fallback);
 	}
+	h->batching = true;
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
 		uid_t uid;
@@ -538,9 +661,9 @@ static int phase_units(struct handoff *h)
 		if (uid != UNIT_SYSTEM_MANAGER)
 			snprintf(mgr, sizeof(mgr), "user:%u", (unsigned int)uid);
 		if ((r = stop_unit(h, J_UNIT, name, mgr, !h->c->stop_units_set)) < 0)
-			return r;
+			return units_flush(h, r);
 	}
-	return 0;
+	return units_flush(h, 0);
 }
 
 /* is the system unit one of stop-units (an alias such as display-manager.service too)? */
@@ -602,7 +725,8 @@ static int phase_holder_units(struct handoff *h)
 		return 0;
 	if ((r = holders_scan(h->root, &h->ts.scan, SCAN_AUTO, &hs, err, sizeof(err))) < 0)
 		return fail(h, r, "holders: the scan failed: %s", err);
-	r = stop_holder_units(h, &hs);
+	h->batching = true;
+	r = units_flush(h, stop_holder_units(h, &hs));
 	holder_scan_free(&hs);
 	return r;
 }
@@ -1038,14 +1162,17 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 {
 	bool *keep = calloc(n + 1, sizeof(*keep)), display_back = false, interrupted = false;
 	struct jrec *left = calloc(n + 1, sizeof(*left));
-	size_t n_left = 0, n_kept = 0;
+	struct unit_job *jobs = calloc(n + 1, sizeof(*jobs));
+	size_t n_left = 0, n_kept = 0, *at = calloc(n + 1, sizeof(*at));
 	char why[320], text[640];
 	ssize_t display;
 	int r;
 
-	if (!left || !keep) {
+	if (!left || !keep || !jobs || !at) {
 		free(left);
 		free(keep);
+		free(jobs);
+		free(at);
 		return -ENOMEM;
 	}
 	err[0] = '\0';
@@ -1057,8 +1184,22 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 		for (size_t i = n; i-- > 0;)
 			others |= (recs[i].step == J_HOLDER || recs[i].step == J_UNIT) &&
 				  (ssize_t)i != display;
+		size_t n_later = 0;
+
 		if (pass == 1 && others && display_back && !h->dry && !interrupted)
 			wait_display_server(h, recs, n, &recs[display]);
+		/* pass 1's units started side by side, from the last line: left[] lends its room */
+		if (pass == 1 && others && !h->dry && !interrupted && !stopped(h)) {
+			for (size_t i = n; i-- > 0;)
+				if ((recs[i].step == J_HOLDER || recs[i].step == J_UNIT) &&
+				    (ssize_t)i != display) {
+					at[i] = n_later;
+					left[n_later++] = recs[i];
+					say(h, HANDOFF_INFO, "starting %s",
+					    unit_label(&recs[i], text, sizeof(text)));
+				}
+			units_batch(h, UNIT_OP_START, left, n_later, jobs);
+		}
 		for (size_t i = n; i-- > 0;) {
 			const struct jrec *rec = &recs[i];
 			bool later = (rec->step == J_HOLDER || rec->step == J_UNIT) &&
@@ -1072,7 +1213,7 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 						     .kind = PLAN_UNDO, .rec = rec, .text = text });
 				continue;
 			}
-			if (interrupted || stopped(h)) {
+			if (!n_later && (interrupted || stopped(h))) {
 				/* the undo that ran finished; what is left stays for the next release */
 				interrupted = true;
 				keep[i] = true;
@@ -1080,8 +1221,14 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 				continue;
 			}
 			why[0] = '\0';
-			r = rec->step < J__N ? step_types[rec->step].undo(h, rec, why, sizeof(why))
-					     : -EINVAL;
+			if (n_later) {
+				r = jobs[at[i]].r;
+				snprintf(why, sizeof(why), "%s", jobs[at[i]].err);
+			} else {
+				r = rec->step < J__N
+					    ? step_types[rec->step].undo(h, rec, why, sizeof(why))
+					    : -EINVAL;
+			}
 			if (r < 0 && !why[0])
 				snprintf(why, sizeof(why), "%s", strerror(-r));
 			if (r < 0) {
@@ -1122,6 +1269,8 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 		snprintf(err, errlen, "cannot rewrite the journal: %s", strerror(-r));
 	free(left);
 	free(keep);
+	free(jobs);
+	free(at);
 	return err[0] ? -EIO : 0;
 }
 
@@ -1232,6 +1381,7 @@ static void handoff_done(struct handoff *h)
 		close(h->jfd);
 	units_disconnect(h->bus);
 	unit_users_close(&h->users);
+	free(h->batch);
 	free(h->planned);
 	free(h->done);
 	target_set_free(&h->ts);

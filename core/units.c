@@ -87,11 +87,16 @@ int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen)
 	return r;
 }
 
-/* a request to a user's helper: one call to its manager */
-struct user_req {
+/*
+ * A request to a user's helper and its answer, the same message both ways:
+ * a lookup of jobs[0].unit (its answer in res), or a batch of jobs.
+ */
+struct user_msg {
 	enum unit_op op;
 	uint64_t timeout_us;
-	char unit[UNIT_NAME_MAX + 1];
+	size_t n;
+	struct unit_op_result res;
+	struct unit_job jobs[UNIT_BATCH_MAX];
 };
 
 static int user_bus(const char *root, uid_t uid, sd_bus **bus, char *err, size_t errlen)
@@ -110,15 +115,35 @@ static int user_bus(const char *root, uid_t uid, sd_bus **bus, char *err, size_t
 	return r;
 }
 
-static int user_call(sd_bus *bus, const struct user_req *q, struct unit_op_result *res)
+/* res.r and res.err: a lookup's, or a batch's first failure; each job's own in jobs */
+static void msg_fail(struct user_msg *m, int r, const char *err)
 {
-	if (q->op == UNIT_OP_IS_ACTIVE)
-		return unit_is_active(bus, q->unit, &res->ans.active, res->err, sizeof(res->err));
-	if (q->op == UNIT_OP_SOCKETS)
-		return unit_sockets(bus, q->unit, res->ans.sockets, sizeof(res->ans.sockets),
-				    res->err, sizeof(res->err));
-	return (q->op == UNIT_OP_STOP ? unit_stop : unit_start)(bus, q->unit, q->timeout_us,
-								res->err, sizeof(res->err));
+	m->res.r = r;
+	snprintf(m->res.err, sizeof(m->res.err), "%s", err);
+	for (size_t i = 0; i < m->n; i++) {
+		m->jobs[i].r = r;
+		snprintf(m->jobs[i].err, sizeof(m->jobs[i].err), "%s", err);
+	}
+}
+
+static int user_call(sd_bus *bus, struct user_msg *m)
+{
+	struct unit_op_result *res = &m->res;
+	const char *unit = m->jobs[0].unit;
+
+	if (m->op == UNIT_OP_IS_ACTIVE)
+		return unit_is_active(bus, unit, &res->ans.active, res->err, sizeof(res->err));
+	if (m->op == UNIT_OP_SOCKETS)
+		return unit_sockets(bus, unit, res->ans.sockets, sizeof(res->ans.sockets), res->err,
+				    sizeof(res->err));
+	int r = unit_jobs(bus, m->op, m->jobs, m->n, m->timeout_us);
+
+	for (size_t i = 0; r < 0 && i < m->n; i++)
+		if (m->jobs[i].r) {
+			snprintf(res->err, sizeof(res->err), "%s", m->jobs[i].err);
+			break;
+		}
+	return r;
 }
 
 /*
@@ -128,38 +153,43 @@ static int user_call(sd_bus *bus, const struct user_req *q, struct unit_op_resul
  */
 static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
 {
-	struct user_req q;
+	struct user_msg m;
 	sd_bus *bus = NULL;
+	char why[256];
 	int e = 0;
 
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		e = -errno;
 	for (;;) {
-		struct unit_op_result res = { 0 };
-		ssize_t k = recv(fd, &q, sizeof(q), 0);
+		ssize_t k = recv(fd, &m, sizeof(m), 0);
 
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k != sizeof(q))
+		if (k != sizeof(m) || m.n < 1 || m.n > UNIT_BATCH_MAX)
 			break;
-		q.unit[sizeof(q.unit) - 1] = '\0';
+		m.res = (struct unit_op_result){ 0 };
+		for (size_t i = 0; i < m.n; i++)
+			m.jobs[i].unit[sizeof(m.jobs[i].unit) - 1] = '\0';
 		if (e < 0) {
-			res.r = e;
-			snprintf(res.err, sizeof(res.err), "cannot become uid %u: %s",
-				 (unsigned int)uid, strerror(-e));
+			snprintf(why, sizeof(why), "cannot become uid %u: %s", (unsigned int)uid,
+				 strerror(-e));
+			msg_fail(&m, e, why);
 		} else {
 			for (int tries = 0; tries < 2; tries++) {
-				if (!bus && (res.r = user_bus(root, uid, &bus, res.err,
-							      sizeof(res.err))) < 0)
+				if (!bus &&
+				    (m.res.r = user_bus(root, uid, &bus, why, sizeof(why))) < 0) {
+					msg_fail(&m, m.res.r, why);
 					break;
-				res.r = user_call(bus, &q, &res);
-				if (res.r != -ENOTCONN && res.r != -ECONNRESET && res.r != -EPIPE)
+				}
+				m.res.r = user_call(bus, &m);
+				if (m.res.r != -ENOTCONN && m.res.r != -ECONNRESET &&
+				    m.res.r != -EPIPE)
 					break;
 				units_disconnect(bus);
 				bus = NULL;
 			}
 		}
-		if (send(fd, &res, sizeof(res), MSG_NOSIGNAL) != sizeof(res))
+		if (send(fd, &m, sizeof(m), MSG_NOSIGNAL) != sizeof(m))
 			break;
 	}
 	units_disconnect(bus);
@@ -225,55 +255,114 @@ static void user_link_close(struct unit_user_link *l)
 		;
 }
 
-int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
-		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
-		 size_t errlen)
+static int user_send(struct unit_users *u, const char *root, uid_t uid, struct user_msg *m,
+		     char *err, size_t errlen)
 {
-	struct unit_op_result res = { .r = -EPIPE };
-	struct user_req q = { .op = op, .timeout_us = timeout_us };
 	struct unit_user_link *l = NULL;
+	struct user_msg old;
 	ssize_t k;
 	int r;
 
 	if ((r = dl_libsystemd(err, errlen)) < 0)
 		return r;
-	if (strlen(unit) >= sizeof(q.unit))
-		return -ENAMETOOLONG;
-	snprintf(q.unit, sizeof(q.unit), "%s", unit);
 	if ((r = user_link(u, root, uid, &l)) < 0) {
 		snprintf(err, errlen, "cannot start a call as uid %u: %s", (unsigned int)uid,
 			 strerror(-r));
 		return r;
 	}
-	/* the answer to a call a signal interrupted comes first */
+	/* the answer to a call a signal cut short comes first */
 	while (l->pending) {
-		if ((k = recv(l->fd, &res, sizeof(res), 0)) < 0 && errno == EINTR)
+		if ((k = recv(l->fd, &old, sizeof(old), 0)) < 0 && errno == EINTR)
 			continue;
 		l->pending = false;
 	}
-	if (send(l->fd, &q, sizeof(q), MSG_NOSIGNAL) != sizeof(q)) {
+	if (send(l->fd, m, sizeof(*m), MSG_NOSIGNAL) != sizeof(*m)) {
 		user_link_close(l);
 		snprintf(err, errlen, "the call as uid %u gave no answer", (unsigned int)uid);
 		return -EPIPE;
 	}
-	if ((k = recv(l->fd, &res, sizeof(res), 0)) < 0 && errno == EINTR) {
-		/* the job goes on; its answer is read before the next call */
-		l->pending = true;
+	l->pending = true;
+	return 0;
+}
+
+static int user_recv(struct unit_users *u, uid_t uid, struct user_msg *m, char *err, size_t errlen)
+{
+	struct unit_user_link *l = NULL;
+	ssize_t k;
+
+	for (size_t i = 0; i < u->n && !l; i++)
+		if (u->v[i].uid == uid && u->v[i].fd >= 0 && u->v[i].pending)
+			l = &u->v[i];
+	if (!l)
+		return -EINVAL;
+	if ((k = recv(l->fd, m, sizeof(*m), 0)) < 0 && errno == EINTR) {
+		/* the jobs go on; their answer is read before the next call */
 		snprintf(err, errlen, "interrupted");
 		return -EINTR;
 	}
-	if (k != sizeof(res)) {
+	l->pending = false;
+	if (k != sizeof(*m)) {
 		user_link_close(l);
 		snprintf(err, errlen, "the call as uid %u gave no answer", (unsigned int)uid);
 		return -EPIPE;
 	}
-	res.err[sizeof(res.err) - 1] = '\0';
-	res.ans.sockets[sizeof(res.ans.sockets) - 1] = '\0';
+	m->res.err[sizeof(m->res.err) - 1] = '\0';
+	m->res.ans.sockets[sizeof(m->res.ans.sockets) - 1] = '\0';
+	for (size_t i = 0; i < UNIT_BATCH_MAX; i++)
+		m->jobs[i].err[sizeof(m->jobs[i].err) - 1] = '\0';
+	return 0;
+}
+
+int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
+		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
+		 size_t errlen)
+{
+	struct user_msg m = { .op = op, .timeout_us = timeout_us, .n = 1 };
+	int r;
+
+	if (strlen(unit) >= sizeof(m.jobs[0].unit))
+		return -ENAMETOOLONG;
+	snprintf(m.jobs[0].unit, sizeof(m.jobs[0].unit), "%s", unit);
+	if ((r = user_send(u, root, uid, &m, err, errlen)) < 0 ||
+	    (r = user_recv(u, uid, &m, err, errlen)) < 0)
+		return r;
 	if (ans)
-		*ans = res.ans;
-	if (res.r < 0)
-		snprintf(err, errlen, "%s", res.err);
-	return res.r;
+		*ans = m.res.ans;
+	if (m.res.r < 0)
+		snprintf(err, errlen, "%s", m.res.err);
+	return m.res.r;
+}
+
+int unit_user_jobs_begin(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
+			 const struct unit_job *jobs, size_t n, uint64_t timeout_us, char *err,
+			 size_t errlen)
+{
+	struct user_msg m = { .op = op, .timeout_us = timeout_us, .n = n };
+
+	if (n < 1 || n > UNIT_BATCH_MAX || (op != UNIT_OP_STOP && op != UNIT_OP_START))
+		return -EINVAL;
+	memcpy(m.jobs, jobs, n * sizeof(*jobs));
+	return user_send(u, root, uid, &m, err, errlen);
+}
+
+int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, size_t n)
+{
+	struct user_msg m;
+	char err[256];
+	int r;
+
+	if ((r = user_recv(u, uid, &m, err, sizeof(err))) < 0) {
+		for (size_t i = 0; i < n; i++) {
+			jobs[i].r = r;
+			snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", err);
+		}
+		return r;
+	}
+	for (size_t i = 0; i < n && i < m.n; i++) {
+		jobs[i].r = m.jobs[i].r;
+		memcpy(jobs[i].err, m.jobs[i].err, sizeof(jobs[i].err));
+	}
+	return m.res.r;
 }
 
 void unit_users_close(struct unit_users *u)
@@ -407,104 +496,155 @@ out:
 	return r;
 }
 
-struct job_wait {
-	char *job;
-	char result[32];
-	bool done;
+/* a batch's jobs as systemd named them, and how each ended */
+struct job_batch {
+	struct unit_job *jobs;
+	char *path[UNIT_BATCH_MAX];
+	char result[UNIT_BATCH_MAX][32];
+	bool done[UNIT_BATCH_MAX];
+	size_t n;
 };
 
 static int on_job_removed(sd_bus_message *m, void *data, sd_bus_error *e)
 {
-	struct job_wait *w = data;
+	struct job_batch *b = data;
 	const char *path, *unit, *result;
 	uint32_t id;
 
 	if (sym_sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
 		return 0;
-	if (w->job && !strcmp(path, w->job)) {
-		snprintf(w->result, sizeof(w->result), "%s", result);
-		w->done = true;
-	}
+	for (size_t i = 0; i < b->n; i++)
+		if (b->path[i] && !b->done[i] && !strcmp(path, b->path[i])) {
+			snprintf(b->result[i], sizeof(b->result[i]), "%s", result);
+			b->done[i] = true;
+			break;
+		}
 	return 0;
 }
 
-static int job_run(sd_bus *bus, const char *method, const char *unit, uint64_t timeout_us,
-		   char *err, size_t errlen)
+/* every job of b that has none yet (no job at all when jobs_only is false) gets r and err */
+static void batch_fail(struct job_batch *b, bool jobs_only, int r, const char *err)
 {
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->jobs[i].r && !b->done[i] && (b->path[i] || !jobs_only)) {
+			b->jobs[i].r = r;
+			snprintf(b->jobs[i].err, sizeof(b->jobs[i].err), "%s", err);
+		}
+}
+
+static bool batch_waits(const struct job_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->path[i] && !b->done[i] && !b->jobs[i].r)
+			return true;
+	return false;
+}
+
+int unit_jobs(sd_bus *bus, enum unit_op op, struct unit_job *jobs, size_t n, uint64_t timeout_us)
+{
+	const char *method = op == UNIT_OP_STOP ? "StopUnit" : "StartUnit";
+	struct job_batch b = { .jobs = jobs, .n = n };
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
 	sd_bus_slot *slot = NULL;
-	struct job_wait w = { 0 };
 	uint64_t deadline = now_us() + timeout_us;
-	const char *job;
+	char err[256];
 	int r;
 
-	/* match before the call: a fast job's signal must not be missed */
+	if (n > UNIT_BATCH_MAX || (op != UNIT_OP_STOP && op != UNIT_OP_START))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].r = 0;
+		jobs[i].err[0] = '\0';
+	}
+	/* match before the calls: a fast job's signal must not be missed */
 	r = sym_sd_bus_match_signal(bus, &slot, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-				    on_job_removed, &w);
+				    on_job_removed, &b);
+	if (r >= 0) {
+		r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", &e, NULL,
+					   NULL);
+		if (r < 0 &&
+		    sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.AlreadySubscribed"))
+			r = 0;
+	}
 	if (r < 0) {
-		r = bus_fail(r, NULL, err, errlen);
+		bus_fail(r, &e, err, sizeof(err));
+		batch_fail(&b, false, r, err);
 		goto out;
 	}
-	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "Subscribe", &e, NULL, NULL);
-	if (r < 0 && !sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.AlreadySubscribed")) {
-		r = bus_fail(r, &e, err, errlen);
-		goto out;
+	/* every job queued before the first is waited for: systemd runs them side by side */
+	for (size_t i = 0; i < n; i++) {
+		sd_bus_message *reply = NULL;
+		const char *job;
+
+		sym_sd_bus_error_free(&e);
+		r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply,
+					   "ss", jobs[i].unit, "replace");
+		if (r < 0)
+			jobs[i].r = bus_fail(r, &e, jobs[i].err, sizeof(jobs[i].err));
+		else if ((r = sym_sd_bus_message_read(reply, "o", &job)) < 0 ||
+			 !(b.path[i] = strdup(job)))
+			jobs[i].r = bus_fail(r < 0 ? r : -ENOMEM, NULL, jobs[i].err,
+					     sizeof(jobs[i].err));
+		sym_sd_bus_message_unref(reply);
 	}
-	sym_sd_bus_error_free(&e);
-	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, method, &e, &reply, "ss",
-				   unit, "replace");
-	if (r < 0) {
-		r = bus_fail(r, &e, err, errlen);
-		goto out;
-	}
-	if ((r = sym_sd_bus_message_read(reply, "o", &job)) < 0 || !(w.job = strdup(job))) {
-		r = bus_fail(r < 0 ? r : -ENOMEM, NULL, err, errlen);
-		goto out;
-	}
-	while (!w.done) {
+	while (batch_waits(&b)) {
 		uint64_t now = now_us();
 
 		r = sym_sd_bus_process(bus, NULL);
-		if (r < 0) {
-			r = bus_fail(r, NULL, err, errlen);
-			goto out;
-		}
 		if (r > 0)
 			continue;
-		if (now >= deadline) {
-			snprintf(err, errlen, "its job did not finish in %llu s",
+		if (r == 0 && now >= deadline) {
+			snprintf(err, sizeof(err), "its job did not finish in %llu s",
 				 (unsigned long long)(timeout_us / 1000000));
 			r = -ETIMEDOUT;
-			goto out;
+		} else if (r == 0 && (r = sym_sd_bus_wait(bus, deadline - now)) >= 0) {
+			continue;
+		} else {
+			bus_fail(r, NULL, err, sizeof(err));
 		}
-		if ((r = sym_sd_bus_wait(bus, deadline - now)) < 0) {
-			r = bus_fail(r, NULL, err, errlen);
-			goto out;
+		batch_fail(&b, true, r, err);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (b.done[i] && !jobs[i].r && strcmp(b.result[i], "done")) {
+			/* failed, timeout, canceled, dependency: systemd's own word for it */
+			snprintf(jobs[i].err, sizeof(jobs[i].err),
+				 "its job ended '%s' (journalctl -u %.100s says why)", b.result[i],
+				 jobs[i].unit);
+			jobs[i].r = -EIO;
 		}
-	}
-	if (strcmp(w.result, "done")) {
-		/* failed, timeout, canceled, dependency: systemd's own word for it */
-		snprintf(err, errlen, "its job ended '%s' (journalctl -u %s says why)", w.result,
-			 unit);
-		r = -EIO;
-		goto out;
-	}
-	r = 0;
 out:
-	free(w.job);
+	r = 0;
+	for (size_t i = 0; i < n; i++) {
+		free(b.path[i]);
+		if (!r)
+			r = jobs[i].r;
+	}
 	sym_sd_bus_slot_unref(slot);
-	sym_sd_bus_message_unref(reply);
 	sym_sd_bus_error_free(&e);
+	return r;
+}
+
+static int job_one(sd_bus *bus, enum unit_op op, const char *unit, uint64_t timeout_us, char *err,
+		   size_t errlen)
+{
+	struct unit_job j;
+	int r;
+
+	if (strlen(unit) >= sizeof(j.unit))
+		return -ENAMETOOLONG;
+	snprintf(j.unit, sizeof(j.unit), "%s", unit);
+	r = unit_jobs(bus, op, &j, 1, timeout_us);
+	if (r < 0)
+		snprintf(err, errlen, "%s", j.err);
 	return r;
 }
 
 int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen)
 {
-	return job_run(bus, "StopUnit", unit, timeout_us, err, errlen);
+	return job_one(bus, UNIT_OP_STOP, unit, timeout_us, err, errlen);
 }
 
 int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen)
 {
-	return job_run(bus, "StartUnit", unit, timeout_us, err, errlen);
+	return job_one(bus, UNIT_OP_START, unit, timeout_us, err, errlen);
 }

@@ -43,6 +43,15 @@ struct unit_op_result {
 	char err[256];
 };
 
+/* one unit's job in a batch: the unit's name in, the job's result (0 or -errno) and reason out */
+struct unit_job {
+	char unit[UNIT_NAME_MAX + 1];
+	int r;
+	char err[256];
+};
+
+#define UNIT_BATCH_MAX 16 /* jobs one batch queues at once */
+
 /* the children that make a run's calls as users, one per user */
 struct unit_user_link {
 	uid_t uid;
@@ -66,6 +75,16 @@ struct unit_users {
 int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
 		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
 		 size_t errlen);
+/*
+ * A batch of user uid's jobs (STOP or START), sent to its helper: the
+ * caller may do other work, then collect the results with _end (0 or the
+ * first job's failure; each job's r and err). A begin that fails sent
+ * nothing: no _end for it.
+ */
+int unit_user_jobs_begin(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
+			 const struct unit_job *jobs, size_t n, uint64_t timeout_us, char *err,
+			 size_t errlen);
+int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, size_t n);
 /* the children gone, when their last jobs have ended */
 void unit_users_close(struct unit_users *u);
 void units_disconnect(sd_bus *bus);
@@ -89,6 +108,13 @@ int unit_sockets(sd_bus *bus, const char *unit, char *names, size_t len, char *e
  * (a refused stop, a failed or timed-out job).
  */
 int unit_stop(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen);
+/*
+ * The same for up to UNIT_BATCH_MAX units at once (op STOP or START): all
+ * the jobs queued, then all waited for, so that systemd runs them side by
+ * side in the order their units' dependencies give. 0, or the first
+ * failed job's -errno; each job's own result in jobs[i].r and .err.
+ */
+int unit_jobs(sd_bus *bus, enum unit_op op, struct unit_job *jobs, size_t n, uint64_t timeout_us);
 int unit_start(sd_bus *bus, const char *unit, uint64_t timeout_us, char *err, size_t errlen);
 
 #endif
