@@ -234,8 +234,14 @@ static int user_link(struct unit_users *u, const char *root, uid_t uid, struct u
 		return r;
 	}
 	if (l->pid == 0) {
-		close(p[0]);
-		user_child(root, uid, gid, p[1]);
+		/*
+		 * Nothing of ours but its socket, as fd 3: not the journal or the
+		 * lock, and not the other helpers' sockets, each of which must
+		 * see its EOF when we close it.
+		 */
+		if (dup2(p[1], 3) < 0 || close_range(4, ~0U, 0) < 0)
+			_exit(1);
+		user_child(root, uid, gid, 3);
 	}
 	close(p[1]);
 	u->n++;
@@ -247,9 +253,10 @@ static void user_link_close(struct unit_user_link *l)
 {
 	int status;
 
-	if (l->fd < 0)
+	if (l->fd == -1)
 		return;
-	close(l->fd);
+	if (l->fd >= 0)
+		close(l->fd);
 	l->fd = -1;
 	while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
 		;
@@ -367,6 +374,12 @@ int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, s
 
 void unit_users_close(struct unit_users *u)
 {
+	/* every socket closed before the first wait: no helper waits for another */
+	for (size_t i = 0; i < u->n; i++)
+		if (u->v[i].fd >= 0) {
+			close(u->v[i].fd);
+			u->v[i].fd = -2; /* closed, its child still to reap */
+		}
 	for (size_t i = 0; i < u->n; i++)
 		user_link_close(&u->v[i]);
 	free(u->v);

@@ -18,7 +18,8 @@
  * it, which ends it "canceled", as systemd's mode "replace" does) and
  * triggered-by=NAME (NAME, a socket, is in its TriggeredBy property; one
  * word per trigger). A finished job writes the new state back to the file. Every method call
- * is appended to DIR/calls as "METHOD ARG...". tests/helpers/sdmanager.sh
+ * is appended to DIR/calls as "METHOD ARG...", its sender's unique name to
+ * DIR/senders. tests/helpers/sdmanager.sh
  * is the tests' side of it.
  *
  *   sdmanager DIR        (the bus from DBUS_SYSTEM_BUS_ADDRESS; "ready" on stdout)
@@ -39,6 +40,7 @@
 #define UNIT_PREFIX SD_PATH "/unit"
 
 static const char *dir;
+static sd_bus *the_bus; /* for the sender of the call being answered */
 static uint32_t next_job = 1;
 static bool subscribed;
 
@@ -73,6 +75,15 @@ static void record(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', f);
 	fclose(f);
+	/* and who made it, a line each in DIR/senders: one connection or many */
+	sd_bus_message *m = the_bus ? sd_bus_get_current_message(the_bus) : NULL;
+	const char *sender = m ? sd_bus_message_get_sender(m) : NULL;
+
+	snprintf(path, sizeof(path), "%s/senders", dir);
+	if (sender && (f = fopen(path, "ae"))) {
+		fprintf(f, "%s\n", sender);
+		fclose(f);
+	}
 }
 
 /* the unit's file: its state and flags; false when there is none */
@@ -310,7 +321,9 @@ int main(int argc, char **argv)
 	}
 	dir = argv[1];
 	signal(SIGPIPE, SIG_IGN);
-	if ((r = sd_bus_open_system(&bus)) < 0 ||
+	if ((r = sd_bus_open_system(&bus)) >= 0)
+		the_bus = bus;
+	if (r < 0 ||
 	    (r = sd_bus_add_object_vtable(bus, NULL, SD_PATH, "org.freedesktop.systemd1.Manager",
 					  manager_vtable, NULL)) < 0 ||
 	    (r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PREFIX, "org.freedesktop.systemd1.Unit",

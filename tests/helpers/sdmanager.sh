@@ -26,6 +26,7 @@
 #   manager_sent METHOD [UNIT]       true when such a call came (for UNIT, when given)
 #   manager_never METHOD             true when none came; else prints them (a judge
 #                                    EXTRA: judge NAME 1 PAT $? manager_never StopUnit)
+#   manager_senders                  how many connections (unique names) made the calls
 #   manager_forget                   forget the calls so far
 #
 # e.g. check "no StopUnit was sent" manager_never StopUnit
@@ -94,4 +95,5 @@ manager_never() {
 	echo "$1 was sent: $(tr '\n' ';' <<<"$got")"
 	return 1
 }
-manager_forget() { : >"$SDM/calls"; }
+manager_senders() { sort -u "$SDM/senders" 2>/dev/null | wc -l; }
+manager_forget() { : >"$SDM/calls"; : >"$SDM/senders"; }
