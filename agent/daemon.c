@@ -148,16 +148,38 @@ static bool want_is_guest(const struct want *w, const struct nf_addr *addr)
 	return false;
 }
 
-static bool domain_running(struct daemon *d, virDomainPtr *dom)
+/*
+ * Did libvirt's last call fail for want of libvirtd, not for what it
+ * answered? A call that failed with no error recorded counts as away when
+ * none_is_away (a lookup always records why).
+ */
+static bool libvirt_away(bool none_is_away)
 {
-	*dom = d->conn ? sym_virDomainLookupByName(d->conn, d->c->vm) : NULL;
+	virErrorPtr e = sym_virGetLastError();
+
+	if (!e)
+		return none_is_away;
+	return e->domain == VIR_FROM_RPC || e->code == VIR_ERR_SYSTEM_ERROR ||
+	       e->code == VIR_ERR_RPC || e->code == VIR_ERR_NO_CONNECT ||
+	       e->code == VIR_ERR_INVALID_CONN;
+}
+
+/*
+ * 1 the domain runs (*dom its handle), 0 it does not, -1 libvirt cannot say:
+ * its connection broke, and the loss is not noticed yet (a killed libvirtd).
+ */
+static int domain_running(struct daemon *d, virDomainPtr *dom)
+{
+	int r;
+
+	*dom = sym_virDomainLookupByName(d->conn, d->c->vm);
 	if (!*dom)
-		return false;
-	if (sym_virDomainIsActive(*dom) == 1)
-		return true;
+		return libvirt_away(true) ? -1 : 0;
+	if ((r = sym_virDomainIsActive(*dom)) == 1)
+		return 1;
 	sym_virDomainFree(*dom);
 	*dom = NULL;
-	return false;
+	return r == 0 ? 0 : -1;
 }
 
 static void describe(const struct fwd_spec *fs, char *buf, size_t len)
@@ -234,6 +256,15 @@ static void fail_once(struct daemon *d, const char *msg)
 	}
 }
 
+/* the guest's address as the forward in place has it, not asked of libvirt */
+static void keep_guest(struct config *want, const struct want *w)
+{
+	for (int fam = 0; fam < NF_NFAM; fam++)
+		if (w->fam[fam])
+			want->vnc.guest[fam] = w->guest[fam];
+	want->vnc.guest_auto = false;
+}
+
 static void reconcile(struct daemon *d, const char *why)
 {
 	struct fwd_spec fs = { 0 };
@@ -245,8 +276,8 @@ static void reconcile(struct daemon *d, const char *why)
 	bool running, removed, kept = false;
 	int lock, r;
 
-	if (d->conn) {
-		running = domain_running(d, &dom) && d->c->vnc.enable;
+	if (d->conn && (r = domain_running(d, &dom)) >= 0) {
+		running = r && d->c->vnc.enable;
 	} else if (d->want.up) {
 		/*
 		 * libvirtd is away, restarting as a rule: the forward last known
@@ -261,14 +292,16 @@ static void reconcile(struct daemon *d, const char *why)
 		return;
 	}
 	if (running && want.vnc.guest_auto && kept) {
-		for (int fam = 0; fam < NF_NFAM; fam++)
-			if (d->want.fam[fam])
-				want.vnc.guest[fam] = d->want.guest[fam];
-		want.vnc.guest_auto = false;
+		keep_guest(&want, &d->want);
 	} else if (running && want.vnc.guest_auto) {
 		struct nf_addr ip;
 
-		if (!guest_addr_find(dom, &ip, src, sizeof(src))) {
+		bool found = guest_addr_find(dom, &ip, src, sizeof(src));
+
+		if (!found && d->want.up && libvirt_away(false)) {
+			/* the connection broke since the lookup: the forward in place stays */
+			keep_guest(&want, &d->want);
+		} else if (!found) {
 			running = false;
 			snprintf(desc, sizeof(desc), "-");
 		} else {
