@@ -194,6 +194,7 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 {
 	struct group {
 		const char *mgr;
+		uid_t uid; /* a user's manager: mgr is "user:UID" */
 		size_t idx[UNIT_BATCH_MAX], k;
 		struct unit_job j[UNIT_BATCH_MAX];
 		bool sent;
@@ -203,11 +204,15 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 
 	for (size_t i = 0; i < n; i++) {
 		snprintf(jobs[i].unit, sizeof(jobs[i].unit), "%s", recs[i].a);
-		jobs[i].r = g ? 1 : -ENOMEM; /* 1: not taken yet */
-		snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", g ? "" : strerror(ENOMEM));
+		jobs[i].r = 1; /* not taken yet */
+		jobs[i].err[0] = '\0';
+	}
+	if (!g) {
+		unit_jobs_fail(jobs, n, -ENOMEM, strerror(ENOMEM));
+		return;
 	}
 	/* a round takes each manager's next UNIT_BATCH_MAX lines */
-	while (g && waiting) {
+	while (waiting) {
 		size_t ng = 0, x;
 
 		waiting = false;
@@ -217,7 +222,12 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 			for (x = 0; x < ng && strcmp(g[x].mgr, recs[i].b); x++)
 				;
 			if (x == ng)
-				g[ng++] = (struct group){ .mgr = recs[i].b };
+				g[ng++] = (struct group){
+					.mgr = recs[i].b,
+					.uid = recs[i].b[0]
+						       ? (uid_t)strtoul(recs[i].b + 5, NULL, 10)
+						       : 0
+				};
 			if (g[x].k == UNIT_BATCH_MAX) {
 				waiting = true;
 				continue;
@@ -232,14 +242,10 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 
 			if (!g[x].mgr[0])
 				continue;
-			r = unit_user_jobs_begin(&h->users, h->root,
-						 (uid_t)strtoul(g[x].mgr + 5, NULL, 10), op, g[x].j,
-						 g[x].k, UNIT_TIMEOUT_US, err, sizeof(err));
-			g[x].sent = r == 0;
-			for (size_t y = 0; r < 0 && y < g[x].k; y++) {
-				g[x].j[y].r = r;
-				snprintf(g[x].j[y].err, sizeof(g[x].j[y].err), "%s", err);
-			}
+			r = unit_user_jobs_begin(&h->users, h->root, g[x].uid, op, g[x].j, g[x].k,
+						 UNIT_TIMEOUT_US, err, sizeof(err));
+			if (!(g[x].sent = r == 0))
+				unit_jobs_fail(g[x].j, g[x].k, r, err);
 		}
 		for (x = 0; x < ng; x++) {
 			if (g[x].mgr[0])
@@ -247,17 +253,11 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 			if (bus_get(h, what) == 0)
 				unit_jobs(h->bus, op, g[x].j, g[x].k, UNIT_TIMEOUT_US);
 			else
-				for (size_t y = 0; y < g[x].k; y++) {
-					g[x].j[y].r = -ENOTCONN;
-					snprintf(g[x].j[y].err, sizeof(g[x].j[y].err), "%.250s",
-						 h->err);
-				}
+				unit_jobs_fail(g[x].j, g[x].k, -ENOTCONN, h->err);
 		}
 		for (x = 0; x < ng; x++) {
 			if (g[x].sent)
-				unit_user_jobs_end(&h->users,
-						   (uid_t)strtoul(g[x].mgr + 5, NULL, 10), g[x].j,
-						   g[x].k);
+				unit_user_jobs_end(&h->users, g[x].uid, g[x].j, g[x].k);
 			for (size_t y = 0; y < g[x].k; y++)
 				jobs[g[x].idx[y]] = g[x].j[y];
 		}

@@ -115,15 +115,20 @@ static int user_bus(const char *root, uid_t uid, sd_bus **bus, char *err, size_t
 	return r;
 }
 
+void unit_jobs_fail(struct unit_job *jobs, size_t n, int r, const char *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].r = r;
+		snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", err);
+	}
+}
+
 /* res.r and res.err: a lookup's, or a batch's first failure; each job's own in jobs */
 static void msg_fail(struct user_msg *m, int r, const char *err)
 {
 	m->res.r = r;
 	snprintf(m->res.err, sizeof(m->res.err), "%s", err);
-	for (size_t i = 0; i < m->n; i++) {
-		m->jobs[i].r = r;
-		snprintf(m->jobs[i].err, sizeof(m->jobs[i].err), "%s", err);
-	}
+	unit_jobs_fail(m->jobs, m->n, r, err);
 }
 
 static int user_call(sd_bus *bus, struct user_msg *m)
@@ -253,13 +258,12 @@ static void user_link_close(struct unit_user_link *l)
 {
 	int status;
 
-	if (l->fd == -1)
-		return;
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
-	while (waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
+	while (l->pid > 0 && waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
 		;
+	l->pid = 0;
 }
 
 static int user_send(struct unit_users *u, const char *root, uid_t uid, struct user_msg *m,
@@ -359,10 +363,7 @@ int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, s
 	int r;
 
 	if ((r = user_recv(u, uid, &m, err, sizeof(err))) < 0) {
-		for (size_t i = 0; i < n; i++) {
-			jobs[i].r = r;
-			snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", err);
-		}
+		unit_jobs_fail(jobs, n, r, err);
 		return r;
 	}
 	for (size_t i = 0; i < n && i < m.n; i++) {
@@ -378,7 +379,7 @@ void unit_users_close(struct unit_users *u)
 	for (size_t i = 0; i < u->n; i++)
 		if (u->v[i].fd >= 0) {
 			close(u->v[i].fd);
-			u->v[i].fd = -2; /* closed, its child still to reap */
+			u->v[i].fd = -1;
 		}
 	for (size_t i = 0; i < u->n; i++)
 		user_link_close(&u->v[i]);

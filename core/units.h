@@ -52,6 +52,9 @@ struct unit_job {
 
 #define UNIT_BATCH_MAX 16 /* jobs one batch queues at once */
 
+/* each of jobs[0..n) failed with r, for the reason err */
+void unit_jobs_fail(struct unit_job *jobs, size_t n, int r, const char *err);
+
 /* the children that make a run's calls as users, one per user */
 struct unit_user_link {
 	uid_t uid;
