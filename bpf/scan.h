@@ -49,7 +49,8 @@ struct scan_targets {
 	char prime_mod[HOLD_MOD_LEN];
 };
 
-enum scan_backend { SCAN_AUTO, SCAN_BPF, SCAN_PROC };
+/* SCAN_READY: SCAN_AUTO when the BPF programs are loaded already, else /proc at once */
+enum scan_backend { SCAN_AUTO, SCAN_BPF, SCAN_PROC, SCAN_READY };
 
 struct hold_vec {
 	struct hold_rec *v;
@@ -98,6 +99,8 @@ void scan_bpf_load_error(int r, const char *what, char *err, size_t errlen);
 int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size_t errlen);
 /* the load begun on a thread now, for the next scan_bpf(), which reports its failure */
 void scan_bpf_preload(void);
+/* the programs are loaded (a preload that has ended, or an earlier scan): a scan waits for nothing */
+bool scan_bpf_loaded(void);
 void scan_bpf_release(void);
 
 /* /proc under root ("" for /) */

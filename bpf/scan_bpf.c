@@ -150,6 +150,7 @@ static int load_now(char *err, size_t errlen)
 static struct {
 	pthread_t thread;
 	bool running;
+	bool done; /* the thread's load has ended: set by it, read without a join */
 	int r;
 	char err[256];
 } preload;
@@ -158,6 +159,7 @@ static void *preload_thread(void *arg)
 {
 	(void)arg;
 	preload.r = load_now(preload.err, sizeof(preload.err));
+	__atomic_store_n(&preload.done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -179,8 +181,18 @@ static int thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
 
 void scan_bpf_preload(void)
 {
-	if (!loaded && !preload.running)
+	if (!loaded && !preload.running) {
+		preload.done = false;
 		preload.running = !thread_start(&preload.thread, preload_thread, NULL);
+	}
+}
+
+bool scan_bpf_loaded(void)
+{
+	/* while the thread runs, loaded is its to write: only its flag is read */
+	if (preload.running)
+		return __atomic_load_n(&preload.done, __ATOMIC_ACQUIRE) && !preload.r;
+	return loaded;
 }
 
 /* the preload's result once it is done, else a load of our own */

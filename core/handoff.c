@@ -164,10 +164,8 @@ static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const
 		snprintf(err, errlen, "%.250s", h->err);
 		return r;
 	}
-	if (op == UNIT_OP_IS_ACTIVE)
-		return unit_is_active(h->bus, unit, &ans->active, err, errlen);
-	if (op == UNIT_OP_SOCKETS)
-		return unit_sockets(h->bus, unit, ans->sockets, sizeof(ans->sockets), err, errlen);
+	if (op == UNIT_OP_LOOKUP)
+		return unit_lookup(h->bus, unit, ans, err, errlen);
 	return (op == UNIT_OP_STOP ? unit_stop : unit_start)(h->bus, unit, UNIT_TIMEOUT_US, err,
 							     errlen);
 }
@@ -579,28 +577,25 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 
 /*
  * A service's line, then those of the running sockets that start it
- * (TriggeredBy), each stopped before the service: a client connecting in
- * between (pipewire's, to pipewire.socket) would start it again and give it
- * the device back. Release, from the last line, starts the sockets first,
- * as systemd does at boot, so that the service gets their listening fds; and
- * after the display server, as their lines are units of the same kind.
+ * (sockets, its TriggeredBy), each stopped before the service: a client
+ * connecting in between (pipewire's, to pipewire.socket) would start it
+ * again and give it the device back. Release, from the last line, starts the
+ * sockets first, as systemd does at boot, so that the service gets their
+ * listening fds; and after the display server, as their lines are units of
+ * the same kind.
  */
-static int stop_with_sockets(struct handoff *h, enum jstep type, const char *unit, const char *mgr)
+static int stop_with_sockets(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
+			     char *sockets)
 {
-	const char *what = type == J_HOLDER ? "holders" : "stop-units";
-	size_t n = strlen(unit);
-	struct unit_answer ans;
-	char err[256], *save = NULL;
+	char *save = NULL;
 	struct jrec rec;
 	int r, taken;
 
-	if (n < 8 || strcmp(unit + n - 8, ".service"))
+	if (!sockets[0])
 		return step(h, type, unit, mgr);
-	if ((r = manager_op(h, mgr, UNIT_OP_SOCKETS, unit, what, &ans, err, sizeof(err))) < 0)
-		return fail(h, r, "%s: the sockets of %s: %s", what, unit, err);
 	if ((taken = step_record(h, type, unit, mgr, &rec)) < 0)
 		return taken;
-	for (char *s = strtok_r(ans.sockets, " ", &save); s; s = strtok_r(NULL, " ", &save))
+	for (char *s = strtok_r(sockets, " ", &save); s; s = strtok_r(NULL, " ", &save))
 		if ((r = stop_unit(h, type, s, mgr, true)) < 0)
 			return r;
 	return taken ? step_types[type].run(h, &rec) : 0;
@@ -615,7 +610,7 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	char err[256];
 	int r;
 
-	r = manager_op(h, mgr, UNIT_OP_IS_ACTIVE, unit, what, &ans, err, sizeof(err));
+	r = manager_op(h, mgr, UNIT_OP_LOOKUP, unit, what, &ans, err, sizeof(err));
 	if (r < 0 && !mgr[0] && !h->bus) {
 		/* the default display-manager.service, with no systemd to ask: none to stop */
 		if (lenient)
@@ -634,10 +629,15 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	}
 	if (unit_taken(h, unit, mgr))
 		return 0;
-	return stop_with_sockets(h, type, unit, mgr);
+	return stop_with_sockets(h, type, unit, mgr, ans.sockets);
 }
 
-/* 1. the configured units (default: display-manager.service), stopped through systemd */
+/*
+ * 1. the configured units (default: display-manager.service), stopped through
+ * systemd in one batch with the holders' units that phase 0 journaled: the
+ * display manager's stop runs beside theirs, systemd ordering the jobs by
+ * their units' dependencies, as `systemctl stop` of them all would
+ */
 static int phase_units(struct handoff *h)
 {
 	static const char *const fallback[] = { "display-manager.service" };
@@ -656,7 +656,8 @@ static int phase_units(struct handoff *h)
 		uid_t uid;
 
 		if (unit_spec_parse(units[i], &uid, &name) < 0)
-			return fail(h, -EINVAL, "stop-units: '%s' is not a unit", units[i]);
+			return units_flush(
+				h, fail(h, -EINVAL, "stop-units: '%s' is not a unit", units[i]));
 		mgr[0] = '\0';
 		if (uid != UNIT_SYSTEM_MANAGER)
 			snprintf(mgr, sizeof(mgr), "user:%u", (unsigned int)uid);
@@ -714,7 +715,10 @@ static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 	return 0;
 }
 
-/* 0. before the display manager: the other units that hold the GPU */
+/*
+ * 0. before the display manager's line: the other units that hold the GPU,
+ * journaled; phase 1 stops them with it
+ */
 static int phase_holder_units(struct handoff *h)
 {
 	struct holder_scan hs;
@@ -723,10 +727,16 @@ static int phase_holder_units(struct handoff *h)
 
 	if (!h->c->holders_stop)
 		return 0;
-	if ((r = holders_scan(h->root, &h->ts.scan, SCAN_AUTO, &hs, err, sizeof(err))) < 0)
+	/*
+	 * the first look waits for no BPF load (the verifier's time, long on a
+	 * slow CPU): /proc answers while the programs load; phase 4's scans,
+	 * BPF's, see whatever it missed, and stop_holder_units() stops that too
+	 */
+	if ((r = holders_scan(h->root, &h->ts.scan, SCAN_READY, &hs, err, sizeof(err))) < 0)
 		return fail(h, r, "holders: the scan failed: %s", err);
 	h->batching = true;
-	r = units_flush(h, stop_holder_units(h, &hs));
+	if ((r = stop_holder_units(h, &hs)) < 0)
+		r = units_flush(h, r);
 	holder_scan_free(&hs);
 	return r;
 }
@@ -1084,7 +1094,9 @@ static void wait_card_open(int ifd, uint64_t deadline)
  * After the display server's unit started again: wait (a bounded time)
  * until a process of it holds a DRM primary node of the journal's devices,
  * so that it, not a unit started after it, becomes DRM master: the first
- * opener of a primary node with no master gets it.
+ * opener of a primary node with no master gets it. Release loads no BPF
+ * for these scans: /proc answers them while the CPU is the compositor's
+ * (a rollback's, after prepare's scans, take BPF's loaded programs).
  */
 static void wait_display_server(struct handoff *h, const struct jrec *recs, size_t n,
 				const struct jrec *display)
@@ -1127,7 +1139,7 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 	while (!found && t.n_devs && now_us() < deadline && !stopped(h)) {
 		struct holder_scan hs;
 
-		if (holders_scan(h->root, &t, SCAN_AUTO, &hs, err, sizeof(err)) < 0)
+		if (holders_scan(h->root, &t, SCAN_READY, &hs, err, sizeof(err)) < 0)
 			break;
 		for (size_t i = 0; i < hs.n_holders && !found; i++) {
 			const struct proc_info *pi = &hs.holders[i].pi;
@@ -1533,9 +1545,6 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 	if (cut)
 		say(&h, HANDOFF_WARN,
 		    "%s: the last line was cut off while being written; its step never ran", jpath);
-	/* the display wait's scans: their load beside the modules, binds and consoles */
-	if (!h.dry)
-		holders_preload(root);
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	/* a line this handoff could not have written refuses the whole journal */

@@ -23,6 +23,8 @@ int holders_scan(const char *root, const struct scan_targets *t, enum scan_backe
 	int r;
 
 	memset(hs, 0, sizeof(*hs));
+	if (want == SCAN_READY)
+		want = !root[0] && scan_bpf_loaded() ? SCAN_AUTO : SCAN_PROC;
 	if (want == SCAN_AUTO && root[0]) {
 		snprintf(hs->fallback, sizeof(hs->fallback),
 			 "--root %s: BPF sees the running system, not the tree", root);

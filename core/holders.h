@@ -29,7 +29,8 @@ struct holder_scan {
 
 /*
  * SCAN_AUTO: BPF on the running system, /proc when it cannot load or when
- * --root points elsewhere. Logs nothing; -errno and err on failure. The
+ * --root points elsewhere. SCAN_READY: the same once the BPF programs are
+ * loaded, else /proc now, never a wait for their load. Logs nothing; -errno and err on failure. The
  * BPF programs load on the first scan and serve the later ones of the
  * process until holders_cleanup().
  */

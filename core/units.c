@@ -136,11 +136,8 @@ static int user_call(sd_bus *bus, struct user_msg *m)
 	struct unit_op_result *res = &m->res;
 	const char *unit = m->jobs[0].unit;
 
-	if (m->op == UNIT_OP_IS_ACTIVE)
-		return unit_is_active(bus, unit, &res->ans.active, res->err, sizeof(res->err));
-	if (m->op == UNIT_OP_SOCKETS)
-		return unit_sockets(bus, unit, res->ans.sockets, sizeof(res->ans.sockets), res->err,
-				    sizeof(res->err));
+	if (m->op == UNIT_OP_LOOKUP)
+		return unit_lookup(bus, unit, &res->ans, res->err, sizeof(res->err));
 	int r = unit_jobs(bus, m->op, m->jobs, m->n, m->timeout_us);
 
 	for (size_t i = 0; r < 0 && i < m->n; i++)
@@ -448,13 +445,15 @@ static int loaded_path(sd_bus *bus, const char *unit, char *path, size_t len, ch
 	return r;
 }
 
-int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen)
+int unit_lookup(sd_bus *bus, const char *unit, struct unit_answer *ans, char *err, size_t errlen)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
-	char *state = NULL, path[512];
+	char *state = NULL, **by = NULL, path[512];
+	size_t n = 0, k = strlen(unit);
 	int r;
 
-	*active = false;
+	ans->active = false;
+	ans->sockets[0] = '\0';
 	if ((r = loaded_path(bus, unit, path, sizeof(path), err, errlen)) < 0 || !path[0])
 		return r;
 	r = sym_sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
@@ -463,25 +462,11 @@ int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_
 		r = bus_fail(r, &e, err, errlen);
 		goto out;
 	}
-	*active = !strcmp(state, "active") || !strcmp(state, "activating") ||
-		  !strcmp(state, "reloading");
+	ans->active = !strcmp(state, "active") || !strcmp(state, "activating") ||
+		      !strcmp(state, "reloading");
 	r = 0;
-out:
-	free(state);
-	sym_sd_bus_error_free(&e);
-	return r;
-}
-
-int unit_sockets(sd_bus *bus, const char *unit, char *names, size_t len, char *err, size_t errlen)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	char **by = NULL, path[512];
-	size_t n = 0;
-	int r;
-
-	names[0] = '\0';
-	if ((r = loaded_path(bus, unit, path, sizeof(path), err, errlen)) < 0 || !path[0])
-		return r;
+	if (!ans->active || k < 8 || strcmp(unit + k - 8, ".service"))
+		goto out;
 	r = sym_sd_bus_get_property_strv(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
 					 "TriggeredBy", &e, &by);
 	if (r < 0) {
@@ -491,18 +476,20 @@ int unit_sockets(sd_bus *bus, const char *unit, char *names, size_t len, char *e
 	/* paths and timers start it at a time or on a file, not on a client's connection */
 	r = 0;
 	for (char **s = by; s && *s; s++) {
-		size_t k = strlen(*s);
+		size_t len = strlen(*s);
 
-		if (k < 7 || strcmp(*s + k - 7, ".socket") || !unit_name_valid(*s))
+		if (len < 7 || strcmp(*s + len - 7, ".socket") || !unit_name_valid(*s))
 			continue;
-		if (n + k + 2 > len) {
+		if (n + len + 2 > sizeof(ans->sockets)) {
 			snprintf(err, errlen, "%s is started by too many sockets", unit);
 			r = -ENOBUFS;
 			goto out;
 		}
-		n += (size_t)snprintf(names + n, len - n, "%s%s", n ? " " : "", *s);
+		n += (size_t)snprintf(ans->sockets + n, sizeof(ans->sockets) - n, "%s%s",
+				      n ? " " : "", *s);
 	}
 out:
+	free(state);
 	for (char **s = by; s && *s; s++)
 		free(*s);
 	free(by);

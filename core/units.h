@@ -29,9 +29,9 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
  * DBUS_SYSTEM_BUS_ADDRESS names one. -errno (ENOENT: no bus, no systemd).
  */
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
-enum unit_op { UNIT_OP_IS_ACTIVE, UNIT_OP_STOP, UNIT_OP_START, UNIT_OP_SOCKETS };
+enum unit_op { UNIT_OP_LOOKUP, UNIT_OP_STOP, UNIT_OP_START };
 
-/* a lookup's answer: UNIT_OP_IS_ACTIVE's active, UNIT_OP_SOCKETS's sockets */
+/* a lookup's answer: is it running, and a running service's sockets (see unit_lookup) */
 struct unit_answer {
 	bool active;
 	char sockets[1024];
@@ -95,15 +95,14 @@ void units_disconnect(sd_bus *bus);
 /* the unit's object path (the same for an alias and its unit); -errno (not loaded) */
 int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
 
-/* active, activating or reloading: a unit that was running. Unknown units are not. */
-int unit_is_active(sd_bus *bus, const char *unit, bool *active, char *err, size_t errlen);
-
 /*
- * The socket units that start unit on a connection (its TriggeredBy
- * property), as "a.socket b.socket" in names; "" for a unit that is not
- * loaded or has none. -errno (-ENOBUFS: more than names holds).
+ * One look at a unit: active is true when it is active, activating or
+ * reloading (a unit that was running; an unknown unit is not); for a
+ * running service, sockets names the socket units that start it on a
+ * connection (its TriggeredBy), as "a.socket b.socket", else "". -errno
+ * (-ENOBUFS: more sockets than the answer holds).
  */
-int unit_sockets(sd_bus *bus, const char *unit, char *names, size_t len, char *err, size_t errlen);
+int unit_lookup(sd_bus *bus, const char *unit, struct unit_answer *ans, char *err, size_t errlen);
 
 /*
  * StopUnit/StartUnit with mode "replace", then wait for the job's

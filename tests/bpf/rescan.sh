@@ -102,6 +102,19 @@ ask preload - >/dev/null
 same "a scan after the preload" "$(scan bpf "$DEV" "$MAPDEV")" "$(want b m)" "$DEV" "$MAPDEV"
 check "the preload's programs serve it: $(ask fds)" [ "$(ask fds)" = "progs 2 links 0 iters 0" ]
 
+# SCAN_READY (the handoff's first look, the release's display wait): /proc at
+# once while nothing is loaded, and no load of its own; BPF once loaded
+ask cleanup >/dev/null
+got=$(scan ready "$DEV" "$MAPDEV")
+check "a ready scan with nothing loaded: /proc's answer, the same holders ($(echo $got))" \
+	[ "$got" = "$(want b m | sed 's/^backend bpf$/backend proc/')" ]
+check "... and it loaded nothing: $(ask fds)" [ "$(ask fds)" = "progs 0 links 0 iters 0" ]
+ask preload - >/dev/null
+for _ in $(seq 200); do [ "$(ask loaded)" = "loaded yes" ] && break; sleep 0.05; done
+got=$(scan ready "$DEV" "$MAPDEV")
+check "a ready scan once the preload has loaded them: BPF's answer ($(echo $got))" \
+	[ "$got" = "$(want b m)" ]
+
 cleanup_holders
 exec 3>&- 4<&-
 wait "$rescan"

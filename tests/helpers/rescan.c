@@ -4,7 +4,7 @@
  * tests/bpf/rescan.sh. Reads one command a line from stdin and answers on
  * stdout, each answer closed by a line "end":
  *
- *   scan BACKEND PATH...   holders_scan() with those device nodes as the only
+ *   scan BACKEND PATH...   holders_scan() (BACKEND auto, bpf, proc or ready) with those device nodes as the only
  *                          targets; one "PID KIND FD" line per hold (FD "-" for a
  *                          mapping), sorted, then "backend NAME"
  *   fds                    the BPF objects this process holds open: "progs N
@@ -13,6 +13,7 @@
  *                          target_majors N target_mods N"
  *   preload ROOT           holders_preload(ROOT) ("-" for "")
  *   cleanup                holders_cleanup()
+ *   loaded                 "loaded yes" once a ready scan would take BPF, else "loaded no"
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -45,6 +46,8 @@ static void scan(char *args)
 		want = SCAN_BPF;
 	else if (b && !strcmp(b, "proc"))
 		want = SCAN_PROC;
+	else if (b && !strcmp(b, "ready"))
+		want = SCAN_READY;
 	while ((path = strtok(NULL, " "))) {
 		struct stat st;
 
@@ -169,6 +172,8 @@ int main(void)
 			holders_preload(strcmp(line + 8, "-") ? line + 8 : "");
 		else if (!strcmp(line, "cleanup"))
 			holders_cleanup();
+		else if (!strcmp(line, "loaded"))
+			printf("loaded %s\n", scan_bpf_loaded() ? "yes" : "no");
 		else
 			printf("error unknown command '%s'\n", line);
 		printf("end\n");
