@@ -158,6 +158,12 @@ $(O)/tests/rescan: tests/helpers/rescan.c $(LIB_OBJ)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
+# the handoff benchmark's floor: the handoff's operations alone (tests/bench/handoff.sh)
+$(O)/tests/handoff-floor: tests/bench/handoff-floor.c $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
 # the VM tier's screenshots compared
 $(O)/tests/ppmdiff: tests/helpers/ppmdiff.c
 	@mkdir -p $(@D)
@@ -178,7 +184,7 @@ $(O)/tests/xdp_drop.bpf.o: tests/helpers/xdp_drop.bpf.c
 		-Wall -c -o $@ $<
 
 tests: $(UNIT_BIN) $(O)/tests/holder $(O)/tests/kshim.so $(O)/tests/nlstamp $(O)/tests/rescan \
-	$(O)/tests/floor $(O)/tests/sdmanager \
+	$(O)/tests/floor $(O)/tests/handoff-floor $(O)/tests/sdmanager \
 	$(O)/tests/xdp_drop.bpf.o $(O)/tests/ppmdiff
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c, wireguard-tools' src/fuzz/ is the model):

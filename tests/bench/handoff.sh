@@ -9,8 +9,11 @@
 #  - vfio-agent handoff prepare, then release (on-holders = stop, the default);
 #  - tests/bench/seed-hook.sh prepare, then release: the seed's steps, a
 #    sleep 1 between them;
-#  - the floor: the same hook with no sleep, the operations alone (systemctl
-#    stop/start of the same units, modprobe -r/modprobe, the sysfs writes);
+#  - the floor: build/tests/handoff-floor (tests/bench/handoff-floor.c), the
+#    same operations alone from one process, with vfio-agent's own calls
+#    (the units' jobs over sd-bus, the user's through one helper, libkmod,
+#    the sysfs writes) and nothing else: no config, preflight, holder scan
+#    or journal; what vfio-agent takes above it is its own;
 # and for each release, "desktop back": from its start until weston is DRM
 # master again, as /sys/kernel/debug/dri/N/clients shows it, polled every
 # 10 ms (seed-hook.sh wait-master). Prints the medians and ratios as a Markdown
@@ -41,7 +44,7 @@ us() { local t=${1/./}; echo $((10#$t)); }
 ms() { echo $((($(us "$2") - $(us "$1")) / 1000)); }
 do_agent() { "$VFIO_AGENT" --config "$TMP/conf" handoff "$1"; }
 do_seed() { SEED_SLEEP=1 "$SEED" "$1"; }
-do_floor() { SEED_SLEEP=0 "$SEED" "$1"; }
+do_floor() { "$UNIT_DIR/handoff-floor" "$1"; }
 # the scene as it was: weston master, every holder back on its node
 settled() { display_master && has_holders round "${want[@]}"; }
 

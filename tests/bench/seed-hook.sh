@@ -12,8 +12,8 @@
 #   seed-hook.sh prepare|release
 #   seed-hook.sh wait-master    until the display server is DRM master (the harness's probe)
 #
-# From the environment: SEED_SLEEP (the pause between steps, default 1; 0 and
-# nothing else is the floor: the same operations alone), SEED_UNITS (system
+# From the environment: SEED_SLEEP (the pause between steps, default 1; 0 for
+# none), SEED_UNITS (system
 # units, the display manager first), SEED_UID and SEED_USER_UNITS (a user's
 # units, reached on its own bus as that user), SEED_PCIS (the BDFs),
 # SEED_MODULE (the GPU's driver), SEED_CLIENTS (the card's
