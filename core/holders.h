@@ -30,9 +30,9 @@ struct holder_scan {
 /*
  * SCAN_AUTO: BPF on the running system, /proc when it cannot load or when
  * --root points elsewhere. SCAN_READY: the same once the BPF programs are
- * loaded, else /proc now, never a wait for their load. Logs nothing; -errno and err on failure. The
- * BPF programs load on the first scan and serve the later ones of the
- * process until holders_cleanup().
+ * loaded, else /proc now, never a wait for their load. Logs nothing;
+ * -errno and err on failure. The BPF programs load on the first scan and
+ * serve the later ones of the process until holders_cleanup().
  */
 int holders_scan(const char *root, const struct scan_targets *t, enum scan_backend want,
 		 struct holder_scan *out, char *err, size_t errlen);
