@@ -163,8 +163,19 @@ int proc_info_get(const char *root, uint32_t pid, struct proc_info *pi)
 	return 0;
 }
 
+bool holder_is_logind(const struct proc_info *pi)
+{
+	return pi->unit_kind == UNIT_SYSTEM && !strcmp(pi->unit, "systemd-logind.service");
+}
+
 void holder_action(const struct proc_info *pi, char *buf, size_t len)
 {
+	if (holder_is_logind(pi)) {
+		snprintf(buf, len,
+			 "logind keeps this fd for a session's compositor: end the graphical "
+			 "session (stop the display manager) so that logind releases it");
+		return;
+	}
 	switch (pi->unit_kind) {
 	case UNIT_INIT:
 		/* logind hands session devices to PID 1's fd store (FDSTORE=1) */

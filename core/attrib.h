@@ -3,6 +3,7 @@
 #ifndef VFIO_AGENT_ATTRIB_H
 #define VFIO_AGENT_ATTRIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,6 +36,14 @@ int proc_info_get(const char *root, uint32_t pid, struct proc_info *pi);
  * that is not a slice; under user@UID.service the user's own unit.
  */
 void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind, uid_t *uid);
+
+/*
+ * systemd-logind: it opens a session's DRM and input devices for its
+ * compositor (TakeDevice) and keeps them until the session ends. Stopping
+ * it would hurt every session and leave the fds in PID 1's store: the
+ * handoff never stops it, it waits for the session to end.
+ */
+bool holder_is_logind(const struct proc_info *pi);
 
 /* One line: what the user should do so that this process lets go. */
 void holder_action(const struct proc_info *pi, char *buf, size_t len);

@@ -701,8 +701,9 @@ static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 	for (size_t i = 0; h->c->holders_stop && i < hs->n_holders; i++) {
 		const struct proc_info *pi = &hs->holders[i].pi;
 
+		/* logind lets go when the display manager's session ends: never stopped */
 		if ((pi->unit_kind != UNIT_SYSTEM && pi->unit_kind != UNIT_USER) ||
-		    !unit_name_valid(pi->unit))
+		    !unit_name_valid(pi->unit) || holder_is_logind(pi))
 			continue;
 		mgr[0] = '\0';
 		if (pi->unit_kind == UNIT_USER)
@@ -844,8 +845,8 @@ static void signal_holders(struct handoff *h, const struct holder_scan *hs, int 
 	for (size_t i = 0; i < hs->n_holders; i++) {
 		pid_t pid = hs->holders[i].pi.pid;
 
-		/* never init, never ourselves */
-		if (pid <= 1 || pid == getpid())
+		/* never init, never ourselves, never logind (it lets go when the session ends) */
+		if (pid <= 1 || pid == getpid() || holder_is_logind(&hs->holders[i].pi))
 			continue;
 		if (kill(pid, sig) == 0)
 			say(h, HANDOFF_WARN, "sent %s to %s (pid %d)",

@@ -138,6 +138,13 @@ static void test_actions(void)
 	holder_action(&pi, buf, sizeof(buf));
 	CHECK_STR("action: a system service", buf,
 		  "stop lactd.service (systemctl stop lactd.service)");
+	snprintf(pi.unit, sizeof(pi.unit), "systemd-logind.service");
+	holder_action(&pi, buf, sizeof(buf));
+	CHECK("action: logind is not a unit to stop, its session is",
+	      holder_is_logind(&pi) && strstr(buf, "logind keeps this fd") &&
+		      !strstr(buf, "systemctl stop"));
+	pi.unit_kind = UNIT_USER;
+	CHECK("a user's unit of that name is not logind", !holder_is_logind(&pi));
 	pi.unit_kind = UNIT_NONE;
 	holder_action(&pi, buf, sizeof(buf));
 	CHECK_STR("action: no unit", buf, "end pid 4242 (kill 4242)");
