@@ -4,16 +4,18 @@
  * tests/bpf/rescan.sh. Reads one command a line from stdin and answers on
  * stdout, each answer closed by a line "end":
  *
- *   scan BACKEND PATH...   holders_scan() (BACKEND auto, bpf, proc or ready) with those device nodes as the only
- *                          targets; one "PID KIND FD" line per hold (FD "-" for a
- *                          mapping), sorted, then "backend NAME"
+ *   scan BACKEND PATH...   holders_scan() (BACKEND auto, bpf, proc or ready)
+ *                          with those device nodes as the only targets; one
+ *                          "PID KIND FD" line per hold (FD "-" for a mapping),
+ *                          sorted, then "backend NAME"
  *   fds                    the BPF objects this process holds open: "progs N
  *                          links N iters N"
  *   maps                   the keys in the target maps it holds: "target_devs N
  *                          target_majors N target_mods N"
  *   preload ROOT           holders_preload(ROOT) ("-" for "")
  *   cleanup                holders_cleanup()
- *   loaded                 "loaded yes" once a ready scan would take BPF, else "loaded no"
+ *   loaded                 "loaded yes" once a ready scan would take BPF, else
+ *                          "loaded no"
  */
 #include <dirent.h>
 #include <stdio.h>
