@@ -1093,9 +1093,10 @@ static void wait_card_open(int ifd, uint64_t deadline)
 
 /*
  * After the display server's unit started again: wait (a bounded time)
- * until a process of it holds a DRM primary node of the journal's devices,
- * so that it, not a unit started after it, becomes DRM master: the first
- * opener of a primary node with no master gets it. Release loads no BPF
+ * until a process of it, or logind for its session, holds a DRM primary
+ * node of the journal's devices, so that it, not a unit started after it,
+ * becomes DRM master: the first opener of a primary node with no master
+ * gets it. Release loads no BPF
  * for these scans: /proc answers them while the CPU is the compositor's
  * (a rollback's, after prepare's scans, take BPF's loaded programs).
  */
@@ -1145,11 +1146,17 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 		for (size_t i = 0; i < hs.n_holders && !found; i++) {
 			const struct proc_info *pi = &hs.holders[i].pi;
 
-			found = pi->unit[0] &&
-				(display->b[0] ? pi->unit_kind == UNIT_USER &&
-							 !strcmp(pi->unit, display->a)
-					       : pi->unit_kind == UNIT_SYSTEM &&
-							 same_unit(h, pi->unit, display->a));
+			/*
+			 * or logind, which opens the card for a session's compositor
+			 * (TakeDevice), its fd the compositor's: a greeter drawing from
+			 * a login session of its own (gdm's gnome-shell) holds it so
+			 */
+			found = holder_is_logind(pi) ||
+				(pi->unit[0] &&
+				 (display->b[0] ? pi->unit_kind == UNIT_USER &&
+							  !strcmp(pi->unit, display->a)
+						: pi->unit_kind == UNIT_SYSTEM &&
+							  same_unit(h, pi->unit, display->a)));
 		}
 		holder_scan_free(&hs);
 		if (!found)
