@@ -56,6 +56,13 @@ static const char daemon_usage[] =
 	"LIBVIRT_DEFAULT_URI names the libvirt connection (default qemu:///system).\n";
 
 #define RETRY_MIN_MS 100
+/*
+ * A neighbour that appeared behind the bridge while the forward points
+ * elsewhere is looked at again this often, this many times: the guest
+ * talks from a new lease before libvirt's dnsmasq helper has written it
+ */
+#define NEIGH_RECHECK_MS 200
+#define NEIGH_RECHECKS 15
 #define RETRY_MAX_MS 30000
 #define DESC_LEN 256
 #define WANT_MAX_PORTS (CONFIG_MAX_FORWARDS + 1) /* the VNC port and the forwards */
@@ -88,7 +95,9 @@ struct daemon {
 	struct nf_sock *nf;
 	int sfd;
 	int retry_timer, retry_ms;
-	bool retry_armed; /* the retry timer is set */
+	bool retry_armed;     /* the retry timer is set */
+	struct nf_addr neigh; /* a neighbour that appeared, not the forward's guest yet */
+	int neigh_rechecks;   /* looks left until the forward follows it */
 	int watchdog_timer;
 
 	struct want want;  /* the forward in place */
@@ -373,6 +382,17 @@ static void reconcile(struct daemon *d, const char *why)
 	}
 	d->want = next;
 	notify_status(d);
+	/* a new lease that libvirt does not show yet: asked again shortly, a few times */
+	if (d->neigh_rechecks > 0 && running && !want_is_guest(&d->want, &d->neigh) &&
+	    !d->retry_armed) {
+		d->neigh_rechecks--;
+		if (!strstr(why, " (retry)"))
+			snprintf(d->why, sizeof(d->why), "%s", why);
+		d->retry_armed = true;
+		sym_virEventUpdateTimeout(d->retry_timer, NEIGH_RECHECK_MS);
+	} else if (d->neigh_rechecks > 0 && (!running || want_is_guest(&d->want, &d->neigh))) {
+		d->neigh_rechecks = 0;
+	}
 }
 
 /* ---- libvirt ---- */
@@ -669,8 +689,11 @@ static void on_rtnl_event(const struct nl_event *ev, void *data)
 		nf_addr_str(&ev->addr, a, sizeof(a));
 		if (ev->removed && ours)
 			snprintf(b->why, sizeof(b->why), "neighbour %s went away", a);
-		else if (!ev->removed && !ours)
+		else if (!ev->removed && !ours) {
 			snprintf(b->why, sizeof(b->why), "neighbour %s appeared", a);
+			b->d->neigh = ev->addr;
+			b->d->neigh_rechecks = NEIGH_RECHECKS;
+		}
 	} else if (ev->type == NL_EV_NETCONF && ev->ifindex == NETCONFA_IFINDEX_ALL &&
 		   ev->forwarding >= 0) {
 		/* fwd_path_eval reads these two: the path is judged again */
