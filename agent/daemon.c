@@ -56,6 +56,7 @@ static const char daemon_usage[] =
 	"LIBVIRT_DEFAULT_URI names the libvirt connection (default qemu:///system).\n";
 
 #define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 30000
 /*
  * A neighbour that appeared behind the bridge while the forward points
  * elsewhere is looked at again this often, this many times: the guest
@@ -63,7 +64,6 @@ static const char daemon_usage[] =
  */
 #define NEIGH_RECHECK_MS 200
 #define NEIGH_RECHECKS 15
-#define RETRY_MAX_MS 30000
 #define DESC_LEN 256
 #define WANT_MAX_PORTS (CONFIG_MAX_FORWARDS + 1) /* the VNC port and the forwards */
 
