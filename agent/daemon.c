@@ -385,8 +385,8 @@ static void reconcile(struct daemon *d, const char *why)
 	/* a new lease that libvirt does not show yet: asked again shortly, a few times */
 	if (d->neigh_rechecks > 0 && running && !want_is_guest(&d->want, &d->neigh) &&
 	    !d->retry_armed) {
-		d->neigh_rechecks--;
-		if (!strstr(why, " (retry)"))
+		/* the first look's why; the rechecks' own end in " (retry)" */
+		if (d->neigh_rechecks-- == NEIGH_RECHECKS)
 			snprintf(d->why, sizeof(d->why), "%s", why);
 		d->retry_armed = true;
 		sym_virEventUpdateTimeout(d->retry_timer, NEIGH_RECHECK_MS);
