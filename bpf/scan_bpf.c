@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 
 #include "bpf/scan.h"
 #include "shared/macro.h"
+#include "shared/thread.h"
 #include "holders.skel.h"
 
 /*
@@ -161,22 +161,6 @@ static void *preload_thread(void *arg)
 	preload.r = load_now(preload.err, sizeof(preload.err));
 	__atomic_store_n(&preload.done, true, __ATOMIC_RELEASE);
 	return NULL;
-}
-
-/*
- * A thread of ours takes no signal: a SIGTERM during a handoff must reach the
- * thread that waits in poll() or a job, and end its wait with EINTR.
- */
-static int thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int r;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(th, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r;
 }
 
 void scan_bpf_preload(void)

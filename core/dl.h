@@ -44,7 +44,7 @@
 	X(kmod_module_probe_insert_module) X(kmod_module_remove_module) X(kmod_module_unref) \
 	X(kmod_module_unref_list) X(kmod_new) X(kmod_set_log_fn) X(kmod_set_log_priority)   \
 	X(kmod_unref) X(kmod_get_userdata) X(kmod_set_userdata)                              \
-	X(kmod_module_get_dependencies)
+	X(kmod_module_get_dependencies) X(kmod_load_resources)
 
 /* libkmod's own kmod_list_foreach calls kmod_list_next directly */
 #define dl_kmod_list_foreach(entry, first) \
@@ -58,9 +58,11 @@
 
 /* libsystemd: units over D-Bus, the daemon's readiness and watchdog */
 #define LIBSYSTEMD_SYMS(X)                                                                 \
-	X(sd_bus_call_method) X(sd_bus_error_free) X(sd_bus_error_has_name)               \
-	X(sd_bus_flush_close_unref) X(sd_bus_get_property_string) X(sd_bus_get_property_strv) X(sd_bus_match_signal)  \
-	X(sd_bus_message_read) X(sd_bus_message_unref) X(sd_bus_open_system) X(sd_bus_new)        \
+	X(sd_bus_call_method) X(sd_bus_call_method_async) X(sd_bus_error_free)              \
+	X(sd_bus_error_has_name) X(sd_bus_flush_close_unref) X(sd_bus_match_signal)         \
+	X(sd_bus_message_enter_container) X(sd_bus_message_get_errno)                       \
+	X(sd_bus_message_get_error) X(sd_bus_message_read) X(sd_bus_message_read_strv)      \
+	X(sd_bus_message_unref) X(sd_bus_open_system) X(sd_bus_new)                         \
 	X(sd_bus_set_address) X(sd_bus_set_bus_client) X(sd_bus_start)              \
 	X(sd_bus_process) X(sd_bus_slot_unref) X(sd_bus_wait) X(sd_notify) X(sd_notifyf) \
 	X(sd_watchdog_enabled)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/inotify.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 #include "core/units.h"
 #include "shared/macro.h"
 #include "shared/strbuf.h"
+#include "shared/thread.h"
 
 #define UNIT_TIMEOUT_US (90 * 1000000ull) /* systemd's DefaultTimeoutStopSec */
 #define BIND_TIMEOUT_US (2 * 1000000ull)
@@ -52,8 +54,28 @@ struct handoff {
 	struct target_set ts;
 	struct kmod_ctx *kmod;
 	sd_bus *bus;
+	/* the system bus, connected on a thread of its own while the run does its checks */
+	struct {
+		pthread_t thread;
+		bool running;
+		int r;
+		sd_bus *bus;
+		char err[320];
+	} connect;
+	/* phase 0's look at the holders, taken on a thread of its own beside the preflight */
+	struct {
+		pthread_t thread;
+		bool running;
+		int r;
+		struct holder_scan hs;
+		char err[320];
+	} look;
 	struct unit_users users; /* the calls made as users, one child each */
-	struct jrec *batch;	 /* unit lines journaled, their stops not yet taken */
+	/* the units looked up before the first stop, each manager's in one batch */
+	struct jrec *known;
+	struct unit_job *known_ans;
+	size_t n_known;
+	struct jrec *batch; /* unit lines journaled, their stops not yet taken */
 	size_t n_batch;
 	bool batching;
 	char (*planned)[JTOK + 24]; /* a dry run's units, so that each is planned once */
@@ -136,6 +158,37 @@ static void kmod_say(void *data, int priority, const char *line)
 	say(data, priority <= LOG_ERR ? HANDOFF_WARN : HANDOFF_DEBUG, "libkmod: %s", line);
 }
 
+static void *connect_thread(void *arg)
+{
+	struct handoff *h = arg;
+
+	h->connect.r = units_connect(h->root, &h->connect.bus, h->connect.err,
+				     sizeof(h->connect.err));
+	return NULL;
+}
+
+/*
+ * The system bus connected beside the run's first work (libsystemd's load
+ * and the connection take tens of milliseconds on a slow CPU); bus_get()
+ * takes it. Nothing is asked of systemd until then.
+ */
+static void bus_connect_early(struct handoff *h)
+{
+	h->connect.running = !thread_start(&h->connect.thread, connect_thread, h);
+}
+
+/* the early connection's result: h->bus, or r and its reason */
+static int bus_connect_join(struct handoff *h, char *err, size_t errlen)
+{
+	if (!h->connect.running)
+		return 1;
+	pthread_join(h->connect.thread, NULL);
+	h->connect.running = false;
+	h->bus = h->connect.bus;
+	snprintf(err, errlen, "%s", h->connect.err);
+	return h->connect.r;
+}
+
 static int bus_get(struct handoff *h, const char *what)
 {
 	char err[320];
@@ -143,29 +196,30 @@ static int bus_get(struct handoff *h, const char *what)
 
 	if (h->bus)
 		return 0;
-	if ((r = units_connect(h->root, &h->bus, err, sizeof(err))) < 0)
+	if ((r = bus_connect_join(h, err, sizeof(err))) == 1)
+		r = units_connect(h->root, &h->bus, err, sizeof(err));
+	if (r < 0)
 		return fail(h, r, "%s: cannot reach systemd on the system bus: %s", what, err);
 	return 0;
 }
 
 /*
- * One call to a unit's manager: "" the system's, over our bus; "user:UID"
- * that user's, made as that user (core/units.c). 0 or -errno, err's line.
+ * One job of a unit's manager, waited for: "" the system's, over our bus;
+ * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
+ * err's line.
  */
 static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const char *unit,
-		      const char *what, struct unit_answer *ans, char *err, size_t errlen)
+		      const char *what, char *err, size_t errlen)
 {
 	int r;
 
 	if (mgr[0])
 		return unit_user_op(&h->users, h->root, (uid_t)strtoul(mgr + 5, NULL, 10), op, unit,
-				    UNIT_TIMEOUT_US, ans, err, errlen);
+				    UNIT_TIMEOUT_US, err, errlen);
 	if ((r = bus_get(h, what)) < 0) {
 		snprintf(err, errlen, "%.250s", h->err);
 		return r;
 	}
-	if (op == UNIT_OP_LOOKUP)
-		return unit_lookup(h->bus, unit, ans, err, errlen);
 	return (op == UNIT_OP_STOP ? unit_stop : unit_start)(h->bus, unit, UNIT_TIMEOUT_US, err,
 							     errlen);
 }
@@ -183,9 +237,9 @@ static const char *unit_label(const struct jrec *rec, char *buf, size_t len)
 /* ---- the step types: what each does, and its undo, safe on a step that never ran ---- */
 
 /*
- * The unit lines recs[0..n) stopped or started (op): each manager's as one
- * batch of jobs (core/units.c), the users' helpers at work while the
- * system's batch runs. jobs[i] gets recs[i]'s result.
+ * The unit lines recs[0..n) stopped, started or looked up (op): each
+ * manager's as one batch (core/units.c), the users' helpers at work while
+ * the system's batch runs. jobs[i] gets recs[i]'s result.
  */
 static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *recs, size_t n,
 			struct unit_job *jobs)
@@ -197,7 +251,9 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 		struct unit_job j[UNIT_BATCH_MAX];
 		bool sent;
 	} *g = calloc(n ? n : 1, sizeof(*g));
-	const char *what = op == UNIT_OP_START ? "start" : "stop-units";
+	const char *what = op == UNIT_OP_START					   ? "start"
+			   : op == UNIT_OP_LOOKUP && n && recs[0].step == J_HOLDER ? "holders"
+										   : "stop-units";
 	bool waiting = true;
 
 	for (size_t i = 0; i < n; i++) {
@@ -248,10 +304,12 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 		for (x = 0; x < ng; x++) {
 			if (g[x].mgr[0])
 				continue;
-			if (bus_get(h, what) == 0)
-				unit_jobs(h->bus, op, g[x].j, g[x].k, UNIT_TIMEOUT_US);
-			else
+			if (bus_get(h, what) < 0)
 				unit_jobs_fail(g[x].j, g[x].k, -ENOTCONN, h->err);
+			else if (op == UNIT_OP_LOOKUP)
+				unit_lookups(h->bus, g[x].j, g[x].k);
+			else
+				unit_jobs(h->bus, op, g[x].j, g[x].k, UNIT_TIMEOUT_US);
 		}
 		for (x = 0; x < ng; x++) {
 			if (g[x].sent)
@@ -263,6 +321,55 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 	free(g);
 }
 
+/* ---- what the run knows of its units before its first stop ---- */
+
+static void known_forget(struct handoff *h)
+{
+	free(h->known);
+	free(h->known_ans);
+	h->known = NULL;
+	h->known_ans = NULL;
+	h->n_known = 0;
+}
+
+/* recs[0..n) (a unit, b its manager) looked up, each manager's in one batch, and kept */
+static void known_learn(struct handoff *h, struct jrec *recs, size_t n)
+{
+	struct unit_job *ans = calloc(n ? n : 1, sizeof(*ans));
+
+	known_forget(h);
+	if (!ans) {
+		free(recs);
+		return; /* each unit is looked up on its own when its turn comes */
+	}
+	units_batch(h, UNIT_OP_LOOKUP, recs, n, ans);
+	h->known = recs;
+	h->known_ans = ans;
+	h->n_known = n;
+}
+
+/* a unit's lookup: the one known_learn() made, else (none, or it failed) one made now */
+static void lookup(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
+		   struct unit_job *ans)
+{
+	struct jrec rec = { .step = type };
+
+	for (size_t i = 0; i < h->n_known; i++)
+		if (!h->known_ans[i].r && !strcmp(h->known[i].a, unit) &&
+		    !strcmp(h->known[i].b, mgr)) {
+			*ans = h->known_ans[i];
+			return;
+		}
+	if (strlen(unit) >= sizeof(rec.a) || strlen(mgr) >= sizeof(rec.b)) {
+		ans->r = -ENAMETOOLONG;
+		snprintf(ans->err, sizeof(ans->err), "%s", strerror(ENAMETOOLONG));
+		return;
+	}
+	snprintf(rec.a, sizeof(rec.a), "%s", unit);
+	snprintf(rec.b, sizeof(rec.b), "%s", mgr);
+	units_batch(h, UNIT_OP_LOOKUP, &rec, 1, ans);
+}
+
 /* the unit lines recs[0..n), stopped side by side; the first that did not stop fails the run */
 static int stop_units(struct handoff *h, const struct jrec *recs, size_t n)
 {
@@ -272,6 +379,7 @@ static int stop_units(struct handoff *h, const struct jrec *recs, size_t n)
 
 	if (!jobs)
 		return fail(h, -ENOMEM, "units: out of memory");
+	known_forget(h); /* from now on, a lookup asks again */
 	for (size_t i = 0; i < n; i++)
 		say(h, HANDOFF_INFO, "stopping %s", unit_label(&recs[i], label, sizeof(label)));
 	units_batch(h, UNIT_OP_STOP, recs, n, jobs);
@@ -323,7 +431,7 @@ static int undo_unit(struct handoff *h, const struct jrec *rec, char *err, size_
 	char label[320];
 
 	say(h, HANDOFF_INFO, "starting %s", unit_label(rec, label, sizeof(label)));
-	return manager_op(h, rec->b, UNIT_OP_START, rec->a, "start", NULL, err, errlen);
+	return manager_op(h, rec->b, UNIT_OP_START, rec->a, "start", err, errlen);
 }
 
 static int run_vtcon(struct handoff *h, const struct jrec *rec)
@@ -606,31 +714,57 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 		     bool lenient)
 {
 	const char *what = type == J_HOLDER ? "holders" : "stop-units";
-	struct unit_answer ans;
-	char err[256];
-	int r;
+	struct unit_job q;
 
-	r = manager_op(h, mgr, UNIT_OP_LOOKUP, unit, what, &ans, err, sizeof(err));
-	if (r < 0 && !mgr[0] && !h->bus) {
+	lookup(h, type, unit, mgr, &q);
+	if (q.r < 0 && !mgr[0] && !h->bus) {
 		/* the default display-manager.service, with no systemd to ask: none to stop */
 		if (lenient)
 			return 0;
 		if (!h->dry)
-			return r;
+			return q.r;
 		plan_note(h, "stop unit %s if it runs (%s)", unit, h->err);
 		return 0;
 	}
-	if (r < 0)
-		return fail(h, r, "%s: %s: %s", what, unit, err);
-	if (!ans.active) {
+	if (q.r < 0)
+		return fail(h, q.r, "%s: %s: %s", what, unit, q.err);
+	if (!q.ans.active) {
 		if (!lenient)
 			say(h, HANDOFF_INFO, "%s is not running; left alone", unit);
 		return 0;
 	}
 	if (unit_taken(h, unit, mgr))
 		return 0;
-	return stop_with_sockets(h, type, unit, mgr, ans.sockets);
+	return stop_with_sockets(h, type, unit, mgr, q.ans.sockets);
 }
+
+/* stop-units, else its default: display-manager.service when it exists */
+static const char *const *stop_units_of(const struct config *c, size_t *n)
+{
+	static const char *const fallback[] = { "display-manager.service" };
+
+	if (!c->stop_units_set) {
+		*n = ARRAY_SIZE(fallback);
+		return fallback;
+	}
+	*n = c->n_stop_units;
+	return (const char *const *)c->stop_units;
+}
+
+/* a stop-units entry's unit and manager ("" the system's, "user:UID"); -EINVAL */
+static int stop_unit_spec(const char *spec, const char **name, char mgr[24])
+{
+	uid_t uid;
+
+	if (unit_spec_parse(spec, &uid, name) < 0)
+		return -EINVAL;
+	mgr[0] = '\0';
+	if (uid != UNIT_SYSTEM_MANAGER)
+		snprintf(mgr, 24, "user:%u", (unsigned int)uid);
+	return 0;
+}
+
+static void units_learn(struct handoff *h, const struct holder_scan *hs);
 
 /*
  * 1. the configured units (default: display-manager.service), stopped through
@@ -640,41 +774,45 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
  */
 static int phase_units(struct handoff *h)
 {
-	static const char *const fallback[] = { "display-manager.service" };
-	const char *const *units = (const char *const *)h->c->stop_units;
-	size_t n = h->c->n_stop_units;
+	size_t n;
+	const char *const *units = stop_units_of(h->c, &n);
 	char mgr[24];
 	int r;
 
-	if (!h->c->stop_units_set) {
-		units = fallback;
-		n = ARRAY_SIZE(fallback);
-	}
+	/* phase 0 looked them up with the holders' units, unless on-holders is not stop */
+	if (!h->c->holders_stop)
+		units_learn(h, NULL);
 	h->batching = true;
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
-		uid_t uid;
 
-		if (unit_spec_parse(units[i], &uid, &name) < 0)
+		if (stop_unit_spec(units[i], &name, mgr) < 0)
 			return units_flush(
 				h, fail(h, -EINVAL, "stop-units: '%s' is not a unit", units[i]));
-		mgr[0] = '\0';
-		if (uid != UNIT_SYSTEM_MANAGER)
-			snprintf(mgr, sizeof(mgr), "user:%u", (unsigned int)uid);
 		if ((r = stop_unit(h, J_UNIT, name, mgr, !h->c->stop_units_set)) < 0)
 			return units_flush(h, r);
 	}
 	return units_flush(h, 0);
 }
 
-/* is the system unit one of stop-units (an alias such as display-manager.service too)? */
+/* the loaded system unit's object path, from what the run knows, else asked now */
+static bool system_unit_path(struct handoff *h, const char *unit, char *path, size_t len)
+{
+	for (size_t i = 0; i < h->n_known; i++)
+		if (!h->known[i].b[0] && !strcmp(h->known[i].a, unit)) {
+			snprintf(path, len, "%s", h->known_ans[i].ans.path);
+			return h->known_ans[i].r == 0 && path[0];
+		}
+	return h->bus && unit_path(h->bus, unit, path, len) == 0;
+}
+
 /* are a and b one system unit (b may be an alias such as display-manager.service)? */
 static bool same_unit(struct handoff *h, const char *a, const char *b)
 {
 	char pa[512], pb[512];
 
-	return !strcmp(a, b) || (h->bus && unit_path(h->bus, a, pa, sizeof(pa)) == 0 &&
-				 unit_path(h->bus, b, pb, sizeof(pb)) == 0 && !strcmp(pa, pb));
+	return !strcmp(a, b) || (system_unit_path(h, a, pa, sizeof(pa)) &&
+				 system_unit_path(h, b, pb, sizeof(pb)) && !strcmp(pa, pb));
 }
 
 static bool in_stop_units(struct handoff *h, const char *unit)
@@ -688,11 +826,25 @@ static bool in_stop_units(struct handoff *h, const char *unit)
 	return false;
 }
 
+/* a holder's unit that on-holders = stop may stop, and its manager ("" or "user:UID") */
+static bool holder_unit(const struct proc_info *pi, char mgr[24])
+{
+	/* logind lets go when the display manager's session ends: never stopped */
+	if ((pi->unit_kind != UNIT_SYSTEM && pi->unit_kind != UNIT_USER) ||
+	    !unit_name_valid(pi->unit) || holder_is_logind(pi))
+		return false;
+	mgr[0] = '\0';
+	if (pi->unit_kind == UNIT_USER)
+		snprintf(mgr, 24, "user:%u", (unsigned int)pi->unit_uid);
+	return true;
+}
+
 /*
  * on-holders = stop: the units whose processes hold the GPU, stopped
  * (journaled as holder lines, started again at release after the display
  * server); scopes, PID 1 and bare processes are left to wait/kill/fail.
  */
+
 static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 {
 	char mgr[24];
@@ -701,19 +853,84 @@ static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 	for (size_t i = 0; h->c->holders_stop && i < hs->n_holders; i++) {
 		const struct proc_info *pi = &hs->holders[i].pi;
 
-		/* logind lets go when the display manager's session ends: never stopped */
-		if ((pi->unit_kind != UNIT_SYSTEM && pi->unit_kind != UNIT_USER) ||
-		    !unit_name_valid(pi->unit) || holder_is_logind(pi))
+		if (!holder_unit(pi, mgr))
 			continue;
-		mgr[0] = '\0';
-		if (pi->unit_kind == UNIT_USER)
-			snprintf(mgr, sizeof(mgr), "user:%u", (unsigned int)pi->unit_uid);
-		else if (bus_get(h, "holders") == 0 && in_stop_units(h, pi->unit))
+		if (!mgr[0] && bus_get(h, "holders") == 0 && in_stop_units(h, pi->unit))
 			continue; /* the display manager: phase 1 stops it, and it comes back first */
 		if ((r = stop_unit(h, J_HOLDER, pi->unit, mgr, false)) < 0)
 			return r;
 	}
 	return 0;
+}
+
+static void *look_thread(void *arg)
+{
+	struct handoff *h = arg;
+
+	/*
+	 * the first look waits for no BPF load (the verifier's time, long on a
+	 * slow CPU): /proc answers while the programs load; phase 4's scans,
+	 * BPF's, see whatever it missed, and stop_holder_units() stops that too
+	 */
+	h->look.r = holders_scan(h->root, &h->ts.scan, SCAN_READY, &h->look.hs, h->look.err,
+				 sizeof(h->look.err));
+	return NULL;
+}
+
+/* phase 0's look, begun while the preflight checks: both only read */
+static void look_early(struct handoff *h)
+{
+	h->look.running = !thread_start(&h->look.thread, look_thread, h);
+}
+
+/* phase 0's look: the early one's, else one taken now. 0 or -errno with err */
+static int look_take(struct handoff *h, struct holder_scan *hs, char *err, size_t errlen)
+{
+	if (!h->look.running) {
+		look_thread(h);
+	} else {
+		pthread_join(h->look.thread, NULL);
+		h->look.running = false;
+	}
+	*hs = h->look.hs;
+	memset(&h->look.hs, 0, sizeof(h->look.hs));
+	snprintf(err, errlen, "%s", h->look.err);
+	return h->look.r;
+}
+
+/*
+ * What phases 0 and 1 ask of systemd, asked at once: the holders' units
+ * and stop-units, each manager's in one batch (two round trips for the
+ * lot, the users' helpers beside the system's calls), not one unit after
+ * another. Only what is known before the first stop; a failed lookup is
+ * made again, on its own, when its unit's turn comes.
+ */
+static void units_learn(struct handoff *h, const struct holder_scan *hs)
+{
+	size_t n_stop, n = 0, n_hold = hs ? hs->n_holders : 0;
+	const char *const *stop = stop_units_of(h->c, &n_stop);
+	struct jrec *recs = calloc(n_hold + n_stop + 1, sizeof(*recs));
+	char mgr[24];
+
+	if (!recs)
+		return;
+	for (size_t i = 0; i < n_hold + n_stop; i++) {
+		const char *unit = i < n_hold ? hs->holders[i].pi.unit : NULL;
+		bool dup = false;
+
+		if (unit ? !holder_unit(&hs->holders[i].pi, mgr)
+			 : stop_unit_spec(stop[i - n_hold], &unit, mgr) < 0)
+			continue;
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = !strcmp(recs[j].a, unit) && !strcmp(recs[j].b, mgr);
+		if (dup || strlen(unit) >= sizeof(recs[n].a))
+			continue;
+		recs[n].step = i < n_hold ? J_HOLDER : J_UNIT;
+		snprintf(recs[n].a, sizeof(recs[n].a), "%s", unit);
+		snprintf(recs[n].b, sizeof(recs[n].b), "%s", mgr);
+		n++;
+	}
+	known_learn(h, recs, n);
 }
 
 /*
@@ -728,13 +945,11 @@ static int phase_holder_units(struct handoff *h)
 
 	if (!h->c->holders_stop)
 		return 0;
-	/*
-	 * the first look waits for no BPF load (the verifier's time, long on a
-	 * slow CPU): /proc answers while the programs load; phase 4's scans,
-	 * BPF's, see whatever it missed, and stop_holder_units() stops that too
-	 */
-	if ((r = holders_scan(h->root, &h->ts.scan, SCAN_READY, &hs, err, sizeof(err))) < 0)
+	if ((r = look_take(h, &hs, err, sizeof(err))) < 0) {
+		holder_scan_free(&hs);
 		return fail(h, r, "holders: the scan failed: %s", err);
+	}
+	units_learn(h, &hs);
 	h->batching = true;
 	if ((r = stop_holder_units(h, &hs)) < 0)
 		r = units_flush(h, r);
@@ -1394,12 +1609,19 @@ static int journal_check(struct handoff *h, const struct config *c, const struct
 
 static void handoff_done(struct handoff *h)
 {
+	char err[320];
+
 	/* the target set's libkmod context, when it has one, is this one */
 	if (h->kmod && h->kmod != h->ts.kmod)
 		modules_close(h->kmod);
 	if (h->jfd >= 0)
 		close(h->jfd);
+	bus_connect_join(h, err, sizeof(err));
 	units_disconnect(h->bus);
+	if (h->look.running)
+		pthread_join(h->look.thread, NULL);
+	holder_scan_free(&h->look.hs);
+	known_forget(h);
 	unit_users_close(&h->users);
 	free(h->batch);
 	free(h->planned);
@@ -1423,6 +1645,8 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 
 	/* the scans' load (~250 ms in a TCG guest) beside the targets, checks and first jobs */
 	holders_preload(root);
+	if (c->holders_stop || !c->stop_units_set || c->n_stop_units)
+		bus_connect_early(&h);
 	/* the config's devices, else the guest's own PCI hostdevs */
 	if (c->n_pcis) {
 		req.pcis = c->pcis;
@@ -1435,15 +1659,19 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 			modules_close(k);
 		snprintf(err, errlen, "no devices to hand over: set pcis in %s%s", c->path,
 			 dom ? " or give the domain a PCI <hostdev>" : "");
-		return -EINVAL;
+		r = -EINVAL;
+		goto out;
 	}
+	/* on failure it has closed k and left h.ts empty */
 	if ((r = targets_resolve(root, c, &req, k, &h.ts, err, errlen)) < 0)
-		return r;
+		goto out;
 	h.kmod = h.ts.kmod;
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	if (!h.ts.kmod)
 		h.ts.kmod = h.kmod;
+	if (c->holders_stop)
+		look_early(&h);
 	/* every refusal before the first change: no unit stopped, no journal */
 	if ((r = handoff_preflight(root, c, &h.ts, err, errlen)) < 0)
 		goto out;
@@ -1553,6 +1781,12 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 	if (cut)
 		say(&h, HANDOFF_WARN,
 		    "%s: the last line was cut off while being written; its step never ran", jpath);
+	/* a system unit to start: the bus connects while the kernel's steps are undone */
+	for (size_t i = 0; i < n; i++)
+		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && !recs[i].b[0]) {
+			bus_connect_early(&h);
+			break;
+		}
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
 	/* a line this handoff could not have written refuses the whole journal */

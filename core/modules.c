@@ -59,6 +59,11 @@ int modules_open(const char *root, struct kmod_ctx **out, modules_log_fn fn, voi
 	} else {
 		sym_kmod_set_log_priority(*out, LOG_EMERG);
 	}
+	/*
+	 * the indexes mapped once, as modprobe does, not opened again by each
+	 * lookup; one that cannot be mapped is read by each lookup, as before
+	 */
+	sym_kmod_load_resources(*out);
 	return 0;
 }
 

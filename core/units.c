@@ -89,13 +89,15 @@ int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen)
 
 /*
  * A request to a user's helper and its answer, the same message both ways:
- * a lookup of jobs[0].unit (its answer in res), or a batch of jobs.
+ * a batch of jobs[0..n), or of their lookups. r and err: the first failure,
+ * or the helper's own (it could not become the user, or reach its bus).
  */
 struct user_msg {
 	enum unit_op op;
 	uint64_t timeout_us;
 	size_t n;
-	struct unit_op_result res;
+	int r;
+	char err[256];
 	struct unit_job jobs[UNIT_BATCH_MAX];
 };
 
@@ -123,29 +125,27 @@ void unit_jobs_fail(struct unit_job *jobs, size_t n, int r, const char *err)
 	}
 }
 
-/* res.r and res.err: a lookup's, or a batch's first failure; each job's own in jobs */
+/* the whole message failed with r, for the reason err: each lookup or job too */
 static void msg_fail(struct user_msg *m, int r, const char *err)
 {
-	m->res.r = r;
-	snprintf(m->res.err, sizeof(m->res.err), "%s", err);
+	m->r = r;
+	snprintf(m->err, sizeof(m->err), "%s", err);
 	unit_jobs_fail(m->jobs, m->n, r, err);
 }
 
+/* the message's calls on the user's bus; its first failure in r and err */
 static int user_call(sd_bus *bus, struct user_msg *m)
 {
-	struct unit_op_result *res = &m->res;
-	const char *unit = m->jobs[0].unit;
-
 	if (m->op == UNIT_OP_LOOKUP)
-		return unit_lookup(bus, unit, &res->ans, res->err, sizeof(res->err));
-	int r = unit_jobs(bus, m->op, m->jobs, m->n, m->timeout_us);
-
-	for (size_t i = 0; r < 0 && i < m->n; i++)
-		if (m->jobs[i].r) {
-			snprintf(res->err, sizeof(res->err), "%s", m->jobs[i].err);
-			break;
+		unit_lookups(bus, m->jobs, m->n);
+	else
+		unit_jobs(bus, m->op, m->jobs, m->n, m->timeout_us);
+	for (size_t i = 0; i < m->n; i++)
+		if (m->jobs[i].r < 0) {
+			snprintf(m->err, sizeof(m->err), "%s", m->jobs[i].err);
+			return m->jobs[i].r;
 		}
-	return r;
+	return 0;
 }
 
 /*
@@ -169,7 +169,8 @@ static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
 			continue;
 		if (k != sizeof(m) || m.n < 1 || m.n > UNIT_BATCH_MAX)
 			break;
-		m.res = (struct unit_op_result){ 0 };
+		m.r = 0;
+		m.err[0] = '\0';
 		for (size_t i = 0; i < m.n; i++)
 			m.jobs[i].unit[sizeof(m.jobs[i].unit) - 1] = '\0';
 		if (e < 0) {
@@ -179,13 +180,12 @@ static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
 		} else {
 			for (int tries = 0; tries < 2; tries++) {
 				if (!bus &&
-				    (m.res.r = user_bus(root, uid, &bus, why, sizeof(why))) < 0) {
-					msg_fail(&m, m.res.r, why);
+				    (m.r = user_bus(root, uid, &bus, why, sizeof(why))) < 0) {
+					msg_fail(&m, m.r, why);
 					break;
 				}
-				m.res.r = user_call(bus, &m);
-				if (m.res.r != -ENOTCONN && m.res.r != -ECONNRESET &&
-				    m.res.r != -EPIPE)
+				m.r = user_call(bus, &m);
+				if (m.r != -ENOTCONN && m.r != -ECONNRESET && m.r != -EPIPE)
 					break;
 				units_disconnect(bus);
 				bus = NULL;
@@ -314,31 +314,32 @@ static int user_recv(struct unit_users *u, uid_t uid, struct user_msg *m, char *
 		snprintf(err, errlen, "the call as uid %u gave no answer", (unsigned int)uid);
 		return -EPIPE;
 	}
-	m->res.err[sizeof(m->res.err) - 1] = '\0';
-	m->res.ans.sockets[sizeof(m->res.ans.sockets) - 1] = '\0';
-	for (size_t i = 0; i < UNIT_BATCH_MAX; i++)
-		m->jobs[i].err[sizeof(m->jobs[i].err) - 1] = '\0';
+	/* its strings end within their fields, whatever the helper wrote */
+	m->err[sizeof(m->err) - 1] = '\0';
+	for (size_t i = 0; i < UNIT_BATCH_MAX; i++) {
+		struct unit_job *j = &m->jobs[i];
+
+		j->err[sizeof(j->err) - 1] = '\0';
+		j->ans.sockets[sizeof(j->ans.sockets) - 1] = '\0';
+		j->ans.path[sizeof(j->ans.path) - 1] = '\0';
+	}
 	return 0;
 }
 
 int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
-		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
-		 size_t errlen)
+		 const char *unit, uint64_t timeout_us, char *err, size_t errlen)
 {
-	struct user_msg m = { .op = op, .timeout_us = timeout_us, .n = 1 };
+	struct unit_job j;
 	int r;
 
-	if (strlen(unit) >= sizeof(m.jobs[0].unit))
+	if (strlen(unit) >= sizeof(j.unit))
 		return -ENAMETOOLONG;
-	snprintf(m.jobs[0].unit, sizeof(m.jobs[0].unit), "%s", unit);
-	if ((r = user_send(u, root, uid, &m, err, errlen)) < 0 ||
-	    (r = user_recv(u, uid, &m, err, errlen)) < 0)
+	snprintf(j.unit, sizeof(j.unit), "%s", unit);
+	if ((r = unit_user_jobs_begin(u, root, uid, op, &j, 1, timeout_us, err, errlen)) < 0)
 		return r;
-	if (ans)
-		*ans = m.res.ans;
-	if (m.res.r < 0)
-		snprintf(err, errlen, "%s", m.res.err);
-	return m.res.r;
+	if ((r = unit_user_jobs_end(u, uid, &j, 1)) < 0)
+		snprintf(err, errlen, "%s", j.err);
+	return r;
 }
 
 int unit_user_jobs_begin(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
@@ -347,7 +348,7 @@ int unit_user_jobs_begin(struct unit_users *u, const char *root, uid_t uid, enum
 {
 	struct user_msg m = { .op = op, .timeout_us = timeout_us, .n = n };
 
-	if (n < 1 || n > UNIT_BATCH_MAX || (op != UNIT_OP_STOP && op != UNIT_OP_START))
+	if (n < 1 || n > UNIT_BATCH_MAX)
 		return -EINVAL;
 	memcpy(m.jobs, jobs, n * sizeof(*jobs));
 	return user_send(u, root, uid, &m, err, errlen);
@@ -359,15 +360,21 @@ int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, s
 	char err[256];
 	int r;
 
-	if ((r = user_recv(u, uid, &m, err, sizeof(err))) < 0) {
+	if ((r = user_recv(u, uid, &m, err, sizeof(err))) == 0 && m.n != n) {
+		snprintf(err, sizeof(err), "the call as uid %u gave another answer",
+			 (unsigned int)uid);
+		r = -EPROTO;
+	}
+	if (r < 0) {
 		unit_jobs_fail(jobs, n, r, err);
 		return r;
 	}
-	for (size_t i = 0; i < n && i < m.n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		jobs[i].r = m.jobs[i].r;
+		jobs[i].ans = m.jobs[i].ans;
 		memcpy(jobs[i].err, m.jobs[i].err, sizeof(jobs[i].err));
 	}
-	return m.res.r;
+	return m.r;
 }
 
 void unit_users_close(struct unit_users *u)
@@ -416,85 +423,184 @@ static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
 	return r < 0 ? r : -EIO;
 }
 
-/* the loaded unit's object path; 0 with path "" when it is not loaded */
-static int loaded_path(sd_bus *bus, const char *unit, char *path, size_t len, char *err,
-		       size_t errlen)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	const char *p;
-	int r;
+/*
+ * One call of a batch of lookups in flight: GetUnit (the unit's path), or
+ * the Get of one of its properties. Its reply, an error or a timeout, each
+ * comes once to on_lookup_reply.
+ */
+enum lookup_ask { ASK_PATH, ASK_STATE, ASK_TRIGGERS };
 
-	path[0] = '\0';
-	r = sym_sd_bus_call_method(bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &reply, "s",
-				   unit);
-	if (r < 0) {
+struct lookup_call {
+	struct unit_job *q;
+	enum lookup_ask ask;
+	sd_bus_slot *slot;
+	bool done;
+	size_t *pending;
+	char **triggers; /* ASK_TRIGGERS's answer, for the caller to read */
+};
+
+static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
+{
+	struct lookup_call *c = data;
+	struct unit_job *q = c->q;
+	const sd_bus_error *e = sym_sd_bus_message_get_error(m);
+	const char *s;
+	int r = 0;
+
+	(*c->pending)--;
+	c->done = true;
+	if (q->r < 0)
+		return 0;
+	if (e) {
+		int en = sym_sd_bus_message_get_errno(m);
+
 		/* not loaded: nothing runs it, nothing to stop or to start again */
-		if (sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
-			r = 0;
-		else
-			r = bus_fail(r, &e, err, errlen);
-	} else if ((r = sym_sd_bus_message_read(reply, "o", &p)) < 0) {
-		r = bus_fail(r, NULL, err, errlen);
-	} else {
-		snprintf(path, len, "%s", p);
-		r = 0;
+		if (c->ask == ASK_PATH &&
+		    sym_sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit"))
+			return 0;
+		q->r = bus_fail(en > 0 ? -en : -EIO, e, q->err, sizeof(q->err));
+		return 0;
 	}
-	sym_sd_bus_message_unref(reply);
-	sym_sd_bus_error_free(&e);
-	return r;
+	switch (c->ask) {
+	case ASK_PATH:
+		if ((r = sym_sd_bus_message_read(m, "o", &s)) >= 0)
+			snprintf(q->ans.path, sizeof(q->ans.path), "%s", s);
+		break;
+	case ASK_STATE:
+		if ((r = sym_sd_bus_message_read(m, "v", "s", &s)) >= 0)
+			q->ans.active = !strcmp(s, "active") || !strcmp(s, "activating") ||
+					!strcmp(s, "reloading");
+		break;
+	case ASK_TRIGGERS:
+		if ((r = sym_sd_bus_message_enter_container(m, 'v', "as")) >= 0)
+			r = sym_sd_bus_message_read_strv(m, &c->triggers);
+		break;
+	}
+	if (r < 0)
+		q->r = bus_fail(r, NULL, q->err, sizeof(q->err));
+	return 0;
 }
 
-int unit_lookup(sd_bus *bus, const char *unit, struct unit_answer *ans, char *err, size_t errlen)
+/* one call of the batch sent: its reply comes to on_lookup_reply */
+static void lookup_send(sd_bus *bus, struct lookup_call *c, struct unit_job *q, enum lookup_ask ask,
+			size_t *pending)
 {
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	char *state = NULL, **by = NULL, path[512];
-	size_t n = 0, k = strlen(unit);
+	static const char *const props[] = {
+		[ASK_STATE] = "ActiveState", [ASK_TRIGGERS] = "TriggeredBy"
+	};
 	int r;
 
-	ans->active = false;
-	ans->sockets[0] = '\0';
-	if ((r = loaded_path(bus, unit, path, sizeof(path), err, errlen)) < 0 || !path[0])
-		return r;
-	r = sym_sd_bus_get_property_string(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
-					   "ActiveState", &e, &state);
-	if (r < 0) {
-		r = bus_fail(r, &e, err, errlen);
-		goto out;
+	*c = (struct lookup_call){ .q = q, .ask = ask, .pending = pending };
+	if (ask == ASK_PATH)
+		r = sym_sd_bus_call_method_async(bus, &c->slot, SD_DEST, SD_PATH, SD_MANAGER,
+						 "GetUnit", on_lookup_reply, c, "s", q->unit);
+	else
+		r = sym_sd_bus_call_method_async(bus, &c->slot, SD_DEST, q->ans.path,
+						 "org.freedesktop.DBus.Properties", "Get",
+						 on_lookup_reply, c, "ss",
+						 "org.freedesktop.systemd1.Unit", props[ask]);
+	if (r < 0)
+		q->r = bus_fail(r, NULL, q->err, sizeof(q->err));
+	else
+		(*pending)++;
+}
+
+/* every reply to the calls in flight; on a broken bus, the calls still waiting fail */
+static void lookup_wait(sd_bus *bus, struct lookup_call *c, size_t n, size_t *pending)
+{
+	char err[256];
+	int r = 0;
+
+	while (*pending && r >= 0) {
+		if ((r = sym_sd_bus_process(bus, NULL)) == 0)
+			r = sym_sd_bus_wait(bus, UINT64_MAX);
 	}
-	ans->active = !strcmp(state, "active") || !strcmp(state, "activating") ||
-		      !strcmp(state, "reloading");
-	r = 0;
-	if (!ans->active || k < 8 || strcmp(unit + k - 8, ".service"))
-		goto out;
-	r = sym_sd_bus_get_property_strv(bus, SD_DEST, path, "org.freedesktop.systemd1.Unit",
-					 "TriggeredBy", &e, &by);
-	if (r < 0) {
-		r = bus_fail(r, &e, err, errlen);
-		goto out;
+	if (r < 0)
+		bus_fail(r, NULL, err, sizeof(err));
+	for (size_t i = 0; i < n; i++) {
+		if (r < 0 && c[i].slot && !c[i].done && c[i].q->r >= 0) {
+			c[i].q->r = r;
+			snprintf(c[i].q->err, sizeof(c[i].q->err), "%s", err);
+		}
+		/* a call still in flight is dropped with its slot: no reply reaches c later */
+		c[i].slot = sym_sd_bus_slot_unref(c[i].slot);
 	}
+}
+
+/* q's running sockets from its TriggeredBy; -ENOBUFS when they do not fit */
+static void lookup_sockets(struct unit_job *q, char **by)
+{
+	size_t n = 0;
+
 	/* paths and timers start it at a time or on a file, not on a client's connection */
-	r = 0;
-	for (char **s = by; s && *s; s++) {
+	for (char **s = by; s && *s && q->r >= 0; s++) {
 		size_t len = strlen(*s);
 
 		if (len < 7 || strcmp(*s + len - 7, ".socket") || !unit_name_valid(*s))
 			continue;
-		if (n + len + 2 > sizeof(ans->sockets)) {
-			snprintf(err, errlen, "%s is started by too many sockets", unit);
-			r = -ENOBUFS;
-			goto out;
+		if (n + len + 2 > sizeof(q->ans.sockets)) {
+			snprintf(q->err, sizeof(q->err), "%.200s is started by too many sockets",
+				 q->unit);
+			q->r = -ENOBUFS;
+			break;
 		}
-		n += (size_t)snprintf(ans->sockets + n, sizeof(ans->sockets) - n, "%s%s",
+		n += (size_t)snprintf(q->ans.sockets + n, sizeof(q->ans.sockets) - n, "%s%s",
 				      n ? " " : "", *s);
 	}
-out:
-	free(state);
-	for (char **s = by; s && *s; s++)
+}
+
+static void strv_free(char **v)
+{
+	for (char **s = v; s && *s; s++)
 		free(*s);
-	free(by);
-	sym_sd_bus_error_free(&e);
-	return r;
+	free(v);
+}
+
+static bool is_service(const char *unit)
+{
+	size_t k = strlen(unit);
+
+	return k >= 8 && !strcmp(unit + k - 8, ".service");
+}
+
+void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
+{
+	struct lookup_call c[2 * UNIT_BATCH_MAX];
+	size_t pending = 0, k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		q[i].r = 0;
+		q[i].err[0] = '\0';
+		q[i].ans = (struct unit_answer){ 0 };
+		q[i].unit[sizeof(q[i].unit) - 1] = '\0';
+	}
+	if (n > UNIT_BATCH_MAX) {
+		for (size_t i = 0; i < n; i++) {
+			q[i].r = -EINVAL;
+			snprintf(q[i].err, sizeof(q[i].err), "more than %d units at once",
+				 UNIT_BATCH_MAX);
+		}
+		return;
+	}
+	/* one round trip for every path, then one for every state and service's triggers */
+	for (size_t i = 0; i < n; i++)
+		lookup_send(bus, &c[k++], &q[i], ASK_PATH, &pending);
+	lookup_wait(bus, c, k, &pending);
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].r < 0 || !q[i].ans.path[0])
+			continue;
+		lookup_send(bus, &c[k++], &q[i], ASK_STATE, &pending);
+		if (is_service(q[i].unit))
+			lookup_send(bus, &c[k++], &q[i], ASK_TRIGGERS, &pending);
+	}
+	lookup_wait(bus, c, k, &pending);
+	for (size_t i = 0; i < k; i++) {
+		/* a running service's sockets only: a stopped one's stay as they are */
+		if (c[i].ask == ASK_TRIGGERS && c[i].q->ans.active)
+			lookup_sockets(c[i].q, c[i].triggers);
+		strv_free(c[i].triggers);
+	}
 }
 
 /* a batch's jobs as systemd named them, and how each ended */

@@ -31,10 +31,11 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
 enum unit_op { UNIT_OP_LOOKUP, UNIT_OP_STOP, UNIT_OP_START };
 
-/* a lookup's answer: is it running, and a running service's sockets (see unit_lookup) */
+/* a lookup's answer: is it running, and a running service's sockets (see unit_lookups) */
 struct unit_answer {
 	bool active;
 	char sockets[1024];
+	char path[512]; /* its object path, the same for an alias and its unit; "" not loaded */
 };
 
 struct unit_op_result {
@@ -43,11 +44,15 @@ struct unit_op_result {
 	char err[256];
 };
 
-/* one unit's job in a batch: the unit's name in, the job's result (0 or -errno) and reason out */
+/*
+ * One unit's call in a batch: the unit's name in; out, the result (0 or
+ * -errno) and its reason, and a lookup's answer.
+ */
 struct unit_job {
 	char unit[UNIT_NAME_MAX + 1];
 	int r;
 	char err[256];
+	struct unit_answer ans;
 };
 
 #define UNIT_BATCH_MAX 16 /* jobs one batch queues at once */
@@ -69,20 +74,20 @@ struct unit_users {
 };
 
 /*
- * One call to user uid's own service manager, on its bus at
+ * One job (STOP or START) of user uid's own service manager, on its bus at
  * root/run/user/UID/bus, made by a child process that is that user (the
- * first call starts it; the later ones of the run reuse it). 0 or -errno
- * with err's line (-EINTR: a signal came while the job ran; it goes on); a
- * lookup's answer in *ans (may be NULL).
+ * first call starts it; the later ones of the run reuse it), and waited
+ * for. 0 or -errno with err's line (-EINTR: a signal came while the job
+ * ran; it goes on).
  */
 int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
-		 const char *unit, uint64_t timeout_us, struct unit_answer *ans, char *err,
-		 size_t errlen);
+		 const char *unit, uint64_t timeout_us, char *err, size_t errlen);
 /*
- * A batch of user uid's jobs (STOP or START), sent to its helper: the
- * caller may do other work, then collect the results with _end (0 or the
- * first job's failure; each job's r and err). A begin that fails sent
- * nothing: no _end for it.
+ * A batch of user uid's jobs (STOP or START) or lookups (LOOKUP, as
+ * unit_lookups() does them), sent to its helper: the caller may do other
+ * work, then collect the results with _end (0 or the first one's failure;
+ * each one's r and err, a lookup's ans). A begin that fails sent nothing:
+ * no _end for it.
  */
 int unit_user_jobs_begin(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
 			 const struct unit_job *jobs, size_t n, uint64_t timeout_us, char *err,
@@ -96,13 +101,16 @@ void units_disconnect(sd_bus *bus);
 int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
 
 /*
- * One look at a unit: active is true when it is active, activating or
- * reloading (a unit that was running; an unknown unit is not); for a
- * running service, sockets names the socket units that start it on a
- * connection (its TriggeredBy), as "a.socket b.socket", else "". -errno
- * (-ENOBUFS: more sockets than the answer holds).
+ * One look at each unit of q[0..n) (n <= UNIT_BATCH_MAX), all at once:
+ * every GetUnit sent before the first reply is read, then every Get, so
+ * that the lot takes two round trips. An answer's active is true when the
+ * unit is active, activating or reloading (a unit that was running; an
+ * unknown unit is not, and has no path); for a running service, sockets
+ * names the socket units that start it on a connection (its TriggeredBy),
+ * as "a.socket b.socket", else "". Each q[i].r is 0 or -errno with
+ * q[i].err (-ENOBUFS: more sockets than the answer holds).
  */
-int unit_lookup(sd_bus *bus, const char *unit, struct unit_answer *ans, char *err, size_t errlen);
+void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n);
 
 /*
  * StopUnit/StartUnit with mode "replace", then wait for the job's
