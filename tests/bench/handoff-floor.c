@@ -14,7 +14,11 @@
  * user helper, libkmod for the loads, sysfs writes), so that vfio-agent's
  * time above it is its own. Takes seed-hook.sh's environment: SEED_UNITS
  * (the display manager first), SEED_UID, SEED_USER_UNITS, SEED_PCIS,
- * SEED_MODULE, SEED_CLIENTS, SEED_DS. Not a tool: a benchmark's yardstick.
+ * SEED_MODULE, SEED_CLIENTS, SEED_DS. Prints "ops T" once its libraries,
+ * its bus and the user's helper are ready, and "done T" when the last
+ * operation has ended (T the wall clock, as EPOCHREALTIME): the operations
+ * alone, without the process's start, its connections and its exit. Not a
+ * tool: a benchmark's yardstick.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -159,6 +163,16 @@ static void wait_master(void)
 	close(ifd);
 }
 
+/* the wall clock, as bash's EPOCHREALTIME gives it */
+static void stamp(const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	printf("%s %lld.%06ld\n", what, (long long)ts.tv_sec, ts.tv_nsec / 1000);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	char units[1024], user_units[1024], pcis[256], err[256], path[256];
@@ -181,6 +195,19 @@ int main(int argc, char **argv)
 		die("the system bus", err);
 	if ((r = modules_open("", &f.kmod, NULL, NULL, err, sizeof(err))) < 0)
 		die("libkmod", err);
+	/* the user's helper started and on its bus: a lookup of its units */
+	if (f.n_user_units) {
+		struct unit_job q[UNIT_BATCH_MAX] = { 0 };
+
+		for (size_t i = 0; i < f.n_user_units; i++)
+			snprintf(q[i].unit, sizeof(q[i].unit), "%s", f.user_units[i]);
+		if (unit_user_jobs_begin(&f.users, "", f.uid, UNIT_OP_LOOKUP, q, f.n_user_units,
+					 TIMEOUT_US, err, sizeof(err)) < 0 ||
+		    unit_user_jobs_end(&f.users, f.uid, q, f.n_user_units) < 0)
+			die("user units", q[0].err[0] ? q[0].err : err);
+	}
+	/* the operations alone from here: the process, its libraries and connections are ready */
+	stamp("ops");
 
 	if (!strcmp(argv[1], "prepare")) {
 		jobs(UNIT_OP_STOP, f.units, f.n_units, true);
@@ -216,6 +243,7 @@ int main(int argc, char **argv)
 		wait_master();
 		jobs(UNIT_OP_START, f.units + 1, f.n_units - 1, true);
 	}
+	stamp("done");
 	unit_users_close(&f.users);
 	units_disconnect(f.bus);
 	modules_close(f.kmod);

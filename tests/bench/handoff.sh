@@ -13,7 +13,10 @@
 #    same operations alone from one process, with vfio-agent's own calls
 #    (the units' jobs over sd-bus, the user's through one helper, libkmod,
 #    the sysfs writes) and nothing else: no config, preflight, holder scan
-#    or journal; what vfio-agent takes above it is its own;
+#    or journal; what vfio-agent takes above it is its own. It also stamps
+#    its operations alone (after its libraries, bus and user helper are
+#    ready, until its last operation ended): the "operations alone" column,
+#    what systemd and the kernel take, without any process's start;
 # and for each release, "desktop back": from its start until weston is DRM
 # master again, as /sys/kernel/debug/dri/N/clients shows it, polled every
 # 10 ms (seed-hook.sh wait-master). Prints the medians and ratios as a Markdown
@@ -45,6 +48,7 @@ ms() { echo $((($(us "$2") - $(us "$1")) / 1000)); }
 do_agent() { "$VFIO_AGENT" --config "$TMP/conf" handoff "$1"; }
 do_seed() { SEED_SLEEP=1 "$SEED" "$1"; }
 do_floor() { "$UNIT_DIR/handoff-floor" "$1"; }
+stamp_of() { awk -v w="$1" '$1 == w { print $2; exit }' "$2"; }
 # the scene as it was: weston master, every holder back on its node
 settled() { display_master && has_holders round "${want[@]}"; }
 
@@ -55,6 +59,7 @@ round() {
 	do_"$who" prepare >"$TMP/$who.out" 2>&1
 	rc=$?
 	t1=$EPOCHREALTIME
+	cp "$TMP/$who.out" "$TMP/$who.prepare"
 	if [ $rc -ne 0 ] || loaded bochs; then
 		not_ok "$who prepare" "exit $rc: $(tail -n 3 "$TMP/$who.out" | tr '\n' ' ')"
 		return 1
@@ -75,6 +80,13 @@ round() {
 		"$who" "$(ms "$t0" "$t1")" "$who" "$(ms "$t2" "$t3")" \
 		"$who" $(($(ms "$t0" "$t1") + $(ms "$t2" "$t3"))) "$who" "$(ms "$t2" "$(cat "$TMP/back")")" \
 		>>"$TMP/times"
+	# the floor's operations alone, as it stamped them (its start, connections and exit left out)
+	if [ "$who" = floor ]; then
+		local p=$(ms "$(stamp_of ops "$TMP/floor.prepare")" "$(stamp_of done "$TMP/floor.prepare")")
+		local r=$(ms "$(stamp_of ops "$TMP/floor.out")" "$(stamp_of done "$TMP/floor.out")")
+		printf 'ops prepare %s\nops release %s\nops both %s\nops back %s\n' "$p" "$r" $((p + r)) \
+			"$(ms "$(stamp_of ops "$TMP/floor.out")" "$(cat "$TMP/back")")" >>"$TMP/times"
+	fi
 	wait_for 90 settled || { not_ok "$who: the scene came back" "$(cat "$TMP/round.holders")"; return 1; }
 	sleep 1
 }
@@ -91,17 +103,18 @@ ok "$ROUNDS rounds of vfio-agent, the seed-style hook and the floor, the desktop
 median() { awk -v w="$1" -v p="$2" '$1 == w && $2 == p { print $3 }' "$TMP/times" | sort -n |
 	awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 echo
-echo "| phase (median of $ROUNDS, ms) | vfio-agent | seed-style hook | floor | seed / vfio-agent | (vfio-agent - floor) / vfio-agent |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| phase (median of $ROUNDS, ms) | vfio-agent | seed-style hook | floor | operations alone | seed / vfio-agent | (vfio-agent - floor) / vfio-agent | (vfio-agent - operations) / vfio-agent |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for p in prepare release both back; do
-	a=$(median agent $p) s=$(median seed $p) f=$(median floor $p)
+	a=$(median agent $p) s=$(median seed $p) f=$(median floor $p) o=$(median ops $p)
 	case $p in
 	both) name="prepare + release" ;;
 	back) name="desktop back (release start to weston DRM master)" ;;
 	*) name=$p ;;
 	esac
-	awk -v n="$name" -v a="$a" -v s="$s" -v f="$f" 'BEGIN {
-		printf "| %s | %d | %d | %d | %.1fx | %.0f %% |\n", n, a, s, f, s / a, 100 * (a - f) / a }'
+	awk -v n="$name" -v a="$a" -v s="$s" -v f="$f" -v o="$o" 'BEGIN {
+		printf "| %s | %d | %d | %d | %d | %.1fx | %.0f %% | %.0f %% |\n", n, a, s, f, o, s / a,
+			100 * (a - f) / a, 100 * (a - o) / a }'
 done
 echo
 echo "# every round (who phase ms):"
