@@ -325,7 +325,7 @@ int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us,
 		  const volatile sig_atomic_t *stop, char *err, size_t errlen)
 {
 	_cleanup_mod_ struct kmod_module *mod = NULL;
-	uint64_t deadline = now_us() + timeout_us;
+	uint64_t deadline = now_us() + timeout_us, pause_us = 1000;
 	int prio = sym_kmod_get_log_priority(k), r;
 
 	if ((r = sym_kmod_module_new_from_name(k, name, &mod)) < 0) {
@@ -339,7 +339,13 @@ int module_unload(struct kmod_ctx *k, const char *name, uint64_t timeout_us,
 		if (r == 0 || (r != -EAGAIN && r != -EBUSY) || now_us() >= deadline ||
 		    (stop && *stop))
 			break;
-		usleep(100 * 1000);
+		/*
+		 * the last holder's close is usually a moment away (a compositor
+		 * that just exited): tried again soon, then less often, at most
+		 * every 100 ms
+		 */
+		usleep(pause_us);
+		pause_us = pause_us * 2 > 100 * 1000 ? 100 * 1000 : pause_us * 2;
 	}
 	sym_kmod_set_log_priority(k, prio);
 	if (r == -ENOENT)
