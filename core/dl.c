@@ -2,6 +2,7 @@
 /* Libraries opened when a verb first needs them (see dl.h). */
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 
 #include "core/dl.h"
@@ -21,8 +22,14 @@ struct dl_lib {
 	char why[256]; /* the first try's failure */
 };
 
+/* the first try of each library, and what it found, one thread at a time */
+static pthread_mutex_t dl_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int dl_load(struct dl_lib *l, char *err, size_t errlen)
 {
+	int r;
+
+	pthread_mutex_lock(&dl_lock);
 	if (l->r == 1) {
 		/* kept open for the life of the process */
 		void *handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
@@ -42,10 +49,11 @@ static int dl_load(struct dl_lib *l, char *err, size_t errlen)
 			}
 		}
 	}
-	if (l->r < 0)
+	if ((r = l->r) < 0)
 		snprintf(err, errlen, "cannot load %s (%s): install %s", l->soname, l->why,
 			 l->package);
-	return l->r;
+	pthread_mutex_unlock(&dl_lock);
+	return r;
 }
 
 #define DL_ENTRY(f) { #f, (void **)&sym_##f },
