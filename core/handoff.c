@@ -257,9 +257,9 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 	bool waiting = true;
 
 	for (size_t i = 0; i < n; i++) {
+		/* whole: a user's helper gets each job as it is */
+		jobs[i] = (struct unit_job){ .r = 1 }; /* not taken yet */
 		snprintf(jobs[i].unit, sizeof(jobs[i].unit), "%s", recs[i].a);
-		jobs[i].r = 1; /* not taken yet */
-		jobs[i].err[0] = '\0';
 	}
 	if (!g) {
 		unit_jobs_fail(jobs, n, -ENOMEM, strerror(ENOMEM));

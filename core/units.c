@@ -329,7 +329,7 @@ static int user_recv(struct unit_users *u, uid_t uid, struct user_msg *m, char *
 int unit_user_op(struct unit_users *u, const char *root, uid_t uid, enum unit_op op,
 		 const char *unit, uint64_t timeout_us, char *err, size_t errlen)
 {
-	struct unit_job j;
+	struct unit_job j = { 0 };
 	int r;
 
 	if (strlen(unit) >= sizeof(j.unit))
@@ -536,7 +536,7 @@ static void lookup_sockets(struct unit_job *q, char **by)
 	for (char **s = by; s && *s && q->r >= 0; s++) {
 		size_t len = strlen(*s);
 
-		if (len < 7 || strcmp(*s + len - 7, ".socket") || !unit_name_valid(*s))
+		if (!str_ends_with(*s, ".socket") || !unit_name_valid(*s))
 			continue;
 		if (n + len + 2 > sizeof(q->ans.sockets)) {
 			snprintf(q->err, sizeof(q->err), "%.200s is started by too many sockets",
@@ -554,13 +554,6 @@ static void strv_free(char **v)
 	for (char **s = v; s && *s; s++)
 		free(*s);
 	free(v);
-}
-
-static bool is_service(const char *unit)
-{
-	size_t k = strlen(unit);
-
-	return k >= 8 && !strcmp(unit + k - 8, ".service");
 }
 
 void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
@@ -591,7 +584,7 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 		if (q[i].r < 0 || !q[i].ans.path[0])
 			continue;
 		lookup_send(bus, &c[k++], &q[i], ASK_STATE, &pending);
-		if (is_service(q[i].unit))
+		if (str_ends_with(q[i].unit, ".service"))
 			lookup_send(bus, &c[k++], &q[i], ASK_TRIGGERS, &pending);
 	}
 	lookup_wait(bus, c, k, &pending);
