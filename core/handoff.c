@@ -251,9 +251,10 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 		struct unit_job j[UNIT_BATCH_MAX];
 		bool sent;
 	} *g = calloc(n ? n : 1, sizeof(*g));
-	const char *what = op == UNIT_OP_START					   ? "start"
-			   : op == UNIT_OP_LOOKUP && n && recs[0].step == J_HOLDER ? "holders"
-										   : "stop-units";
+	/* whose lines, for a failure to reach systemd */
+	const char *what = op == UNIT_OP_START		   ? "start"
+			   : n && recs[0].step == J_HOLDER ? "holders"
+							   : "stop-units";
 	bool waiting = true;
 
 	for (size_t i = 0; i < n; i++) {
