@@ -38,12 +38,6 @@ struct unit_answer {
 	char path[512]; /* its object path, the same for an alias and its unit; "" not loaded */
 };
 
-struct unit_op_result {
-	int r;
-	struct unit_answer ans;
-	char err[256];
-};
-
 /*
  * One unit's call in a batch: the unit's name in; out, the result (0 or
  * -errno) and its reason, and a lookup's answer.
