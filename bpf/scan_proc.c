@@ -227,6 +227,41 @@ static bool node_is_target(const struct scan_targets *t, uint64_t st_dev, uint64
 	return false;
 }
 
+/* the next field of a maps line: its number in base, and where the field ends */
+static bool maps_field(const char **p, int base, unsigned long long *v, char end)
+{
+	char *e;
+
+	errno = 0;
+	*v = strtoull(*p, &e, base);
+	if (e == *p || errno || *e != end)
+		return false;
+	*p = e + 1;
+	return true;
+}
+
+/* "start-end perms offset major:minor inode [path]", as sscanf("%llx-%llx %*s %*s %x:%x %llu") */
+static bool maps_line(const char *p, unsigned long long *start, unsigned long long *end,
+		      unsigned int *dmaj, unsigned int *dmin, unsigned long long *ino)
+{
+	unsigned long long maj, min;
+
+	if (!maps_field(&p, 16, start, '-') || !maps_field(&p, 16, end, ' '))
+		return false;
+	for (int skip = 0; skip < 2; skip++) { /* perms, offset */
+		p += strcspn(p, " ");
+		if (*p++ != ' ')
+			return false;
+	}
+	if (!maps_field(&p, 16, &maj, ':') || !maps_field(&p, 16, &min, ' ') || maj > UINT32_MAX ||
+	    min > UINT32_MAX)
+		return false;
+	*dmaj = (unsigned int)maj;
+	*dmin = (unsigned int)min;
+	*ino = strtoull(p, NULL, 10);
+	return true;
+}
+
 static int scan_maps(struct proc_scan *s, int pid_fd, uint32_t pid, char comm[HOLD_COMM_LEN])
 {
 	char *line = NULL;
@@ -249,9 +284,7 @@ static int scan_maps(struct proc_scan *s, int pid_fd, uint32_t pid, char comm[HO
 		uint64_t st_dev;
 		char range[48];
 
-		if (sscanf(line, "%llx-%llx %*s %*s %x:%x %llu", &start, &end, &dmaj, &dmin,
-			   &ino) != 5 ||
-		    !ino)
+		if (!maps_line(line, &start, &end, &dmaj, &dmin, &ino) || !ino)
 			continue;
 		st_dev = makedev(dmaj, dmin);
 		v = verdict_slot(s, st_dev, ino);

@@ -869,9 +869,9 @@ static void *look_thread(void *arg)
 	struct handoff *h = arg;
 
 	/*
-	 * the first look waits for no BPF load (the verifier's time, long on a
-	 * slow CPU): /proc answers while the programs load; phase 4's scans,
-	 * BPF's, see whatever it missed, and stop_holder_units() stops that too
+	 * /proc, with no BPF load (the verifier's time, long on a slow CPU);
+	 * phase 4's scans see whatever it missed, and stop_holder_units()
+	 * stops that too
 	 */
 	h->look.r = holders_scan(h->root, &h->ts.scan, SCAN_READY, &h->look.hs, h->look.err,
 				 sizeof(h->look.err));
@@ -1097,16 +1097,27 @@ static int phase_holders(struct handoff *h)
 	bool termed = false, killed = false, told = false;
 	uint64_t kill_deadline = 0, next_tell = 0;
 	char who[400], err[320], note[640];
+	int shown = -1; /* the backend the last line named */
 
 	config_on_holders(h->c, mode, sizeof(mode));
 
 	for (;;) {
 		struct holder_scan hs;
-		int r = holders_scan(h->root, &h->ts.scan, SCAN_AUTO, &hs, err, sizeof(err));
+		/*
+		 * /proc until the BPF programs are loaded: their load, on a thread,
+		 * begins only once there is a wait for their quicker scans to serve
+		 */
+		int r = holders_scan(h->root, &h->ts.scan, SCAN_READY, &hs, err, sizeof(err));
 		uint64_t now = now_us();
 
 		if (r < 0)
 			return fail(h, r, "holders: the scan failed: %s", err);
+		if ((int)hs.backend != shown) {
+			say(h, HANDOFF_DEBUG, "holders: %zu process%s, seen by %s", hs.n_holders,
+			    hs.n_holders == 1 ? "" : "es",
+			    hs.backend == SCAN_BPF ? "BPF iterators" : "a walk of /proc");
+			shown = (int)hs.backend;
+		}
 		if (stopped(h)) {
 			holder_scan_free(&hs);
 			say(h, HANDOFF_PROGRESS_END, "%s", "");
@@ -1161,6 +1172,8 @@ static int phase_holders(struct handoff *h)
 				    (unsigned long long)((now - start) / 1000000), who);
 		}
 		if (!told || now >= next_tell) {
+			if (!told)
+				holders_preload(h->root);
 			progress_line(h, &hs, now - start);
 			/* a terminal's line is rewritten each second; a log gets one every 5 s */
 			next_tell = now + (isatty(STDERR_FILENO) ? 1000000ull : 5000000ull);
@@ -1644,8 +1657,6 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	char jpath[4096];
 	int r;
 
-	/* the scans' load (~250 ms in a TCG guest) beside the targets, checks and first jobs */
-	holders_preload(root);
 	if (c->holders_stop || !c->stop_units_set || c->n_stop_units)
 		bus_connect_early(&h);
 	/* the config's devices, else the guest's own PCI hostdevs */

@@ -23,9 +23,13 @@ cp "$TMP/before.holders" "$TMP/scene.holders"
 # display server DS as display-manager.service; screenshots P{before,after-prepare,after-release}
 round_trip() {
 	local ds=$1 p=${2:-} rc
-	"$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+	"$VFIO_AGENT" -v --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
 	rc=$?
 	check "${p}prepare exits 0 ($(tail -n 1 "$TMP/err"))" [ $rc -eq 0 ]
+	# the BPF programs' load (a quarter of a second of this guest's CPU) only for a wait
+	check "${p}prepare: no holder left once the units stopped, seen by a walk of /proc; no BPF load ($(grep "holders: " "$TMP/err" | tr "\n" " "))" \
+		eval 'grep -q "holders: 0 processes, seen by a walk of /proc" "$TMP/err" &&
+			! grep -q "BPF iterators" "$TMP/err"'
 	check "${p}prepare: display-manager.service ($ds) stopped" inactive display-manager.service
 	check "${p}prepare: the lactd stand-in stopped" inactive va-lactd.service
 	check "${p}prepare: the user's units stopped (pipewire, the DRM client)" \
