@@ -220,7 +220,8 @@ int agent_handoff_prepare(const struct agent_ctx *ctx, const struct config *c,
 	int r;
 
 	catch_stop(true, old);
-	r = handoff_prepare(ctx->root, c, dom, agent_kmod_new(ctx), &io, err, errlen);
+	/* libkmod is the handoff's to load, beside its first look at the holders */
+	r = handoff_prepare(ctx->root, c, dom, NULL, &io, err, errlen);
 	catch_stop(false, old);
 	plan_end(&p, r);
 	return exit_code(r);

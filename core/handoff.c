@@ -62,6 +62,7 @@ struct handoff {
 		sd_bus *bus;
 		char err[320];
 	} connect;
+	bool dependents; /* the drivers' dependents are not yet module targets */
 	/* phase 0's look at the holders, taken on a thread of its own beside the preflight */
 	struct {
 		pthread_t thread;
@@ -878,7 +879,25 @@ static void *look_thread(void *arg)
 	return NULL;
 }
 
-/* phase 0's look, begun while the preflight checks: both only read */
+/*
+ * The scans' module targets, once the first look (which reads them) is
+ * over: what depends on the drivers, for a target set resolved before
+ * libkmod was loaded. The first look did without them; phase 4's scans
+ * have them, and stop what that look missed.
+ */
+static int add_dependents(struct handoff *h)
+{
+	int r;
+
+	if (!h->dependents)
+		return 0;
+	h->dependents = false;
+	if ((r = targets_add_dependents(&h->ts, h->kmod)) < 0)
+		return fail(h, r, "targets: what depends on the drivers: %s", strerror(-r));
+	return 0;
+}
+
+/* phase 0's look, begun while libkmod loads and the preflight checks: both only read */
 static void look_early(struct handoff *h)
 {
 	h->look.running = !thread_start(&h->look.thread, look_thread, h);
@@ -949,6 +968,10 @@ static int phase_holder_units(struct handoff *h)
 	if ((r = look_take(h, &hs, err, sizeof(err))) < 0) {
 		holder_scan_free(&hs);
 		return fail(h, r, "holders: the scan failed: %s", err);
+	}
+	if ((r = add_dependents(h)) < 0) {
+		holder_scan_free(&hs);
+		return r;
 	}
 	units_learn(h, &hs);
 	h->batching = true;
@@ -1100,6 +1123,17 @@ static int phase_holders(struct handoff *h)
 	int shown = -1; /* the backend the last line named */
 
 	config_on_holders(h->c, mode, sizeof(mode));
+	if (h->io && h->io->log) {
+		char mods[512];
+		size_t n = 0;
+
+		mods[0] = '\0';
+		for (size_t i = 0; i < h->ts.scan.n_mods && n < sizeof(mods); i++)
+			n += (size_t)snprintf(mods + n, sizeof(mods) - n, "%s%s", i ? " " : "",
+					      h->ts.scan.mods[i]);
+		say(h, HANDOFF_DEBUG, "holders: the files of the devices' nodes and of %s",
+		    mods[0] ? mods : "no module");
+	}
 
 	for (;;) {
 		struct holder_scan hs;
@@ -1677,13 +1711,20 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	/* on failure it has closed k and left h.ts empty */
 	if ((r = targets_resolve(root, c, &req, k, &h.ts, err, errlen)) < 0)
 		goto out;
+	/* the first look begins while libkmod loads: what depends on the drivers comes after it */
+	if (c->holders_stop)
+		look_early(&h);
 	h.kmod = h.ts.kmod;
 	if (!h.kmod && (r = modules_open(root, &h.kmod, kmod_say, &h, err, errlen)) < 0)
 		goto out;
-	if (!h.ts.kmod)
+	if (!h.ts.kmod) {
 		h.ts.kmod = h.kmod;
-	if (c->holders_stop)
-		look_early(&h);
+		h.dependents = true;
+		if (!h.look.running && (r = add_dependents(&h)) < 0) {
+			snprintf(err, errlen, "%s", h.err);
+			goto out;
+		}
+	}
 	/* every refusal before the first change: no unit stopped, no journal */
 	if ((r = handoff_preflight(root, c, &h.ts, err, errlen)) < 0)
 		goto out;

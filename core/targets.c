@@ -164,6 +164,14 @@ static int add_dep(const char *dep, void *arg)
 	return r < 0 ? r : t->n_mods == before; /* 1: seen */
 }
 
+/* what depends on mod, loaded, as module targets; a module not loaded has none */
+static int add_dependents_of(struct target_set *ts, struct kmod_ctx *k, const char *mod)
+{
+	int r = module_each_dependent(k, mod, add_dep, &ts->scan);
+
+	return r == -ENOENT ? 0 : r;
+}
+
 static int add_root_module(struct target_set *ts, struct kmod_ctx *k, const char *mod)
 {
 	int r;
@@ -178,8 +186,16 @@ static int add_root_module(struct target_set *ts, struct kmod_ctx *k, const char
 	snprintf(ts->roots[ts->n_roots++], HOLD_MOD_LEN, "%s", mod);
 	if ((r = scan_targets_add_mod(&ts->scan, mod)))
 		return r;
-	r = k ? module_each_dependent(k, mod, add_dep, &ts->scan) : 0;
-	return r == -ENOENT ? 0 : r;
+	return k ? add_dependents_of(ts, k, mod) : 0;
+}
+
+int targets_add_dependents(struct target_set *ts, struct kmod_ctx *k)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < ts->n_roots && !r; i++)
+		r = add_dependents_of(ts, k, ts->roots[i]);
+	return r;
 }
 
 static int add_pci(struct target_set *ts, struct kmod_ctx *k, const char *root, const char *bdf)

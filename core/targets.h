@@ -59,6 +59,12 @@ struct target_set {
  */
 int targets_resolve(const char *root, const struct config *c, const struct target_req *req,
 		    struct kmod_ctx *k, struct target_set *ts, char *err, size_t errlen);
+/*
+ * What depends on each of the set's driver modules, as targets of its
+ * scans: what targets_resolve() adds when it has libkmod, for a set
+ * resolved without. k stays the caller's. 0 or -errno.
+ */
+int targets_add_dependents(struct target_set *ts, struct kmod_ctx *k);
 void target_set_free(struct target_set *ts);
 
 /* room for every option of argv; -ENOMEM */
