@@ -47,6 +47,8 @@ struct scan_targets {
 	 * a target. The /proc backend's answer; BPF reads dma_buf->owner.
 	 */
 	char prime_mod[HOLD_MOD_LEN];
+	/* open files only, no mappings: what a display server holds its card by */
+	bool files_only;
 };
 
 /* SCAN_READY: SCAN_AUTO when the BPF programs are loaded already, else /proc at once */

@@ -244,11 +244,11 @@ int scan_bpf(const struct scan_targets *t, struct hold_vec *out, char *err, size
 	}
 	/* the two walks are independent: mappings on a second thread */
 	vmas.prog = skel->progs.scan_vmas;
-	threaded = thread_start(&th, iter_thread, &vmas) == 0;
+	threaded = !t->files_only && thread_start(&th, iter_thread, &vmas) == 0;
 	r = run_iter(skel->progs.scan_files, t, out, err, errlen);
 	if (threaded)
 		pthread_join(th, NULL);
-	else
+	else if (!t->files_only)
 		iter_thread(&vmas);
 	for (size_t i = 0; !r && !vmas.r && i < vmas.out.n; i++)
 		r = hold_vec_push(out, &vmas.out.v[i]);

@@ -365,7 +365,7 @@ int scan_proc(const char *root, const struct scan_targets *t, struct hold_vec *o
 		if (pid_fd < 0)
 			continue; /* exited */
 		r = scan_fds(&s, pid_fd, pid, comm);
-		if (!r)
+		if (!r && !t->files_only)
 			r = scan_maps(&s, pid_fd, pid, comm);
 		close(pid_fd);
 		if (r) {

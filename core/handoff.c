@@ -1373,6 +1373,8 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 	uint32_t kdev;
 	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
+	/* a display server (or logind for it) holds the card by an open file: no mappings to read */
+	t.files_only = true;
 	/* the journal's devices (release), or the plan's (a rollback before vfio-pci) */
 	for (size_t i = 0; i < n + h->ts.n_pcis; i++) {
 		const char *bdf = i < n ? recs[i].a : h->ts.pcis[i - n].bdf;

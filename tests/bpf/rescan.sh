@@ -44,10 +44,15 @@ stop() {
 	kill -9 "$pid"
 	for _ in $(seq 100); do [ -d /proc/"$pid" ] || break; sleep 0.02; done
 }
-# same NAME GOT WANT: the answer, and the /proc backend's in the same process
+# same NAME GOT WANT [+files] PATH...: the answer, and the /proc backend's in the same process
 same() {
 	local proc
-	proc=$(scan proc "${@:4}" | sed 's/^backend proc$/backend bpf/')
+	if [ "$4" = +files ]; then
+		proc=$(scan proc+files "${@:5}")
+	else
+		proc=$(scan proc "${@:4}")
+	fi
+	proc=$(echo "$proc" | sed 's/^backend proc$/backend bpf/')
 	if [ "$2" != "$3" ]; then
 		not_ok "$1" "bpf: [$(echo $2)], want [$(echo $3)]"
 	elif [ "$proc" != "$3" ]; then
@@ -83,6 +88,12 @@ same "the mappable node only: b is not a holder of it" "$(scan bpf "$MAPDEV")" "
 check "the maps hold that scan's one target: $(ask maps)" \
 	[ "$(ask maps)" = "target_devs 1 target_majors 0 target_mods 0" ]
 same "the other node only: m is not a holder of it" "$(scan bpf "$DEV")" "$(want b)" "$DEV"
+
+# open files only (the display wait's scans): m's mapping is no hold of that kind
+same "open files only: b's fd, not m's mapping" "$(scan bpf+files "$DEV" "$MAPDEV")" "$(want b)" \
+	+files "$DEV" "$MAPDEV"
+same "... and all holds again in the next scan" "$(scan bpf "$DEV" "$MAPDEV")" "$(want b m)" \
+	"$DEV" "$MAPDEV"
 
 for i in $(seq 20); do scan bpf "$DEV" "$MAPDEV" >/dev/null; done
 check "after 25 scans: loaded once, no link or iterator left open: $(ask fds)" \

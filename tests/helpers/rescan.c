@@ -4,8 +4,9 @@
  * tests/bpf/rescan.sh. Reads one command a line from stdin and answers on
  * stdout, each answer closed by a line "end":
  *
- *   scan BACKEND PATH...   holders_scan() (BACKEND auto, bpf, proc or ready)
- *                          with those device nodes as the only targets; one
+ *   scan BACKEND PATH...   holders_scan() (BACKEND auto, bpf, proc or ready,
+ *                          +files: open files only, as the display wait
+ *                          asks) with those device nodes as the only targets; one
  *                          "PID KIND FD" line per hold (FD "-" for a mapping),
  *                          sorted, then "backend NAME"
  *   fds                    the BPF objects this process holds open: "progs N
@@ -28,6 +29,7 @@
 #include <bpf/bpf.h>
 
 #include "core/holders.h"
+#include "shared/macro.h"
 
 static int cmp_line(const void *a, const void *b)
 {
@@ -44,6 +46,12 @@ static void scan(char *args)
 	char *path;
 	int r;
 
+	char name[16];
+
+	if (b && (t.files_only = str_ends_with(b, "+files"))) {
+		snprintf(name, sizeof(name), "%.*s", (int)(strlen(b) - strlen("+files")), b);
+		b = name;
+	}
 	if (b && !strcmp(b, "bpf"))
 		want = SCAN_BPF;
 	else if (b && !strcmp(b, "proc"))
