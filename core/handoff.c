@@ -350,18 +350,26 @@ static void known_learn(struct handoff *h, struct jrec *recs, size_t n)
 	h->n_known = n;
 }
 
+/* what known_learn() got for unit of manager mgr ("" the system's), or NULL */
+static const struct unit_job *known_find(const struct handoff *h, const char *unit, const char *mgr)
+{
+	for (size_t i = 0; i < h->n_known; i++)
+		if (!strcmp(h->known[i].a, unit) && !strcmp(h->known[i].b, mgr))
+			return &h->known_ans[i];
+	return NULL;
+}
+
 /* a unit's lookup: the one known_learn() made, else (none, or it failed) one made now */
 static void lookup(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
 		   struct unit_job *ans)
 {
+	const struct unit_job *k = known_find(h, unit, mgr);
 	struct jrec rec = { .step = type };
 
-	for (size_t i = 0; i < h->n_known; i++)
-		if (!h->known_ans[i].r && !strcmp(h->known[i].a, unit) &&
-		    !strcmp(h->known[i].b, mgr)) {
-			*ans = h->known_ans[i];
-			return;
-		}
+	if (k && !k->r) {
+		*ans = *k;
+		return;
+	}
 	if (strlen(unit) >= sizeof(rec.a) || strlen(mgr) >= sizeof(rec.b)) {
 		ans->r = -ENAMETOOLONG;
 		snprintf(ans->err, sizeof(ans->err), "%s", strerror(ENAMETOOLONG));
@@ -800,11 +808,12 @@ static int phase_units(struct handoff *h)
 /* the loaded system unit's object path, from what the run knows, else asked now */
 static bool system_unit_path(struct handoff *h, const char *unit, char *path, size_t len)
 {
-	for (size_t i = 0; i < h->n_known; i++)
-		if (!h->known[i].b[0] && !strcmp(h->known[i].a, unit)) {
-			snprintf(path, len, "%s", h->known_ans[i].ans.path);
-			return h->known_ans[i].r == 0 && path[0];
-		}
+	const struct unit_job *k = known_find(h, unit, "");
+
+	if (k) {
+		snprintf(path, len, "%s", k->ans.path);
+		return k->r == 0 && path[0];
+	}
 	return h->bus && unit_path(h->bus, unit, path, len) == 0;
 }
 
@@ -846,7 +855,6 @@ static bool holder_unit(const struct proc_info *pi, char mgr[24])
  * (journaled as holder lines, started again at release after the display
  * server); scopes, PID 1 and bare processes are left to wait/kill/fail.
  */
-
 static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 {
 	char mgr[24];
@@ -1119,21 +1127,15 @@ static int phase_holders(struct handoff *h)
 	char mode[24];
 	bool termed = false, killed = false, told = false;
 	uint64_t kill_deadline = 0, next_tell = 0;
-	char who[400], err[320], note[640];
+	char who[400], err[320], note[640], mods[512];
+	struct strbuf sb = strbuf_on(mods, sizeof(mods));
 	int shown = -1; /* the backend the last line named */
 
 	config_on_holders(h->c, mode, sizeof(mode));
-	if (h->io && h->io->log) {
-		char mods[512];
-		size_t n = 0;
-
-		mods[0] = '\0';
-		for (size_t i = 0; i < h->ts.scan.n_mods && n < sizeof(mods); i++)
-			n += (size_t)snprintf(mods + n, sizeof(mods) - n, "%s%s", i ? " " : "",
-					      h->ts.scan.mods[i]);
-		say(h, HANDOFF_DEBUG, "holders: the files of the devices' nodes and of %s",
-		    mods[0] ? mods : "no module");
-	}
+	for (size_t i = 0; i < h->ts.scan.n_mods; i++)
+		sb_printf(&sb, "%s%s", i ? " " : "", h->ts.scan.mods[i]);
+	say(h, HANDOFF_DEBUG, "holders: the files of the devices' nodes and of %s",
+	    mods[0] ? mods : "no module");
 
 	for (;;) {
 		struct holder_scan hs;
