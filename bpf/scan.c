@@ -161,6 +161,7 @@ bool scan_targets_empty(const struct scan_targets *t)
 
 void scan_targets_free(struct scan_targets *t)
 {
+	free(t->pids);
 	free(t->devs);
 	free(t->dev_mods);
 	free(t->majors);

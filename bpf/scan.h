@@ -49,6 +49,13 @@ struct scan_targets {
 	char prime_mod[HOLD_MOD_LEN];
 	/* open files only, no mappings: what a display server holds its card by */
 	bool files_only;
+	/*
+	 * When n_pids: the /proc backend reads these processes only, not all
+	 * of /proc (a wait for a known unit's processes); BPF's iterators
+	 * still see every process, and the caller picks among the holders
+	 */
+	uint32_t *pids;
+	size_t n_pids;
 };
 
 /* SCAN_READY: SCAN_AUTO when the BPF programs are loaded already, else /proc at once */

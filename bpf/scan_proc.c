@@ -353,15 +353,25 @@ int scan_proc(const char *root, const struct scan_targets *t, struct hold_vec *o
 			close(s.proc_fd);
 		return r;
 	}
-	while ((de = readdir(d))) {
-		char comm[HOLD_COMM_LEN] = "";
+	/* every process of /proc, or only those the targets name */
+	for (size_t i = 0;; i++) {
+		char comm[HOLD_COMM_LEN] = "", name[16];
 		uint32_t pid;
 		int pid_fd;
 
-		if (!isdigit((unsigned char)de->d_name[0]))
+		if (t->n_pids) {
+			if (i == t->n_pids)
+				break;
+			pid = t->pids[i];
+		} else if (!(de = readdir(d))) {
+			break;
+		} else if (!isdigit((unsigned char)de->d_name[0])) {
 			continue;
-		pid = (uint32_t)strtoul(de->d_name, NULL, 10);
-		pid_fd = openat(s.proc_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		} else {
+			pid = (uint32_t)strtoul(de->d_name, NULL, 10);
+		}
+		snprintf(name, sizeof(name), "%u", pid);
+		pid_fd = openat(s.proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pid_fd < 0)
 			continue; /* exited */
 		r = scan_fds(&s, pid_fd, pid, comm);

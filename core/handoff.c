@@ -1357,22 +1357,47 @@ static void wait_card_open(int ifd, uint64_t deadline)
 }
 
 /*
+ * The processes the display wait reads: those of the display server's
+ * unit and of logind, from their control groups (dirs; "" for a logind
+ * that does not run), put in t; a few processes, where a walk of /proc
+ * reads each one's open files while the compositor starts beside it.
+ * false (every process read) when a group cannot be read.
+ */
+static bool display_pids(char dirs[2][4096], struct scan_targets *t)
+{
+	free(t->pids);
+	t->pids = NULL;
+	t->n_pids = 0;
+	for (int i = 0; i < 2; i++)
+		if (dirs[i][0] && cgroup_pids(dirs[i], &t->pids, &t->n_pids) < 0) {
+			free(t->pids);
+			t->pids = NULL;
+			t->n_pids = 0;
+			return false;
+		}
+	return true;
+}
+
+/*
  * After the display server's unit started again: wait (a bounded time)
  * until a process of it, or logind for its session, holds a DRM primary
  * node of the journal's devices, so that it, not a unit started after it,
  * becomes DRM master: the first opener of a primary node with no master
  * gets it. Release loads no BPF
  * for these scans: /proc answers them while the CPU is the compositor's
- * (a rollback's, after prepare's scans, take BPF's loaded programs).
+ * (a rollback's, after prepare's scans, take BPF's loaded programs), and
+ * for a system unit they read only its processes and logind's, listed
+ * afresh from their control groups each time (display_pids()).
  */
 static void wait_display_server(struct handoff *h, const struct jrec *recs, size_t n,
 				const struct jrec *display)
 {
 	uint64_t deadline = now_us() + DISPLAY_WAIT_US;
 	struct scan_targets t = { 0 };
-	char err[320], path[256], dev[32];
-	bool found = false;
+	char err[320], path[256], dev[32], dirs[2][4096] = { "", "" };
+	bool found = false, few;
 	uint32_t kdev;
+	int r;
 	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 
 	/* a display server (or logind for it) holds the card by an open file: no mappings to read */
@@ -1405,9 +1430,26 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 		}
 		free_list(list, m);
 	}
+	/* a system unit: its processes and logind's are known by their groups */
+	few = !display->b[0] && h->bus &&
+	      !unit_cgroup_dir(h->bus, h->root, display->a, dirs[0], sizeof(dirs[0]));
+	if (few && (r = unit_cgroup_dir(h->bus, h->root, "systemd-logind.service", dirs[1],
+					sizeof(dirs[1]))) < 0) {
+		few = r == -ENOENT; /* a logind that does not run holds nothing */
+		dirs[1][0] = '\0';
+	}
+	if (few)
+		say(h, HANDOFF_DEBUG,
+		    "display wait: the processes of %s and of systemd-logind.service", display->a);
+	else
+		say(h, HANDOFF_DEBUG,
+		    "display wait: every process (%s's control group is not known)", display->a);
 	while (!found && t.n_devs && now_us() < deadline && !stopped(h)) {
 		struct holder_scan hs;
 
+		/* listed again at each look: a process of the unit may have started since */
+		if (few && !display_pids(dirs, &t))
+			few = false;
 		if (holders_scan(h->root, &t, SCAN_READY, &hs, err, sizeof(err)) < 0)
 			break;
 		for (size_t i = 0; i < hs.n_holders && !found; i++) {
@@ -1559,6 +1601,15 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 	free(jobs);
 	free(at);
 	return err[0] ? -EIO : 0;
+}
+
+/* the helpers of the users whose units recs[0..n) starts, begun before their turn */
+static void users_warm(struct handoff *h, const struct jrec *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && recs[i].b[0])
+			unit_users_warm(&h->users, h->root,
+					(uid_t)strtoul(recs[i].b + 5, NULL, 10));
 }
 
 /* ---- a journal vfio-agent could have written, and no other ---- */
@@ -1849,6 +1900,9 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 	/* a line this handoff could not have written refuses the whole journal */
 	if ((r = journal_check(&h, c, dom, recs, n, jpath, err, errlen)) < 0)
 		goto out;
+	/* a user's units to start: its helper forks and connects while the kernel's steps are undone */
+	if (!h.dry)
+		users_warm(&h, recs, n);
 	if (h.dry)
 		plan_item(&h,
 			  &(struct plan_item){

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* systemd's Manager API, the way systemctl uses it: Subscribe, the job, JobRemoved. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <systemd/sd-bus.h>
 
 #include "core/dl.h"
+#include "shared/array.h"
 #include "shared/macro.h"
 #include "core/units.h"
 
@@ -162,6 +164,8 @@ static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
 
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		e = -errno;
+	else /* on the bus before the first request, while the parent goes on; else at it */
+		user_bus(root, uid, &bus, why, sizeof(why));
 	for (;;) {
 		ssize_t k = recv(fd, &m, sizeof(m), 0);
 
@@ -261,6 +265,17 @@ static void user_link_close(struct unit_user_link *l)
 	while (l->pid > 0 && waitpid(l->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	l->pid = 0;
+}
+
+int unit_users_warm(struct unit_users *u, const char *root, uid_t uid)
+{
+	struct unit_user_link *l;
+	char err[256];
+	int r;
+
+	if ((r = dl_libsystemd(err, sizeof(err))) < 0)
+		return r;
+	return user_link(u, root, uid, &l);
 }
 
 static int user_send(struct unit_users *u, const char *root, uid_t uid, struct user_msg *m,
@@ -405,6 +420,70 @@ int unit_path(sd_bus *bus, const char *unit, char *path, size_t len)
 	sym_sd_bus_message_unref(reply);
 	sym_sd_bus_error_free(&e);
 	return r < 0 ? r : 0;
+}
+
+int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, size_t len)
+{
+	static const char *const bases[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified",
+					     "/sys/fs/cgroup/systemd" };
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	char path[512], procs[4200];
+	const char *cg = NULL;
+	int r;
+
+	if ((r = unit_path(bus, unit, path, sizeof(path))) < 0)
+		return r;
+	r = sym_sd_bus_call_method(bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "Get", &e,
+				   &reply, "ss", "org.freedesktop.systemd1.Service",
+				   "ControlGroup");
+	if (r >= 0 && (r = sym_sd_bus_message_enter_container(reply, 'v', "s")) >= 0)
+		r = sym_sd_bus_message_read(reply, "s", &cg);
+	/* "" while no process runs; never the root group */
+	if (r >= 0 && (!cg || cg[0] != '/' || !cg[1] || strstr(cg, "/..")))
+		r = -ENOENT;
+	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(bases); i++) {
+		snprintf(dir, len, "%s%s%s", root, bases[i], cg);
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+		if (!access(procs, R_OK))
+			break;
+		if (i == ARRAY_SIZE(bases) - 1)
+			r = -ENOENT;
+	}
+	sym_sd_bus_message_unref(reply);
+	sym_sd_bus_error_free(&e);
+	return r < 0 ? r : 0;
+}
+
+int cgroup_pids(const char *dir, uint32_t **pids, size_t *n)
+{
+	char path[4200], line[32];
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (!r && fgets(line, sizeof(line), f)) {
+		char *end;
+		unsigned long pid = strtoul(line, &end, 10);
+
+		if (end == line || pid > UINT32_MAX)
+			continue;
+		if (!(r = ARRAY_GROW(*pids, *n)))
+			(*pids)[(*n)++] = (uint32_t)pid;
+	}
+	fclose(f);
+	if (r || !(d = opendir(dir)))
+		return r;
+	while (!r && (de = readdir(d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.' &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
+			r = cgroup_pids(path, pids, n) == -ENOMEM ? -ENOMEM : 0;
+	closedir(d);
+	return r;
 }
 
 void units_disconnect(sd_bus *bus)

@@ -87,12 +87,27 @@ int unit_user_jobs_begin(struct unit_users *u, const char *root, uid_t uid, enum
 			 const struct unit_job *jobs, size_t n, uint64_t timeout_us, char *err,
 			 size_t errlen);
 int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, size_t n);
+/*
+ * User uid's helper started now, ahead of its first call, and connecting
+ * to the user's bus while the caller goes on: its fork and connection off
+ * the path of the calls. 0 or -errno; the first call reports a failure.
+ */
+int unit_users_warm(struct unit_users *u, const char *root, uid_t uid);
 /* the children gone, when their last jobs have ended */
 void unit_users_close(struct unit_users *u);
 void units_disconnect(sd_bus *bus);
 
 /* the unit's object path (the same for an alias and its unit); -errno (not loaded) */
 int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
+/*
+ * The directory of a system service's control group (systemd's
+ * ControlGroup) in the cgroup file system under root: the unified
+ * hierarchy at /sys/fs/cgroup, else systemd's own beside cgroup v1's.
+ * -errno: not loaded, no group (no process runs), no hierarchy shows it.
+ */
+int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, size_t len);
+/* the processes of a control group's directory and of those below it, appended to *pids */
+int cgroup_pids(const char *dir, uint32_t **pids, size_t *n);
 
 /*
  * One look at each unit of q[0..n) (n <= UNIT_BATCH_MAX), all at once:

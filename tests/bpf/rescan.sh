@@ -95,6 +95,16 @@ same "open files only: b's fd, not m's mapping" "$(scan bpf+files "$DEV" "$MAPDE
 same "... and all holds again in the next scan" "$(scan bpf "$DEV" "$MAPDEV")" "$(want b m)" \
 	"$DEV" "$MAPDEV"
 
+# processes named (the display wait names its unit's and logind's): the /proc
+# walk reads those alone; BPF's iterators see every process still
+start_holder c open "$DEV" || not_ok setup "holder c"
+read -r bpid _ <"$TMP/b"
+got=$(scan proc+files "pid:$bpid" "$DEV")
+check "processes named: the /proc walk reads b alone, not c ([$(echo $got)])" \
+	[ "$got" = "$(want b | sed 's/^backend bpf$/backend proc/')" ]
+check "... and BPF sees c too" [ "$(scan bpf+files "pid:$bpid" "$DEV")" = "$(want b c)" ]
+stop c
+
 for i in $(seq 20); do scan bpf "$DEV" "$MAPDEV" >/dev/null; done
 check "after 25 scans: loaded once, no link or iterator left open: $(ask fds)" \
 	[ "$(ask fds)" = "progs 2 links 0 iters 0" ]

@@ -6,7 +6,9 @@
  *
  *   scan BACKEND PATH...   holders_scan() (BACKEND auto, bpf, proc or ready,
  *                          +files: open files only, as the display wait
- *                          asks) with those device nodes as the only targets; one
+ *                          asks) with those device nodes as the only targets
+ *                          (a PATH pid:N names a process to read, as the
+ *                          display wait names its unit's); one
  *                          "PID KIND FD" line per hold (FD "-" for a mapping),
  *                          sorted, then "backend NAME"
  *   fds                    the BPF objects this process holds open: "progs N
@@ -60,7 +62,17 @@ static void scan(char *args)
 		want = SCAN_READY;
 	while ((path = strtok(NULL, " "))) {
 		struct stat st;
+		void *v;
 
+		if (!strncmp(path, "pid:", 4)) {
+			if (!(v = realloc(t.pids, (t.n_pids + 1) * sizeof(*t.pids)))) {
+				printf("error out of memory\n");
+				goto out;
+			}
+			t.pids = v;
+			t.pids[t.n_pids++] = (uint32_t)strtoul(path + 4, NULL, 10);
+			continue;
+		}
 		if (stat(path, &st) || !S_ISCHR(st.st_mode)) {
 			printf("error %s: not a char device\n", path);
 			goto out;

@@ -50,9 +50,13 @@ round_trip() {
 	rc=$?
 	check "${p}prepare: the desktop is gone from the screen ($(cat "$TMP/diff"))" [ $rc -eq 1 ]
 
-	"$VFIO_AGENT" --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
+	"$VFIO_AGENT" -v --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
 	rc=$?
 	check "${p}release exits 0 ($(tail -n 1 "$TMP/err"))" [ $rc -eq 0 ]
+	# the wait reads the processes of the two control groups, not all of /proc
+	check "${p}release: the display wait read display-manager.service's processes and logind's, and $ds held its card within it ($(grep -E "display wait|holds no DRM" "$TMP/err" | tr "\n" " "))" \
+		eval 'grep -q "display wait: the processes of display-manager.service and of systemd-logind.service" "$TMP/err" &&
+			! grep -q "holds no DRM card" "$TMP/err"'
 	check "${p}release: bochs drives $gpu, snd_hda_intel $audio" \
 		eval '[ "$(driver_of $gpu)" = bochs-drm ] && [ "$(driver_of $audio)" = snd_hda_intel ]'
 	check "${p}release: $ds is DRM master of $card again" wait_for 10 display_master
