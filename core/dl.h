@@ -62,7 +62,7 @@
 	X(sd_bus_error_has_name) X(sd_bus_flush_close_unref) X(sd_bus_match_signal)         \
 	X(sd_bus_message_enter_container) X(sd_bus_message_get_errno)                       \
 	X(sd_bus_message_get_error) X(sd_bus_message_read) X(sd_bus_message_read_strv)      \
-	X(sd_bus_message_unref) X(sd_bus_open_system) X(sd_bus_new)                         \
+	X(sd_bus_message_unref) X(sd_bus_open_system) X(sd_bus_new) X(sd_bus_path_encode)   \
 	X(sd_bus_set_address) X(sd_bus_set_bus_client) X(sd_bus_start)              \
 	X(sd_bus_process) X(sd_bus_slot_unref) X(sd_bus_wait) X(sd_notify) X(sd_notifyf) \
 	X(sd_watchdog_enabled)

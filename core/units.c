@@ -428,15 +428,17 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 					     "/sys/fs/cgroup/systemd" };
 	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
-	char path[512], procs[4200];
 	const char *cg = NULL;
+	char procs[4200], *path = NULL;
 	int r;
 
-	if ((r = unit_path(bus, unit, path, sizeof(path))) < 0)
+	/* the unit's object path from its name (an alias's is its unit's): one round trip */
+	if ((r = sym_sd_bus_path_encode(SD_PATH "/unit", unit, &path)) < 0)
 		return r;
 	r = sym_sd_bus_call_method(bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "Get", &e,
 				   &reply, "ss", "org.freedesktop.systemd1.Service",
 				   "ControlGroup");
+	free(path);
 	if (r >= 0 && (r = sym_sd_bus_message_enter_container(reply, 'v', "s")) >= 0)
 		r = sym_sd_bus_message_read(reply, "s", &cg);
 	/* "" while no process runs; never the root group */
