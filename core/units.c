@@ -457,7 +457,10 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 	return r < 0 ? r : 0;
 }
 
-int cgroup_pids(const char *dir, uint32_t **pids, size_t *n)
+/* a service's own groups below its top: deeper ones are not read */
+#define CGROUP_DEPTH_MAX 8
+
+static int cgroup_pids_at(const char *dir, uint32_t **pids, size_t *n, int depth)
 {
 	char path[4200], line[32];
 	struct dirent *de;
@@ -478,14 +481,19 @@ int cgroup_pids(const char *dir, uint32_t **pids, size_t *n)
 			(*pids)[(*n)++] = (uint32_t)pid;
 	}
 	fclose(f);
-	if (r || !(d = opendir(dir)))
+	if (r || depth == CGROUP_DEPTH_MAX || !(d = opendir(dir)))
 		return r;
 	while (!r && (de = readdir(d)))
 		if (de->d_type == DT_DIR && de->d_name[0] != '.' &&
 		    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) < (int)sizeof(path))
-			r = cgroup_pids(path, pids, n) == -ENOMEM ? -ENOMEM : 0;
+			r = cgroup_pids_at(path, pids, n, depth + 1) == -ENOMEM ? -ENOMEM : 0;
 	closedir(d);
 	return r;
+}
+
+int cgroup_pids(const char *dir, uint32_t **pids, size_t *n)
+{
+	return cgroup_pids_at(dir, pids, n, 0);
 }
 
 void units_disconnect(sd_bus *bus)

@@ -106,7 +106,10 @@ int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
  * -errno: not loaded, no group (no process runs), no hierarchy shows it.
  */
 int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, size_t len);
-/* the processes of a control group's directory and of those below it, appended to *pids */
+/*
+ * The processes of a control group's directory and of those below it (8
+ * levels at most), appended to *pids
+ */
 int cgroup_pids(const char *dir, uint32_t **pids, size_t *n);
 
 /*

@@ -116,6 +116,35 @@ for p in prepare release both back; do
 		printf "| %s | %d | %d | %d | %d | %.1fx | %.0f %% | %.0f %% |\n", n, a, s, f, o, s / a,
 			100 * (a - f) / a, 100 * (a - o) / a }'
 done
+# the same ratios taken within each round (vfio-agent against the hook, the
+# floor and the operations of its own round), then their median: the host's
+# speed drifts between rounds, and a round's three runs share it
+echo
+echo "| phase (median of the $ROUNDS rounds' own ratios) | seed / vfio-agent | (vfio-agent - floor) / vfio-agent | (vfio-agent - operations) / vfio-agent |"
+echo "|---|---:|---:|---:|"
+for p in prepare release both back; do
+	case $p in
+	both) name="prepare + release" ;;
+	back) name="desktop back" ;;
+	*) name=$p ;;
+	esac
+	awk -v p="$p" -v n="$name" '
+	function med(v, k,   i, j, t) {
+		for (i = 2; i <= k; i++)
+			for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		return k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+	}
+	$2 == p { x[$1, ++c[$1]] = $3 }
+	END {
+		for (i = 1; i <= c["agent"]; i++) {
+			s[i] = x["seed", i] / x["agent", i]
+			f[i] = 100 * (x["agent", i] - x["floor", i]) / x["agent", i]
+			o[i] = 100 * (x["agent", i] - x["ops", i]) / x["agent", i]
+		}
+		k = c["agent"]
+		printf "| %s | %.1fx | %.0f %% | %.0f %% |\n", n, med(s, k), med(f, k), med(o, k)
+	}' "$TMP/times"
+done
 echo
 echo "# every round (who phase ms):"
 sed 's/^/#   /' "$TMP/times"

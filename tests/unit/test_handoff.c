@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -426,6 +427,64 @@ static void test_order(void)
 	CHECK("order: a cycle is ELOOP, not a hang", r == -ELOOP);
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "w"))) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* release's display wait: a unit's processes from its control group and those below */
+static void test_cgroup_pids(void)
+{
+	char top[] = "/tmp/va-cgroup.XXXXXX", dir[4200], line[16], got[512] = "";
+	uint32_t *pids = NULL;
+	size_t n = 0;
+	int r;
+
+	if (!mkdtemp(top)) {
+		CHECK("cgroup: a scratch directory", 0);
+		return;
+	}
+	put(top, "cgroup.procs", "10\n20\n");
+	snprintf(dir, sizeof(dir), "%s/sub", top);
+	mkdir(dir, 0755);
+	put(dir, "cgroup.procs", "30\nnot a pid\n\n");
+	/* a chain of groups 12 deep below sub: those past 8 levels are not read */
+	for (int i = 1; i <= 12; i++) {
+		snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/d%d", i);
+		mkdir(dir, 0755);
+		snprintf(line, sizeof(line), "%d\n", 100 + i);
+		put(dir, "cgroup.procs", line);
+	}
+	r = cgroup_pids(top, &pids, &n);
+	for (size_t i = 0; i < n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%u", i ? " " : "",
+			 pids[i]);
+	CHECK("cgroup: the group's processes read", r == 0);
+	CHECK_STR("cgroup: its own, then those below, 8 levels down, a bad line skipped", got,
+		  "10 20 30 101 102 103 104 105 106 107");
+	free(pids);
+	pids = NULL;
+	n = 0;
+	snprintf(dir, sizeof(dir), "%s/none", top);
+	CHECK("cgroup: a group that is not there is -ENOENT, nothing read",
+	      cgroup_pids(dir, &pids, &n) == -ENOENT && n == 0);
+	free(pids);
+	if (nftw(top, remove_one, 16, FTW_DEPTH | FTW_PHYS))
+		printf("# %s: not all removed\n", top);
+}
+
 int main(void)
 {
 	test_example();
@@ -434,5 +493,6 @@ int main(void)
 	test_journal();
 	test_journal_shapes();
 	test_order();
+	test_cgroup_pids();
 	TAP_EXIT();
 }
