@@ -399,6 +399,14 @@ static int fake_holders(const char *name, modname_t **out, size_t *n, void *arg)
 	return 0;
 }
 
+/* word appended to a line of words */
+static void add_word(char *line, size_t len, const char *word)
+{
+	size_t at = strlen(line);
+
+	snprintf(line + at, len - at, "%s%s", at ? " " : "", word);
+}
+
 static void test_order(void)
 {
 	modname_t roots[2] = { "nvidia" }, *out = NULL;
@@ -407,8 +415,7 @@ static void test_order(void)
 	int r = module_order(roots, 1, fake_holders, NULL, &out, &n);
 
 	for (size_t i = 0; i < n; i++)
-		snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i ? " " : "",
-			 out[i]);
+		add_word(line, sizeof(line), out[i]);
 	CHECK("order: nvidia's dependents first", r == 0);
 	CHECK_STR("order: uvm, drm, modeset, nvidia", line,
 		  "nvidia_uvm nvidia_drm nvidia_modeset nvidia");
@@ -468,9 +475,10 @@ static void test_cgroup_pids(void)
 		put(dir, "cgroup.procs", line);
 	}
 	r = cgroup_pids(top, &pids, &n);
-	for (size_t i = 0; i < n; i++)
-		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%u", i ? " " : "",
-			 pids[i]);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(line, sizeof(line), "%u", pids[i]);
+		add_word(got, sizeof(got), line);
+	}
 	CHECK("cgroup: the group's processes read", r == 0);
 	CHECK_STR("cgroup: its own, then those below, 8 levels down, a bad line skipped", got,
 		  "10 20 30 101 102 103 104 105 106 107");
