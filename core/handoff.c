@@ -1442,8 +1442,8 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 		say(h, HANDOFF_DEBUG,
 		    "display wait: the processes of %s and of systemd-logind.service", display->a);
 	else
-		say(h, HANDOFF_DEBUG,
-		    "display wait: every process (%s's control group is not known)", display->a);
+		say(h, HANDOFF_DEBUG, "display wait: every process (%s%s)", display->a,
+		    display->b[0] ? " is a user's unit" : "'s control group could not be read");
 	while (!found && t.n_devs && now_us() < deadline && !stopped(h)) {
 		struct holder_scan hs;
 
