@@ -356,6 +356,7 @@ int scan_proc(const char *root, const struct scan_targets *t, struct hold_vec *o
 	/* every process of /proc, or only those the targets name */
 	for (size_t i = 0;; i++) {
 		char comm[HOLD_COMM_LEN] = "", name[16];
+		const char *dir = name;
 		uint32_t pid;
 		int pid_fd;
 
@@ -363,15 +364,16 @@ int scan_proc(const char *root, const struct scan_targets *t, struct hold_vec *o
 			if (i == t->n_pids)
 				break;
 			pid = t->pids[i];
+			snprintf(name, sizeof(name), "%u", pid);
 		} else if (!(de = readdir(d))) {
 			break;
 		} else if (!isdigit((unsigned char)de->d_name[0])) {
 			continue;
 		} else {
 			pid = (uint32_t)strtoul(de->d_name, NULL, 10);
+			dir = de->d_name;
 		}
-		snprintf(name, sizeof(name), "%u", pid);
-		pid_fd = openat(s.proc_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		pid_fd = openat(s.proc_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pid_fd < 0)
 			continue; /* exited */
 		r = scan_fds(&s, pid_fd, pid, comm);

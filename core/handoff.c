@@ -204,6 +204,12 @@ static int bus_get(struct handoff *h, const char *what)
 	return 0;
 }
 
+/* the user of a manager "user:UID" (the journal's checked shape); 0 for "", the system's */
+static uid_t mgr_uid(const char *mgr)
+{
+	return mgr[0] ? (uid_t)strtoul(mgr + 5, NULL, 10) : 0;
+}
+
 /*
  * One job of a unit's manager, waited for: "" the system's, over our bus;
  * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
@@ -215,8 +221,8 @@ static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const
 	int r;
 
 	if (mgr[0])
-		return unit_user_op(&h->users, h->root, (uid_t)strtoul(mgr + 5, NULL, 10), op, unit,
-				    UNIT_TIMEOUT_US, err, errlen);
+		return unit_user_op(&h->users, h->root, mgr_uid(mgr), op, unit, UNIT_TIMEOUT_US,
+				    err, errlen);
 	if ((r = bus_get(h, what)) < 0) {
 		snprintf(err, errlen, "%.250s", h->err);
 		return r;
@@ -278,12 +284,8 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 			for (x = 0; x < ng && strcmp(g[x].mgr, recs[i].b); x++)
 				;
 			if (x == ng)
-				g[ng++] = (struct group){
-					.mgr = recs[i].b,
-					.uid = recs[i].b[0]
-						       ? (uid_t)strtoul(recs[i].b + 5, NULL, 10)
-						       : 0
-				};
+				g[ng++] = (struct group){ .mgr = recs[i].b,
+							  .uid = mgr_uid(recs[i].b) };
 			if (g[x].k == UNIT_BATCH_MAX) {
 				waiting = true;
 				continue;
@@ -1365,13 +1367,9 @@ static void wait_card_open(int ifd, uint64_t deadline)
  */
 static bool display_pids(char dirs[2][4096], struct scan_targets *t)
 {
-	free(t->pids);
-	t->pids = NULL;
-	t->n_pids = 0;
+	t->n_pids = 0; /* the list of the look before is listed over */
 	for (int i = 0; i < 2; i++)
 		if (dirs[i][0] && cgroup_pids(dirs[i], &t->pids, &t->n_pids) < 0) {
-			free(t->pids);
-			t->pids = NULL;
 			t->n_pids = 0;
 			return false;
 		}
@@ -1608,8 +1606,7 @@ static void users_warm(struct handoff *h, const struct jrec *recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && recs[i].b[0])
-			unit_users_warm(&h->users, h->root,
-					(uid_t)strtoul(recs[i].b + 5, NULL, 10));
+			unit_users_warm(&h->users, h->root, mgr_uid(recs[i].b));
 }
 
 /* ---- a journal vfio-agent could have written, and no other ---- */

@@ -430,6 +430,7 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 	sd_bus_message *reply = NULL;
 	const char *cg = NULL;
 	char procs[4200], *path = NULL;
+	size_t i = 0;
 	int r;
 
 	/* the unit's object path from its name (an alias's is its unit's): one round trip */
@@ -444,14 +445,14 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 	/* "" while no process runs; never the root group */
 	if (r >= 0 && (!cg || cg[0] != '/' || !cg[1] || strstr(cg, "/..")))
 		r = -ENOENT;
-	for (size_t i = 0; r >= 0 && i < ARRAY_SIZE(bases); i++) {
+	for (; r >= 0 && i < ARRAY_SIZE(bases); i++) {
 		snprintf(dir, len, "%s%s%s", root, bases[i], cg);
 		snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
 		if (!access(procs, R_OK))
 			break;
-		if (i == ARRAY_SIZE(bases) - 1)
-			r = -ENOENT;
 	}
+	if (r >= 0 && i == ARRAY_SIZE(bases))
+		r = -ENOENT; /* no hierarchy shows it */
 	sym_sd_bus_message_unref(reply);
 	sym_sd_bus_error_free(&e);
 	return r < 0 ? r : 0;

@@ -31,6 +31,7 @@
 #include <bpf/bpf.h>
 
 #include "core/holders.h"
+#include "shared/array.h"
 #include "shared/macro.h"
 
 static int cmp_line(const void *a, const void *b)
@@ -62,14 +63,12 @@ static void scan(char *args)
 		want = SCAN_READY;
 	while ((path = strtok(NULL, " "))) {
 		struct stat st;
-		void *v;
 
 		if (!strncmp(path, "pid:", 4)) {
-			if (!(v = realloc(t.pids, (t.n_pids + 1) * sizeof(*t.pids)))) {
+			if (ARRAY_GROW(t.pids, t.n_pids)) {
 				printf("error out of memory\n");
 				goto out;
 			}
-			t.pids = v;
 			t.pids[t.n_pids++] = (uint32_t)strtoul(path + 4, NULL, 10);
 			continue;
 		}
