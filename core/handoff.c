@@ -1448,6 +1448,11 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 		/* listed again at each look: a process of the unit may have started since */
 		if (few && !display_pids(dirs, &t))
 			few = false;
+		/* no process in either group yet, so none holds the card (no list is all of /proc) */
+		if (few && !t.n_pids) {
+			wait_card_open(ifd, deadline);
+			continue;
+		}
 		if (holders_scan(h->root, &t, SCAN_READY, &hs, err, sizeof(err)) < 0)
 			break;
 		for (size_t i = 0; i < hs.n_holders && !found; i++) {

@@ -197,9 +197,9 @@ cgroup_hierarchies() {
 		return 1
 	fi
 }
-# cgroup_place PID CGPATH: mkdir -p in every hierarchy, remembering what was made
-cgroup_place() {
-	local pid=$1 path=$2 h d sub
+# cgroup_make CGPATH: mkdir -p in every hierarchy, remembering what was made
+cgroup_make() {
+	local path=$1 h d sub
 	for h in "${CG_HIER[@]}"; do
 		d=$h
 		for sub in ${path//\// }; do
@@ -209,7 +209,14 @@ cgroup_place() {
 				CG_CREATED+=("$d")
 			fi
 		done
-		echo "$pid" >"$d/cgroup.procs" || return 1
+	done
+}
+# cgroup_place PID CGPATH: the process moved into CGPATH, made where it is not
+cgroup_place() {
+	local h
+	cgroup_make "$2" || return 1
+	for h in "${CG_HIER[@]}"; do
+		echo "$1" >"$h/$2/cgroup.procs" || return 1
 	done
 }
 # the holders end, then the cgroups made go, deepest first

@@ -17,7 +17,8 @@
  * slow-stop (the stop job takes 2 s; a StartUnit in the meantime replaces
  * it, which ends it "canceled", as systemd's mode "replace" does) and
  * triggered-by=NAME (NAME, a socket, is in its TriggeredBy property; one
- * word per trigger). A finished job writes the new state back to the file. Every method call
+ * word per trigger) and cgroup=PATH (its org.freedesktop.systemd1.Service
+ * ControlGroup, "" without it, as for a unit with no process). A finished job writes the new state back to the file. Every method call
  * is appended to DIR/calls as "METHOD ARG...", its sender's unique name to
  * DIR/senders. tests/helpers/sdmanager.sh
  * is the tests' side of it.
@@ -304,6 +305,28 @@ static int prop_id(sd_bus *bus, const char *path, const char *iface, const char 
 	return sd_bus_message_append(reply, "s", (const char *)data);
 }
 
+/* the flags' "cgroup=PATH" word, else "" (as systemd says of a unit with no process) */
+static int prop_control_group(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			      sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	char state[64], flags[192], *save = NULL;
+	const char *cg = "";
+
+	record("Get %s ControlGroup", (const char *)data);
+	if (!unit_read(data, state, sizeof(state), flags, sizeof(flags)))
+		flags[0] = '\0';
+	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		if (!strncmp(w, "cgroup=", 7))
+			cg = w + 7;
+	return sd_bus_message_append(reply, "s", cg);
+}
+
+static const sd_bus_vtable service_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("ControlGroup", "s", prop_control_group, 0, 0),
+	SD_BUS_VTABLE_END,
+};
+
 static const sd_bus_vtable unit_vtable[] = {
 	SD_BUS_VTABLE_START(0), SD_BUS_PROPERTY("Id", "s", prop_id, 0, 0),
 	SD_BUS_PROPERTY("ActiveState", "s", prop_active_state, 0, 0),
@@ -328,6 +351,9 @@ int main(int argc, char **argv)
 					  manager_vtable, NULL)) < 0 ||
 	    (r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PREFIX, "org.freedesktop.systemd1.Unit",
 					    unit_vtable, unit_find, NULL)) < 0 ||
+	    (r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PREFIX,
+					    "org.freedesktop.systemd1.Service", service_vtable,
+					    unit_find, NULL)) < 0 ||
 	    (r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0)) < 0) {
 		fprintf(stderr, "sdmanager: %s\n", strerror(-r));
 		return 1;
