@@ -1309,11 +1309,14 @@ static int phase_vfio(struct handoff *h)
 }
 
 /*
- * The display server among the journal's stop-units lines: the
- * display-manager.service alias (or the unit behind it), else the first of
- * them. It is started before the other units, which may open its card too:
- * in journal order a unit listed after it (stop-units = display-manager.service
- * lactd.service) would open the card first and take DRM master from it.
+ * The display server among the journal's system units: the
+ * display-manager.service alias (or the unit behind it), a stop-units line
+ * or a holder's (stop-units = lactd.service leaves an Xorg-in-its-unit
+ * display manager such as sddm to on-holders = stop), else the first
+ * stop-units line. It is started before the other units, which may open its
+ * card too: in journal order a unit listed after it (stop-units =
+ * display-manager.service lactd.service) would open the card first and take
+ * DRM master from it.
  */
 static ssize_t display_unit(struct handoff *h, const struct jrec *recs, size_t n)
 {
@@ -1323,17 +1326,19 @@ static ssize_t display_unit(struct handoff *h, const struct jrec *recs, size_t n
 	/* without a bus, by name only; a rollback's reason stays in h->err */
 	memcpy(saved, h->err, sizeof(saved));
 	for (size_t i = 0; i < n && !h->dry && !h->bus; i++)
-		if (recs[i].step == J_UNIT && !recs[i].b[0])
+		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && !recs[i].b[0])
 			bus_get(h, "start");
 	memcpy(h->err, saved, sizeof(saved));
-	for (size_t i = 0; i < n; i++) {
-		if (recs[i].step != J_UNIT)
-			continue;
-		if (first < 0)
-			first = (ssize_t)i;
-		if (!recs[i].b[0] && same_unit(h, recs[i].a, "display-manager.service"))
-			return (ssize_t)i;
-	}
+	/* the stop-units lines first: the display manager is one of them unless it was a holder */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			if (recs[i].step != (pass ? J_HOLDER : J_UNIT))
+				continue;
+			if (first < 0 && !pass)
+				first = (ssize_t)i;
+			if (!recs[i].b[0] && same_unit(h, recs[i].a, "display-manager.service"))
+				return (ssize_t)i;
+		}
 	return first;
 }
 
@@ -1510,7 +1515,7 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 	err[0] = '\0';
 	display = display_unit(h, recs, n);
 	for (int pass = 0; pass < 2; pass++) {
-		bool others = false;
+		bool others = false, held;
 
 		/* pass 1: the units that could take the display server's card */
 		for (size_t i = n; i-- > 0;)
@@ -1520,8 +1525,15 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 
 		if (pass == 1 && others && display_back && !h->dry && !interrupted)
 			wait_display_server(h, recs, n, &recs[display]);
+		/*
+		 * the display server's unit did not start: the others stay in the
+		 * journal with it, not started before it, where they could open its
+		 * card first and take DRM master from it at the next release's start
+		 */
+		held = pass == 1 && display >= 0 && !display_back && !h->dry && !interrupted &&
+		       !stopped(h);
 		/* pass 1's units started side by side, from the last line: left[] lends its room */
-		if (pass == 1 && others && !h->dry && !interrupted && !stopped(h)) {
+		if (pass == 1 && others && !held && !h->dry && !interrupted && !stopped(h)) {
 			for (size_t i = n; i-- > 0;)
 				if ((recs[i].step == J_HOLDER || recs[i].step == J_UNIT) &&
 				    (ssize_t)i != display) {
@@ -1543,6 +1555,14 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 				jrec_describe(rec, text, sizeof(text));
 				plan_item(h, &(struct plan_item){
 						     .kind = PLAN_UNDO, .rec = rec, .text = text });
+				continue;
+			}
+			if (held) {
+				say(h, HANDOFF_WARN,
+				    "not starting %s: %s did not start, and it must hold its card "
+				    "first",
+				    unit_label(rec, text, sizeof(text)), recs[display].a);
+				keep[i] = true;
 				continue;
 			}
 			if (!n_later && (interrupted || stopped(h))) {

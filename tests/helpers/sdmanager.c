@@ -18,7 +18,9 @@
  * it, which ends it "canceled", as systemd's mode "replace" does) and
  * triggered-by=NAME (NAME, a socket, is in its TriggeredBy property; one
  * word per trigger) and cgroup=PATH (its org.freedesktop.systemd1.Service
- * ControlGroup, "" without it, as for a unit with no process). A finished job writes the new state back to the file. Every method call
+ * ControlGroup, "" without it, as for a unit with no process) or
+ * alias-of=NAME (an alias such as display-manager.service: GetUnit, LoadUnit
+ * and its object path give NAME's unit). A finished job writes the new state back to the file. Every method call
  * is appended to DIR/calls as "METHOD ARG...", its sender's unique name to
  * DIR/senders. tests/helpers/sdmanager.sh
  * is the tests' side of it.
@@ -121,6 +123,20 @@ static void unit_write(const char *unit, const char *state, const char *flags)
 	fclose(f);
 }
 
+/* the unit an alias names (its flags' "alias-of=NAME"), else unit itself, in buf */
+static const char *unit_resolve(const char *unit, char *buf, size_t len)
+{
+	char state[64], flags[192], *save = NULL;
+
+	snprintf(buf, len, "%s", unit);
+	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
+		return buf;
+	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		if (!strncmp(w, "alias-of=", 9))
+			snprintf(buf, len, "%s", w + 9);
+	return buf;
+}
+
 static int unit_path(const char *unit, char **path)
 {
 	return sd_bus_path_encode(UNIT_PREFIX, unit, path);
@@ -140,7 +156,7 @@ static int reply_path(sd_bus_message *m, const char *unit)
 
 static int get_unit(sd_bus_message *m, void *data, sd_bus_error *e)
 {
-	char state[64], flags[192];
+	char state[64], flags[192], name[256];
 	const char *unit;
 	int r;
 
@@ -150,18 +166,19 @@ static int get_unit(sd_bus_message *m, void *data, sd_bus_error *e)
 	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
 		return sd_bus_error_setf(e, "org.freedesktop.systemd1.NoSuchUnit",
 					 "Unit %s not loaded.", unit);
-	return reply_path(m, unit);
+	return reply_path(m, unit_resolve(unit, name, sizeof(name)));
 }
 
 static int load_unit(sd_bus_message *m, void *data, sd_bus_error *e)
 {
+	char name[256];
 	const char *unit;
 	int r;
 
 	if ((r = sd_bus_message_read(m, "s", &unit)) < 0)
 		return r;
 	record("LoadUnit %s", unit);
-	return reply_path(m, unit);
+	return reply_path(m, unit_resolve(unit, name, sizeof(name)));
 }
 
 static int subscribe(sd_bus_message *m, void *data, sd_bus_error *e)
@@ -253,17 +270,19 @@ static int unit_find(sd_bus *bus, const char *path, const char *iface, void *dat
 		     sd_bus_error *e)
 {
 	static char names[64][256];
-	char *unit = NULL;
+	char *name = NULL, unit[256];
 	size_t i;
 
-	if (sd_bus_path_decode(path, UNIT_PREFIX, &unit) <= 0)
+	if (sd_bus_path_decode(path, UNIT_PREFIX, &name) <= 0)
 		return 0;
+	/* an alias's object is its unit's, as systemd's */
+	unit_resolve(name, unit, sizeof(unit));
+	free(name);
 	/* the property getters' data: one copy per name, a handful in a test */
 	for (i = 0; i < 64 && names[i][0] && strcmp(names[i], unit); i++)
 		;
 	if (i < 64 && !names[i][0])
 		snprintf(names[i], sizeof(names[i]), "%s", unit);
-	free(unit);
 	if (i == 64)
 		return 0;
 	*found = names[i];
