@@ -15,7 +15,9 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -215,6 +217,23 @@ static uid_t mgr_uid(const char *mgr)
  * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
  * err's line.
  */
+/*
+ * A user's line whose manager does not run: no bus in the user's runtime
+ * directory, which logind removes when their last session ends (the
+ * display manager's stop ends it, unless they linger). Nothing can start
+ * the unit; their next login starts what their session wants.
+ */
+static bool user_manager_gone(const struct handoff *h, const struct jrec *rec)
+{
+	char path[4200];
+	struct stat st;
+
+	if (!rec->b[0])
+		return false;
+	snprintf(path, sizeof(path), "%s/run/user/%u/bus", h->root, (unsigned int)mgr_uid(rec->b));
+	return lstat(path, &st) < 0 && errno == ENOENT;
+}
+
 static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const char *unit,
 		      const char *what, char *err, size_t errlen)
 {
@@ -1534,15 +1553,25 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 		       !stopped(h);
 		/* pass 1's units started side by side, from the last line: left[] lends its room */
 		if (pass == 1 && others && !held && !h->dry && !interrupted && !stopped(h)) {
-			for (size_t i = n; i-- > 0;)
-				if ((recs[i].step == J_HOLDER || recs[i].step == J_UNIT) &&
-				    (ssize_t)i != display) {
-					at[i] = n_later;
-					left[n_later++] = recs[i];
-					say(h, HANDOFF_INFO, "starting %s",
+			for (size_t i = n; i-- > 0;) {
+				if ((recs[i].step != J_HOLDER && recs[i].step != J_UNIT) ||
+				    (ssize_t)i == display)
+					continue;
+				if (user_manager_gone(h, &recs[i])) {
+					at[i] = SIZE_MAX; /* undone: there is nothing to start it */
+					say(h, HANDOFF_WARN,
+					    "not starting %s: the user's manager does not run (their "
+					    "session ended); their next login starts their units",
 					    unit_label(&recs[i], text, sizeof(text)));
+					continue;
 				}
-			units_batch(h, UNIT_OP_START, left, n_later, jobs);
+				at[i] = n_later;
+				left[n_later++] = recs[i];
+				say(h, HANDOFF_INFO, "starting %s",
+				    unit_label(&recs[i], text, sizeof(text)));
+			}
+			if (n_later)
+				units_batch(h, UNIT_OP_START, left, n_later, jobs);
 		}
 		for (size_t i = n; i-- > 0;) {
 			const struct jrec *rec = &recs[i];
@@ -1573,7 +1602,9 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 				continue;
 			}
 			why[0] = '\0';
-			if (n_later) {
+			if (later && at[i] == SIZE_MAX) {
+				r = 0;
+			} else if (n_later) {
 				r = jobs[at[i]].r;
 				snprintf(why, sizeof(why), "%s", jobs[at[i]].err);
 			} else {
@@ -1630,7 +1661,8 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 static void users_warm(struct handoff *h, const struct jrec *recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && recs[i].b[0])
+		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && recs[i].b[0] &&
+		    !user_manager_gone(h, &recs[i]))
 			unit_users_warm(&h->users, h->root, mgr_uid(recs[i].b));
 }
 
