@@ -97,7 +97,8 @@ static bool field_valid(enum jfield f, const char *s)
 		return !n || field_valid(JF_DRIVER, s);
 	case JF_MANAGER:
 		return !n || (n > 5 && n <= 15 && !strncmp(s, "user:", 5) &&
-			      strspn(s + 5, "0123456789") == n - 5);
+			      strspn(s + 5, "0123456789") == n - 5 &&
+			      strtoul(s + 5, NULL, 10) < UNIT_USER_UID_END);
 	}
 	return false;
 }

@@ -34,7 +34,8 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name)
 	if (!strncmp(spec, "user:", 5)) {
 		errno = 0;
 		u = strtoul(spec + 5, &end, 10);
-		if (errno || end == spec + 5 || *end != ':' || u >= 0x7fffffff || spec[5] == '-')
+		if (errno || end == spec + 5 || *end != ':' || u >= UNIT_USER_UID_END ||
+		    spec[5] == '-')
 			return -EINVAL;
 		*uid = (uid_t)u;
 		*name = end + 1;

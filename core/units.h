@@ -20,6 +20,11 @@ bool unit_name_valid(const char *name);
 
 /* whose manager: the system's, or a user's (uid) */
 #define UNIT_SYSTEM_MANAGER ((uid_t)-1)
+/*
+ * A user's uid is below it, as systemd's are: (uid_t)-1 is "unchanged" to
+ * setresuid(), and would leave a user's helper root
+ */
+#define UNIT_USER_UID_END 0x7fffffffu
 
 /* "gdm.service" or "user:1000:pipewire.service": the manager and the unit's name; -EINVAL */
 int unit_spec_parse(const char *spec, uid_t *uid, const char **name);

@@ -356,6 +356,10 @@ static void test_journal_shapes(void)
 		"vfio 0000:03:00.8\n",
 		"vfio 0000:03:00.A\n",
 		"loaded ../../../x\n",
+		/* (uid_t)-1 to setresuid() is "unchanged": the helper would stay root */
+		"unit a.service user:4294967295\n",
+		"holder a.service user:2147483647\n",
+		"holder a.service user:99999999999\n",
 	};
 	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
 		char name[96];
@@ -365,6 +369,11 @@ static void test_journal_shapes(void)
 		r = journal_parse(hostile[i], strlen(hostile[i]), &got, &n, &cut, &bad);
 		CHECK(name, r == -EINVAL && bad == 1);
 	}
+	static const char users[] = "holder a.service user:0\nunit b.service user:2147483646\n";
+	r = journal_parse(users, strlen(users), &got, &n, &cut, &bad);
+	CHECK("shapes: a user's manager from uid 0 to 2147483646 is one",
+	      r == 0 && n == 2 && !strcmp(got[1].b, "user:2147483646"));
+	free(got);
 	unit[UNIT_NAME_MAX - 8] = 'u';
 	strcpy(unit + UNIT_NAME_MAX - 7, ".service"); /* 256 bytes */
 	CHECK("shapes: a unit name of 256 bytes is not one (the config refuses it)",
