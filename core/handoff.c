@@ -1509,6 +1509,26 @@ static void wait_display_server(struct handoff *h, const struct jrec *recs, size
 }
 
 /*
+ * Did bdf have a driver before prepare? The journal unbound it from one
+ * that stayed, or unloaded one that its modalias resolves to.
+ */
+static bool had_driver(struct handoff *h, const struct jrec *recs, size_t n, const char *bdf)
+{
+	char path[512], alias[256];
+
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].step == J_UNBIND && !strcmp(recs[i].a, bdf))
+			return true;
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/modalias", bdf);
+	if (!h->kmod || read_line_at(h->root, path, alias, sizeof(alias)) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (recs[i].step == J_MODULE && module_resolves_to(h->kmod, alias, recs[i].a))
+			return true;
+	return false;
+}
+
+/*
  * Undo recs from the last to the first, the display server's unit with the
  * steps that are not units, the other units after it (those of stop-units,
  * then the holders'). What could not be undone stays in the journal, in its
@@ -1642,11 +1662,21 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 			if (recs[i].step != J_VFIO || keep[i])
 				continue;
 			pci_driver(h, recs[i].a, drv, sizeof(drv));
-			if (!strcmp(drv, "vfio-pci") && !err[0])
-				snprintf(err, errlen, "%s is still on vfio-pci", recs[i].a);
-			else
+			if (!strcmp(drv, "vfio-pci")) {
+				if (!err[0])
+					snprintf(err, errlen, "%s is still on vfio-pci", recs[i].a);
+			} else if (!drv[0] && had_driver(h, recs, n, recs[i].a)) {
+				say(h, HANDOFF_WARN,
+				    "%s is on no driver: its driver's probe did not bind it (the "
+				    "kernel's log says why)",
+				    recs[i].a);
+				if (!err[0])
+					snprintf(err, errlen, "%s did not come back on its driver",
+						 recs[i].a);
+			} else {
 				say(h, HANDOFF_INFO, "%s is back on %s", recs[i].a,
-				    drv[0] ? drv : "no driver");
+				    drv[0] ? drv : "no driver, as before");
+			}
 		}
 	if (!h->dry && (r = journal_store(h->root, h->vm, left, n_left)) < 0 && !err[0])
 		snprintf(err, errlen, "cannot rewrite the journal: %s", strerror(-r));
@@ -1878,11 +1908,14 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 			say(&h, HANDOFF_INFO, "prepare %s: rolling back %zu step%s", c->vm,
 			    h.n_done, h.n_done == 1 ? "" : "s");
 			h.undoing = true;
-			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0)
+			if (undo_all(&h, h.done, h.n_done, uerr, sizeof(uerr)) < 0 &&
+			    !access(jpath, F_OK))
 				snprintf(err, errlen,
 					 "%s; the rollback did not finish: %s (%s keeps "
 					 "what is left)",
 					 h.err, uerr, jpath);
+			else if (uerr[0])
+				snprintf(err, errlen, "%s; rolled back, but %s", h.err, uerr);
 			else
 				snprintf(err, errlen, "%s; rolled back, the host is as it was",
 					 h.err);
@@ -1961,7 +1994,10 @@ int handoff_release(const char *root, const char *vm, const struct config *c,
 		plan_item(&h,
 			  &(struct plan_item){
 				  .kind = PLAN_BEGIN, .verb = "release", .vm = vm, .path = jpath });
-	if ((r = undo_all(&h, recs, n, uerr, sizeof(uerr))) < 0)
+	r = undo_all(&h, recs, n, uerr, sizeof(uerr));
+	if (r < 0 && access(jpath, F_OK))
+		snprintf(err, errlen, "%s; every other step was undone", uerr);
+	else if (r < 0)
 		snprintf(err, errlen, "%s; %s keeps what is left: run release again", uerr, jpath);
 	else if (!h.dry)
 		say(&h, HANDOFF_INFO, "release %s: %zu steps undone", vm, n);

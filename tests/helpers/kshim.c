@@ -7,7 +7,8 @@
  * fixture as the kernel would (sysfs entries, driver directories, probing);
  * writes to KSHIM_ROOT/sys/... behave as sysfs does (bind, unbind,
  * drivers_probe, each write replacing the value) and are logged, in order,
- * to KSHIM_LOG. KSHIM_FAIL=REL[=VALUE] makes that one write fail with EIO.
+ * to KSHIM_LOG. KSHIM_FAIL=REL[=VALUE] makes that one write fail with EIO;
+ * KSHIM_NOPROBE=BDF makes its native driver's probe bind nothing.
  *
  * Script lines:  delete_module NAME RESULT...   init_module NAME RESULT...
  * RESULT is 0 or an errno name (EBUSY, EAGAIN, ENOENT, EPERM); the last
@@ -230,6 +231,11 @@ static void pci_probe(const char *bdf, const char *only)
 	snprintf(p, sizeof(p), "%s/sys/bus/pci/devices/%s/fixture-native", kroot(), bdf);
 	get(p, native, sizeof(native));
 	const char *want = ovr[0] ? ovr : native;
+	const char *fails = getenv("KSHIM_NOPROBE");
+
+	/* KSHIM_NOPROBE=BDF: its native driver's probe fails (a GPU that did not reset) */
+	if (fails && !strcmp(fails, bdf) && !ovr[0])
+		return;
 	if (want[0] && (!only || !strcmp(only, want)))
 		pci_bind(bdf, want);
 }
