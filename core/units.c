@@ -8,6 +8,8 @@
 #include <string.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -203,6 +205,24 @@ static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
 	_exit(0);
 }
 
+/*
+ * Every fd from first up closed, in a child after fork (system calls
+ * only): close_range(), or on a kernel before 5.9 each one below the
+ * open-file limit.
+ */
+static int close_from(int first)
+{
+	struct rlimit rl;
+
+	if (close_range((unsigned int)first, ~0U, 0) == 0)
+		return 0;
+	if (errno != ENOSYS || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -1;
+	for (rlim_t fd = (rlim_t)first; fd < rl.rlim_cur && fd <= INT_MAX; fd++)
+		close((int)fd);
+	return 0;
+}
+
 static int user_link(struct unit_users *u, const char *root, uid_t uid, struct unit_user_link **out)
 {
 	struct unit_user_link *l;
@@ -246,7 +266,7 @@ static int user_link(struct unit_users *u, const char *root, uid_t uid, struct u
 		 * lock, and not the other helpers' sockets, each of which must
 		 * see its EOF when we close it.
 		 */
-		if (dup2(p[1], 3) < 0 || close_range(4, ~0U, 0) < 0)
+		if (dup2(p[1], 3) < 0 || close_from(4) < 0)
 			_exit(1);
 		user_child(root, uid, gid, 3);
 	}

@@ -8,7 +8,8 @@
  * writes to KSHIM_ROOT/sys/... behave as sysfs does (bind, unbind,
  * drivers_probe, each write replacing the value) and are logged, in order,
  * to KSHIM_LOG. KSHIM_FAIL=REL[=VALUE] makes that one write fail with EIO;
- * KSHIM_NOPROBE=BDF makes its native driver's probe bind nothing.
+ * KSHIM_NOPROBE=BDF makes its native driver's probe bind nothing;
+ * KSHIM_NO_CLOSE_RANGE makes close_range() answer ENOSYS.
  *
  * Script lines:  delete_module NAME RESULT...   init_module NAME RESULT...
  * RESULT is 0 or an errno name (EBUSY, EAGAIN, ENOENT, EPERM); the last
@@ -532,6 +533,19 @@ long syscall(long nr, ...)
 	}
 OPEN_REMAPPED(open)
 OPEN_REMAPPED(open64)
+
+/*
+ * KSHIM_NO_CLOSE_RANGE: close_range() answers ENOSYS, as a kernel before 5.9
+ * does. Called in a child after fork: no dlsym, the system call itself.
+ */
+int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (getenv("KSHIM_NO_CLOSE_RANGE")) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return (int)syscall(SYS_close_range, first, last, flags);
+}
 
 int openat(int dirfd, const char *path, int flags, ...)
 {
