@@ -213,11 +213,6 @@ static uid_t mgr_uid(const char *mgr)
 }
 
 /*
- * One job of a unit's manager, waited for: "" the system's, over our bus;
- * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
- * err's line.
- */
-/*
  * A user's line whose manager does not run: no bus in the user's runtime
  * directory, which logind removes when their last session ends (the
  * display manager's stop ends it, unless they linger). Nothing can start
@@ -234,6 +229,11 @@ static bool user_manager_gone(const struct handoff *h, const struct jrec *rec)
 	return lstat(path, &st) < 0 && errno == ENOENT;
 }
 
+/*
+ * One job of a unit's manager, waited for: "" the system's, over our bus;
+ * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
+ * err's line.
+ */
 static int manager_op(struct handoff *h, const char *mgr, enum unit_op op, const char *unit,
 		      const char *what, char *err, size_t errlen)
 {

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <limits.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -208,7 +207,8 @@ static void user_child(const char *root, uid_t uid, gid_t gid, int fd)
 /*
  * Every fd from first up closed, in a child after fork (system calls
  * only): close_range(), or on a kernel before 5.9 each one below the
- * open-file limit.
+ * open-file limit (65536 at most: ours are a handful, and fs.nr_open may
+ * let the limit be a billion).
  */
 static int close_from(int first)
 {
@@ -218,7 +218,7 @@ static int close_from(int first)
 		return 0;
 	if (errno != ENOSYS || getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -1;
-	for (rlim_t fd = (rlim_t)first; fd < rl.rlim_cur && fd <= INT_MAX; fd++)
+	for (rlim_t fd = (rlim_t)first; fd < rl.rlim_cur && fd < 65536; fd++)
 		close((int)fd);
 	return 0;
 }
