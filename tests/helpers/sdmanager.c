@@ -123,17 +123,27 @@ static void unit_write(const char *unit, const char *state, const char *flags)
 	fclose(f);
 }
 
+/* the value of the unit's flag word "KEY=VALUE" (key with its '='), in buf; false without one */
+static bool unit_word(const char *unit, const char *key, char *buf, size_t len)
+{
+	char state[64], flags[192], *save = NULL;
+	bool found = false;
+
+	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
+		return false;
+	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
+		if (!strncmp(w, key, strlen(key))) {
+			snprintf(buf, len, "%s", w + strlen(key));
+			found = true;
+		}
+	return found;
+}
+
 /* the unit an alias names (its flags' "alias-of=NAME"), else unit itself, in buf */
 static const char *unit_resolve(const char *unit, char *buf, size_t len)
 {
-	char state[64], flags[192], *save = NULL;
-
-	snprintf(buf, len, "%s", unit);
-	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
-		return buf;
-	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
-		if (!strncmp(w, "alias-of=", 9))
-			snprintf(buf, len, "%s", w + 9);
+	if (!unit_word(unit, "alias-of=", buf, len))
+		snprintf(buf, len, "%s", unit);
 	return buf;
 }
 
@@ -328,15 +338,10 @@ static int prop_id(sd_bus *bus, const char *path, const char *iface, const char 
 static int prop_control_group(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			      sd_bus_message *reply, void *data, sd_bus_error *e)
 {
-	char state[64], flags[192], *save = NULL;
-	const char *cg = "";
+	char cg[192] = "";
 
 	record("Get %s ControlGroup", (const char *)data);
-	if (!unit_read(data, state, sizeof(state), flags, sizeof(flags)))
-		flags[0] = '\0';
-	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
-		if (!strncmp(w, "cgroup=", 7))
-			cg = w + 7;
+	unit_word(data, "cgroup=", cg, sizeof(cg));
 	return sd_bus_message_append(reply, "s", cg);
 }
 
