@@ -83,6 +83,9 @@ struct handoff {
 	bool batching;
 	char (*planned)[JTOK + 24]; /* a dry run's units, so that each is planned once */
 	size_t n_planned;
+	/* users' holder units that refuse a manual stop, left to their session's end */
+	struct jrec *sessions;
+	size_t n_sessions;
 	bool undoing; /* a rollback runs to its end, signal or not */
 	char err[512];
 };
@@ -714,6 +717,52 @@ static bool unit_taken(struct handoff *h, const char *unit, const char *mgr)
 static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const char *mgr,
 		     bool lenient);
 
+/* the line of a user's holder unit left to its session's end, or NULL */
+static const struct jrec *session_unit(const struct handoff *h, const char *unit, const char *mgr)
+{
+	for (size_t i = 0; i < h->n_sessions; i++)
+		if (!strcmp(h->sessions[i].a, unit) && !strcmp(h->sessions[i].b, mgr))
+			return &h->sessions[i];
+	return NULL;
+}
+
+/*
+ * A user's unit that holds the GPU and refuses a manual stop (CanStop
+ * false: RefuseManualStop=yes, as GNOME Shell's org.gnome.Shell@wayland.service)
+ * is its graphical session's: it stops when the session ends, which the
+ * display manager's stop brings about. StopUnit would be refused, and fail
+ * the run after that stop; so it is neither stopped nor journaled (nor
+ * started by release: the session's next login starts it), said once, and
+ * phase 4 waits for it within holder-timeout as for any holder outside a
+ * unit (on-holders' second word).
+ */
+static int leave_to_session(struct handoff *h, const char *unit, const char *mgr)
+{
+	struct jrec rec = { .step = J_HOLDER }, *p;
+	char label[320];
+
+	if (session_unit(h, unit, mgr) || strlen(unit) >= sizeof(rec.a))
+		return 0;
+	snprintf(rec.a, sizeof(rec.a), "%s", unit);
+	snprintf(rec.b, sizeof(rec.b), "%s", mgr);
+	if ((p = realloc(h->sessions, (h->n_sessions + 1) * sizeof(*p)))) {
+		h->sessions = p;
+		h->sessions[h->n_sessions++] = rec;
+	}
+	unit_label(&rec, label, sizeof(label));
+	if (h->dry)
+		plan_note(h,
+			  "leave %s to its session's end (it refuses a manual stop); wait for it "
+			  "with the other holders",
+			  label);
+	else
+		say(h, HANDOFF_INFO,
+		    "leaving %s to its session's end: it refuses a manual stop "
+		    "(RefuseManualStop=yes)",
+		    label);
+	return 0;
+}
+
 /*
  * A service's line, then those of the running sockets that start it
  * (sockets, its TriggeredBy), each stopped before the service: a client
@@ -764,6 +813,8 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 			say(h, HANDOFF_INFO, "%s is not running; left alone", unit);
 		return 0;
 	}
+	if (type == J_HOLDER && mgr[0] && q.ans.refuses_stop)
+		return leave_to_session(h, unit, mgr);
 	if (unit_taken(h, unit, mgr))
 		return 0;
 	return stop_with_sockets(h, type, unit, mgr, q.ans.sockets);
@@ -1141,6 +1192,25 @@ static void progress_line(struct handoff *h, const struct holder_scan *hs, uint6
 	    h->c->holder_timeout);
 }
 
+/* what to do when a holder of hs is a user's unit left to its session's end; else "" */
+static void session_hint(const struct handoff *h, const struct holder_scan *hs, char *buf,
+			 size_t len)
+{
+	const struct jrec *rec;
+	char mgr[24], label[320];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < hs->n_holders; i++)
+		if (holder_unit(&hs->holders[i].pi, mgr) &&
+		    (rec = session_unit(h, hs->holders[i].pi.unit, mgr))) {
+			snprintf(buf, len,
+				 "; %s refuses a manual stop and ends with its session: log out "
+				 "of that session, then try again",
+				 unit_label(rec, label, sizeof(label)));
+			return;
+		}
+}
+
 /* 4. processes that still have the GPU open: wait, end them, or fail (on-holders) */
 static int phase_holders(struct handoff *h)
 {
@@ -1148,7 +1218,7 @@ static int phase_holders(struct handoff *h)
 	char mode[24];
 	bool termed = false, killed = false, told = false;
 	uint64_t kill_deadline = 0, next_tell = 0;
-	char who[400], err[320], note[640], mods[512];
+	char who[400], err[320], note[640], mods[512], hint[420];
 	struct strbuf sb = strbuf_on(mods, sizeof(mods));
 	int shown = -1; /* the backend the last line named */
 
@@ -1211,9 +1281,11 @@ static int phase_holders(struct handoff *h)
 			return r;
 		}
 		if (h->c->on_holders == HOLDERS_FAIL) {
+			session_hint(h, &hs, hint, sizeof(hint));
 			holder_scan_free(&hs);
-			return fail(h, -EBUSY, "holders: the GPU is held by %s; on-holders = fail",
-				    who);
+			return fail(h, -EBUSY,
+				    "holders: the GPU is held by %s; on-holders = fail%s", who,
+				    hint);
 		}
 		if (h->c->on_holders == HOLDERS_KILL && !termed) {
 			signal_holders(h, &hs, SIGTERM);
@@ -1224,9 +1296,10 @@ static int phase_holders(struct handoff *h)
 			kill_deadline = now + BIND_TIMEOUT_US;
 		} else if ((killed && now >= kill_deadline) ||
 			   (h->c->on_holders == HOLDERS_WAIT && now >= deadline)) {
+			session_hint(h, &hs, hint, sizeof(hint));
 			holder_scan_free(&hs);
-			return fail(h, -EBUSY, "holders: still held after %llu s by %s",
-				    (unsigned long long)((now - start) / 1000000), who);
+			return fail(h, -EBUSY, "holders: still held after %llu s by %s%s",
+				    (unsigned long long)((now - start) / 1000000), who, hint);
 		}
 		if (!told || now >= next_tell) {
 			if (!told)
@@ -1812,6 +1885,7 @@ static void handoff_done(struct handoff *h)
 	unit_users_close(&h->users);
 	free(h->batch);
 	free(h->planned);
+	free(h->sessions);
 	free(h->done);
 	target_set_free(&h->ts);
 }

@@ -539,7 +539,7 @@ static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
  * the Get of one of its properties. Its reply, an error or a timeout, each
  * comes once to on_lookup_reply.
  */
-enum lookup_ask { ASK_PATH, ASK_STATE, ASK_TRIGGERS };
+enum lookup_ask { ASK_PATH, ASK_STATE, ASK_CAN_STOP, ASK_TRIGGERS };
 
 struct lookup_call {
 	struct unit_job *q;
@@ -556,7 +556,7 @@ static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
 	struct unit_job *q = c->q;
 	const sd_bus_error *e = sym_sd_bus_message_get_error(m);
 	const char *s;
-	int r = 0;
+	int r = 0, b;
 
 	(*c->pending)--;
 	c->done = true;
@@ -582,6 +582,10 @@ static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
 			q->ans.active = !strcmp(s, "active") || !strcmp(s, "activating") ||
 					!strcmp(s, "reloading");
 		break;
+	case ASK_CAN_STOP:
+		if ((r = sym_sd_bus_message_read(m, "v", "b", &b)) >= 0)
+			q->ans.refuses_stop = !b;
+		break;
 	case ASK_TRIGGERS:
 		if ((r = sym_sd_bus_message_enter_container(m, 'v', "as")) >= 0)
 			r = sym_sd_bus_message_read_strv(m, &c->triggers);
@@ -597,7 +601,9 @@ static void lookup_send(sd_bus *bus, struct lookup_call *c, struct unit_job *q, 
 			size_t *pending)
 {
 	static const char *const props[] = {
-		[ASK_STATE] = "ActiveState", [ASK_TRIGGERS] = "TriggeredBy"
+		[ASK_STATE] = "ActiveState",
+		[ASK_CAN_STOP] = "CanStop",
+		[ASK_TRIGGERS] = "TriggeredBy",
 	};
 	int r;
 
@@ -669,7 +675,7 @@ static void strv_free(char **v)
 
 void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 {
-	struct lookup_call c[2 * UNIT_BATCH_MAX];
+	struct lookup_call c[3 * UNIT_BATCH_MAX];
 	size_t pending = 0, k = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -686,7 +692,7 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 		}
 		return;
 	}
-	/* one round trip for every path, then one for every state and service's triggers */
+	/* one round trip for every path, then one for every state, CanStop and service's triggers */
 	for (size_t i = 0; i < n; i++)
 		lookup_send(bus, &c[k++], &q[i], ASK_PATH, &pending);
 	lookup_wait(bus, c, k, &pending);
@@ -695,6 +701,7 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 		if (q[i].r < 0 || !q[i].ans.path[0])
 			continue;
 		lookup_send(bus, &c[k++], &q[i], ASK_STATE, &pending);
+		lookup_send(bus, &c[k++], &q[i], ASK_CAN_STOP, &pending);
 		if (str_ends_with(q[i].unit, ".service"))
 			lookup_send(bus, &c[k++], &q[i], ASK_TRIGGERS, &pending);
 	}

@@ -36,9 +36,13 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
 enum unit_op { UNIT_OP_LOOKUP, UNIT_OP_STOP, UNIT_OP_START };
 
-/* a lookup's answer: is it running, and a running service's sockets (see unit_lookups) */
+/*
+ * a lookup's answer: is it running, does it refuse a manual stop (its
+ * CanStop is false: RefuseManualStop=yes, as GNOME Shell's session unit),
+ * and a running service's sockets (see unit_lookups)
+ */
 struct unit_answer {
-	bool active;
+	bool active, refuses_stop;
 	char sockets[1024];
 	char path[512]; /* its object path, the same for an alias and its unit; "" not loaded */
 };
@@ -122,7 +126,8 @@ int cgroup_pids(const char *dir, uint32_t **pids, size_t *n);
  * every GetUnit sent before the first reply is read, then every Get, so
  * that the lot takes two round trips. An answer's active is true when the
  * unit is active, activating or reloading (a unit that was running; an
- * unknown unit is not, and has no path); for a running service, sockets
+ * unknown unit is not, and has no path); refuses_stop when its CanStop is
+ * false (RefuseManualStop=yes: a StopUnit would be refused); for a running service, sockets
  * names the socket units that start it on a connection (its TriggeredBy),
  * as "a.socket b.socket", else "". Each q[i].r is 0 or -errno with
  * q[i].err (-ENOBUFS: more sockets than the answer holds).

@@ -13,7 +13,8 @@
  * The units are files in DIR/units, named as the unit, holding one line:
  * its ActiveState, then any of the words fail-stop, fail-start (that job
  * ends "failed"), refuse-stop (StopUnit is refused at once with
- * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes),
+ * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes,
+ * and its CanStop property is false; true without the word),
  * slow-stop (the stop job takes 2 s; a StartUnit in the meantime replaces
  * it, which ends it "canceled", as systemd's mode "replace" does) and
  * triggered-by=NAME (NAME, a socket, is in its TriggeredBy property; one
@@ -328,6 +329,17 @@ static int prop_triggered_by(sd_bus *bus, const char *path, const char *iface, c
 	return sd_bus_message_close_container(reply);
 }
 
+/* CanStop: false for a unit with the refuse-stop word, as for RefuseManualStop=yes */
+static int prop_can_stop(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			 sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	char state[64], flags[192] = "";
+
+	record("Get %s CanStop", (const char *)data);
+	unit_read(data, state, sizeof(state), flags, sizeof(flags));
+	return sd_bus_message_append(reply, "b", !strstr(flags, " refuse-stop "));
+}
+
 static int prop_id(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		   sd_bus_message *reply, void *data, sd_bus_error *e)
 {
@@ -352,9 +364,12 @@ static const sd_bus_vtable service_vtable[] = {
 };
 
 static const sd_bus_vtable unit_vtable[] = {
-	SD_BUS_VTABLE_START(0), SD_BUS_PROPERTY("Id", "s", prop_id, 0, 0),
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Id", "s", prop_id, 0, 0),
 	SD_BUS_PROPERTY("ActiveState", "s", prop_active_state, 0, 0),
-	SD_BUS_PROPERTY("TriggeredBy", "as", prop_triggered_by, 0, 0), SD_BUS_VTABLE_END
+	SD_BUS_PROPERTY("CanStop", "b", prop_can_stop, 0, 0),
+	SD_BUS_PROPERTY("TriggeredBy", "as", prop_triggered_by, 0, 0),
+	SD_BUS_VTABLE_END
 };
 
 int main(int argc, char **argv)

@@ -12,7 +12,8 @@
 #                                    a loaded unit in ActiveState STATE (active,
 #                                    inactive, failed, ...); FLAGs: fail-stop, fail-start
 #                                    (that job ends "failed"), refuse-stop (StopUnit is
-#                                    refused, as for RefuseManualStop=yes), slow-stop
+#                                    refused, CanStop false, as for RefuseManualStop=yes),
+#                                    slow-stop
 #                                    (its stop job takes 2 s; a StartUnit meanwhile
 #                                    cancels it, "canceled UNIT" in the calls),
 #                                    triggered-by=S.socket (in its TriggeredBy). A unit
@@ -20,7 +21,7 @@
 #   manager_state UNIT               its ActiveState now (the jobs change it)
 #   manager_calls [METHOD]           the calls received, in order, one "METHOD ARG..."
 #                                    a line (GetUnit U, Get U ActiveState, Get U
-#                                    TriggeredBy, Subscribe,
+#                                    CanStop, Get U TriggeredBy, Subscribe,
 #                                    StopUnit U replace, StartUnit U replace, LoadUnit U);
 #                                    with METHOD only that method's
 #   manager_sent METHOD [UNIT]       true when such a call came (for UNIT, when given)

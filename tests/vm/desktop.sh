@@ -7,7 +7,8 @@
 # the session's DRM client and a lactd stand-in. handoff prepare and release
 # with on-holders = stop, asserted step by step and on the screen (QEMU's
 # screendump: before, after prepare, after release); then a prepare that a
-# unit refusing to stop rolls back; then the other start order (the lactd
+# unit refusing to stop rolls back; then a session's user unit that refuses a
+# manual stop (as GNOME Shell's), left to its session; then the other start order (the lactd
 # stand-in in stop-units after the display manager: started first in journal
 # order, it would take DRM master from weston); then the same round trip
 # with Xorg (modesetting) as the display manager, in the same boot.
@@ -92,6 +93,39 @@ check "rolled back: bochs drives $gpu, no journal" \
 	eval '[ "$(driver_of $gpu)" = bochs-drm ] && [ ! -e "$J" ]'
 systemctl kill va-stubborn.service
 wait_for 10 inactive va-stubborn.service
+
+# ---- a session's unit that refuses a manual stop (as GNOME Shell's): left to its session ----
+# its StopUnit would be refused after the display manager's stop, and roll the run back;
+# prepare leaves it to its session's end, unjournaled. Nothing ends this session with the
+# display manager, so on-holders = stop,kill ends its process in the holder wait; release
+# does not start it (the session's next login would)
+unit_file $US/va-shell.service "a session's shell: holds $card, refuses a manual stop" \
+	"$HOLDER open $card" RefuseManualStop=yes
+systemctl "${U[@]}" daemon-reload
+systemctl "${U[@]}" start va-shell.service
+shell_holds() {
+	local pid=$(systemctl "${U[@]}" show -P MainPID va-shell.service)
+	[ "${pid:-0}" != 0 ] && ls -l "/proc/$pid/fd" 2>/dev/null | grep -q "$card"
+}
+check "va-shell.service of vauser holds $card, and its manager says CanStop=no" \
+	eval 'wait_for 10 shell_holds && [ "$(systemctl "${U[@]}" show -P CanStop va-shell.service)" = no ]'
+echo "on-holders = stop,kill" >>"$TMP/conf"
+"$VFIO_AGENT" -v --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "a session's unit refuses a manual stop: prepare exits 0, leaves it to its session's end, the holder wait ends it ($(tail -n 1 "$TMP/err"))" \
+	eval '[ $rc -eq 0 ] && grep -q "leaving va-shell.service of user $uid to its session.s end" "$TMP/err" &&
+		grep -q "sent SIGTERM to" "$TMP/err" && inactive va-shell.service "${U[@]}"'
+check "... it is not journaled, the other holders' units are; bochs unloaded" \
+	eval '! grep -q va-shell $J && grep -qx "holder va-lactd.service" $J &&
+		grep -qx "holder va-gpu-client.service user:$uid" $J && ! loaded bochs'
+"$VFIO_AGENT" --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "... release exits 0, weston is DRM master again, va-shell.service not started, no journal ($(tail -n 1 "$TMP/err"))" \
+	eval '[ $rc -eq 0 ] && wait_for 10 display_master && inactive va-shell.service "${U[@]}" && [ ! -e "$J" ]'
+check_holders "... the holders are the scene's" shell-after wait_for 30 same_holders shell-after scene
+sed -i '/^on-holders/d' "$TMP/conf"
+rm $US/va-shell.service
+systemctl "${U[@]}" daemon-reload
 
 # ---- the other order ----
 # the hazard: the stand-in opening the card before weston becomes master
