@@ -124,6 +124,8 @@ check "... release exits 0, weston is DRM master again, va-shell.service not sta
 	eval '[ $rc -eq 0 ] && wait_for 10 display_master && inactive va-shell.service "${U[@]}" && [ ! -e "$J" ]'
 check_holders "... the holders are the scene's" shell-after wait_for 30 same_holders shell-after scene
 sed -i '/^on-holders/d' "$TMP/conf"
+systemctl "${U[@]}" kill va-shell.service 2>/dev/null # if the checks above failed
+wait_for 10 inactive va-shell.service "${U[@]}"
 rm $US/va-shell.service
 systemctl "${U[@]}" daemon-reload
 
