@@ -233,6 +233,21 @@ static bool user_manager_gone(const struct handoff *h, const struct jrec *rec)
 }
 
 /*
+ * A user's unit that did not start outside a graphical session: the
+ * display manager's stop ended the user's session, and their manager stays
+ * (they linger, or are logged in on a text console or over ssh). A unit of
+ * that session (plasma-kwin_wayland.service, a shell's helper) cannot start
+ * without it, at this release or the next, and a journal kept for it would
+ * refuse the next prepare; their next login starts what the session wants.
+ * True when logind says the user has no graphical session now.
+ */
+static bool no_graphical_session(struct handoff *h, const struct jrec *rec)
+{
+	return rec->b[0] && bus_get(h, "start") == 0 &&
+	       user_graphical(h->bus, mgr_uid(rec->b)) == 0;
+}
+
+/*
  * One job of a unit's manager, waited for: "" the system's, over our bus;
  * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
  * err's line.
@@ -1707,6 +1722,14 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 			}
 			if (r < 0 && !why[0])
 				snprintf(why, sizeof(why), "%s", strerror(-r));
+			if (r < 0 && later && no_graphical_session(h, rec)) {
+				say(h, HANDOFF_WARN,
+				    "not keeping %s: it did not start (%s), and the user has no "
+				    "graphical session now; their next login starts what their session "
+				    "wants",
+				    unit_label(rec, text, sizeof(text)), why);
+				r = 0;
+			}
 			if (r < 0) {
 				say(h, HANDOFF_WARN, "cannot undo '%s %s%s%s': %s",
 				    jstep_name(rec->step), rec->a, rec->b[0] ? " " : "", rec->b,

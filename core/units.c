@@ -479,6 +479,55 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 	return r < 0 ? r : 0;
 }
 
+#define LOGIN_DEST "org.freedesktop.login1"
+
+/* a property of logind's object at path, its value's variant entered; 0 or -errno */
+static int login_get(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		     const char *type, sd_bus_message **reply)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	r = sym_sd_bus_call_method(bus, LOGIN_DEST, path, "org.freedesktop.DBus.Properties", "Get",
+				   &e, reply, "ss", iface, prop);
+	sym_sd_bus_error_free(&e);
+	return r < 0 ? r : sym_sd_bus_message_enter_container(*reply, 'v', type);
+}
+
+int user_graphical(sd_bus *bus, uid_t uid)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *s, *id;
+	char path[256] = "";
+	int r;
+
+	r = sym_sd_bus_call_method(bus, LOGIN_DEST, "/org/freedesktop/login1",
+				   "org.freedesktop.login1.Manager", "GetUser", &e, &reply, "u",
+				   (uint32_t)uid);
+	/* not known to logind: no session at all (a lingering manager has none) */
+	if (r < 0 && sym_sd_bus_error_has_name(&e, "org.freedesktop.login1.NoSuchUser"))
+		r = 0;
+	else if (r >= 0 && (r = sym_sd_bus_message_read(reply, "o", &s)) >= 0)
+		r = snprintf(path, sizeof(path), "%s", s) < (int)sizeof(path) ? 1 : -ENAMETOOLONG;
+	sym_sd_bus_error_free(&e);
+	reply = sym_sd_bus_message_unref(reply);
+	/* the session logind elects as the user's display, a graphical one first */
+	if (r > 0 &&
+	    (r = login_get(bus, path, "org.freedesktop.login1.User", "Display", "(so)", &reply)) >=
+		    0 &&
+	    (r = sym_sd_bus_message_read(reply, "(so)", &id, &s)) >= 0)
+		r = id[0] && snprintf(path, sizeof(path), "%s", s) < (int)sizeof(path);
+	reply = sym_sd_bus_message_unref(reply);
+	if (r > 0 &&
+	    (r = login_get(bus, path, "org.freedesktop.login1.Session", "Type", "s", &reply)) >=
+		    0 &&
+	    (r = sym_sd_bus_message_read(reply, "s", &s)) >= 0)
+		r = !strcmp(s, "x11") || !strcmp(s, "wayland") || !strcmp(s, "mir");
+	sym_sd_bus_message_unref(reply);
+	return r;
+}
+
 /* a service's own groups below its top: deeper ones are not read */
 #define CGROUP_DEPTH_MAX 8
 

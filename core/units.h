@@ -115,6 +115,14 @@ int unit_path(sd_bus *bus, const char *unit, char *path, size_t len);
  * -errno: not loaded, no group (no process runs), no hierarchy shows it.
  */
 int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, size_t len);
+
+/*
+ * Has user uid a graphical session now, as logind on bus says: the session
+ * it elects as the user's Display (a graphical one when there is any) is of
+ * Type x11, wayland or mir. 1 yes; 0 no (no session, as for a lingering
+ * user's manager, or none graphical); -errno when logind cannot say.
+ */
+int user_graphical(sd_bus *bus, uid_t uid);
 /*
  * The processes of a control group's directory and of those below it (8
  * levels at most), appended to *pids

@@ -23,7 +23,8 @@
  * alias-of=NAME (an alias such as display-manager.service: GetUnit, LoadUnit
  * and its object path give NAME's unit). A finished job writes the new state back to the file. Every method call
  * is appended to DIR/calls as "METHOD ARG...", its sender's unique name to
- * DIR/senders. tests/helpers/sdmanager.sh
+ * DIR/senders. It stands in for logind's GetUser, a User's Display and a
+ * Session's Type too (see login_read). tests/helpers/sdmanager.sh
  * is the tests' side of it.
  *
  *   sdmanager DIR        (the bus from DBUS_SYSTEM_BUS_ADDRESS; "ready" on stdout)
@@ -372,6 +373,102 @@ static const sd_bus_vtable unit_vtable[] = {
 	SD_BUS_VTABLE_END
 };
 
+/*
+ * logind, stood in for on the same bus (org.freedesktop.login1): a user it
+ * knows has the file DIR/login/users/UID, holding "display=ID" when the
+ * session ID is the user's Display (nothing: no session), and the session's
+ * Type is the first word of DIR/login/sessions/ID. GetUser of another uid
+ * is org.freedesktop.login1.NoSuchUser, as for a user with no session.
+ */
+#define LOGIN_PATH "/org/freedesktop/login1"
+
+static bool login_read(const char *kind, const char *name, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	if (strchr(name, '/') || name[0] == '.')
+		return false;
+	snprintf(path, sizeof(path), "%s/login/%s/%s", dir, kind, name);
+	if (!(f = fopen(path, "re")))
+		return false;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, " \n")] = '\0';
+	return true;
+}
+
+static int get_user(sd_bus_message *m, void *data, sd_bus_error *e)
+{
+	char name[16], line[128], obj[64];
+	uint32_t uid;
+	int r;
+
+	if ((r = sd_bus_message_read(m, "u", &uid)) < 0)
+		return r;
+	record("GetUser %u", uid);
+	snprintf(name, sizeof(name), "%u", uid);
+	if (!login_read("users", name, line, sizeof(line)))
+		return sd_bus_error_setf(e, "org.freedesktop.login1.NoSuchUser",
+					 "User ID %u is not logged in or lingering", uid);
+	snprintf(obj, sizeof(obj), LOGIN_PATH "/user/_%u", uid);
+	return sd_bus_reply_method_return(m, "o", obj);
+}
+
+static int prop_display(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	const char *uid = strrchr(path, '_') ? strrchr(path, '_') + 1 : "";
+	char line[128] = "", *obj = NULL;
+	const char *id = "";
+	int r;
+
+	record("Get user %s Display", uid);
+	if (login_read("users", uid, line, sizeof(line)) && !strncmp(line, "display=", 8))
+		id = line + 8;
+	if (!id[0])
+		return sd_bus_message_append(reply, "(so)", "", "/");
+	if ((r = sd_bus_path_encode(LOGIN_PATH "/session", id, &obj)) < 0)
+		return r;
+	r = sd_bus_message_append(reply, "(so)", id, obj);
+	free(obj);
+	return r;
+}
+
+static int prop_session_type(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	char type[64] = "", *id = NULL;
+	int r;
+
+	if ((r = sd_bus_path_decode(path, LOGIN_PATH "/session", &id)) <= 0)
+		return r < 0 ? r : -ENOENT;
+	record("Get session %s Type", id);
+	if (!login_read("sessions", id, type, sizeof(type)))
+		snprintf(type, sizeof(type), "unspecified");
+	free(id);
+	return sd_bus_message_append(reply, "s", type);
+}
+
+static const sd_bus_vtable login_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD("GetUser", "u", "o", get_user, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END,
+};
+
+static const sd_bus_vtable user_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Display", "(so)", prop_display, 0, 0),
+	SD_BUS_VTABLE_END,
+};
+
+static const sd_bus_vtable session_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Type", "s", prop_session_type, 0, 0),
+	SD_BUS_VTABLE_END,
+};
+
 int main(int argc, char **argv)
 {
 	sd_bus *bus = NULL;
@@ -393,7 +490,16 @@ int main(int argc, char **argv)
 	    (r = sd_bus_add_fallback_vtable(bus, NULL, UNIT_PREFIX,
 					    "org.freedesktop.systemd1.Service", service_vtable,
 					    unit_find, NULL)) < 0 ||
-	    (r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0)) < 0) {
+	    (r = sd_bus_add_object_vtable(bus, NULL, LOGIN_PATH, "org.freedesktop.login1.Manager",
+					  login_vtable, NULL)) < 0 ||
+	    (r = sd_bus_add_fallback_vtable(bus, NULL, LOGIN_PATH "/user",
+					    "org.freedesktop.login1.User", user_vtable, NULL,
+					    NULL)) < 0 ||
+	    (r = sd_bus_add_fallback_vtable(bus, NULL, LOGIN_PATH "/session",
+					    "org.freedesktop.login1.Session", session_vtable, NULL,
+					    NULL)) < 0 ||
+	    (r = sd_bus_request_name(bus, "org.freedesktop.systemd1", 0)) < 0 ||
+	    (r = sd_bus_request_name(bus, "org.freedesktop.login1", 0)) < 0) {
 		fprintf(stderr, "sdmanager: %s\n", strerror(-r));
 		return 1;
 	}

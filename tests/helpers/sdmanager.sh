@@ -18,6 +18,10 @@
 #                                    cancels it, "canceled UNIT" in the calls),
 #                                    triggered-by=S.socket (in its TriggeredBy). A unit
 #                                    never named is not loaded (GetUnit: NoSuchUnit).
+#   login_user UID [ID TYPE]         logind knows user UID (GetUser answers); with ID,
+#                                    its Display is session ID, of Type TYPE (wayland,
+#                                    x11, tty); without, it has no session (lingering).
+#                                    A uid never named: NoSuchUser
 #   manager_state UNIT               its ActiveState now (the jobs change it)
 #   manager_calls [METHOD]           the calls received, in order, one "METHOD ARG..."
 #                                    a line (GetUnit U, Get U ActiveState, Get U
@@ -83,6 +87,15 @@ manager_start() {
 manager_unit() {
 	local unit=$1; shift
 	echo "$*" >"$SDM/units/$unit"
+}
+login_user() {
+	mkdir -p "$SDM/login/users" "$SDM/login/sessions"
+	if [ $# -ge 3 ]; then
+		echo "display=$2" >"$SDM/login/users/$1"
+		echo "$3" >"$SDM/login/sessions/$2"
+	else
+		: >"$SDM/login/users/$1"
+	fi
 }
 manager_state() { cut -d' ' -f1 "$SDM/units/$1" 2>/dev/null; }
 manager_calls() {
