@@ -8,7 +8,8 @@
 # with on-holders = stop, asserted step by step and on the screen (QEMU's
 # screendump: before, after prepare, after release); then a prepare that a
 # unit refusing to stop rolls back; then a session's user unit that refuses a
-# manual stop (as GNOME Shell's), left to its session; then the other start order (the lactd
+# manual stop (as GNOME Shell's), left to its session; then one that cannot
+# start again outside a graphical session, not kept; then the other start order (the lactd
 # stand-in in stop-units after the display manager: started first in journal
 # order, it would take DRM master from weston); then the same round trip
 # with Xorg (modesetting) as the display manager, in the same boot.
@@ -128,6 +129,37 @@ systemctl "${U[@]}" kill va-shell.service 2>/dev/null # if the checks above fail
 wait_for 10 inactive va-shell.service "${U[@]}"
 rm $US/va-shell.service
 systemctl "${U[@]}" daemon-reload
+
+# ---- a session's unit that cannot start again outside a graphical session ----
+# (as plasma-kwin_wayland.service for a lingering user): va-kwin.service starts only
+# while /run/va-kwin-ok exists (AssertPathExists fails its start job otherwise).
+# vauser's session is not graphical (PAM's, no Display), as real logind says:
+# release does not keep the unit, which a next release could not start either
+unit_file $US/va-kwin.service "a session's compositor helper: holds $card" \
+	"$HOLDER open $card" AssertPathExists=/run/va-kwin-ok
+systemctl "${U[@]}" daemon-reload
+touch /run/va-kwin-ok
+systemctl "${U[@]}" start va-kwin.service
+display=$(loginctl show-user vauser -P Display)
+check "va-kwin.service of vauser runs; logind knows vauser, with no graphical session (its Display: ${display:-none}$([ -n "$display" ] && echo ", of Type $(loginctl show-session "$display" -P Type)"))" \
+	eval 'active va-kwin.service "${U[@]}" && loginctl show-user vauser >/dev/null &&
+		{ [ -z "$display" ] || ! loginctl show-session "$display" -P Type | grep -qxE "x11|wayland|mir"; }'
+"$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "... prepare exits 0, va-kwin.service stopped and journaled ($(tail -n 1 "$TMP/err"))" \
+	eval '[ $rc -eq 0 ] && inactive va-kwin.service "${U[@]}" && grep -qx "holder va-kwin.service user:$uid" $J'
+rm /run/va-kwin-ok
+"$VFIO_AGENT" --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
+rc=$?
+check "... release: va-kwin.service does not start, and logind says vauser has no graphical session: exit 0, said so, no journal ($(grep -m1 va-kwin "$TMP/err"))" \
+	eval '[ $rc -eq 0 ] && [ ! -e "$J" ] && inactive va-kwin.service "${U[@]}" &&
+		grep -q "not keeping va-kwin.service of user $uid: it did not start (.*), and the user has no graphical session now" "$TMP/err"'
+check "... weston is DRM master again" wait_for 10 display_master
+systemctl "${U[@]}" stop va-kwin.service 2>/dev/null
+rm -f $US/va-kwin.service /run/va-kwin-ok
+systemctl "${U[@]}" daemon-reload
+systemctl "${U[@]}" reset-failed 2>/dev/null
+check_holders "... the holders are the scene's" kwin-after wait_for 30 same_holders kwin-after scene
 
 # ---- the other order ----
 # the hazard: the stand-in opening the card before weston becomes master
