@@ -233,21 +233,6 @@ static bool user_manager_gone(const struct handoff *h, const struct jrec *rec)
 }
 
 /*
- * A user's unit that did not start outside a graphical session: the
- * display manager's stop ended the user's session, and their manager stays
- * (they linger, or are logged in on a text console or over ssh). A unit of
- * that session (plasma-kwin_wayland.service, a shell's helper) cannot start
- * without it, at this release or the next, and a journal kept for it would
- * refuse the next prepare; their next login starts what the session wants.
- * True when logind says the user has no graphical session now.
- */
-static bool no_graphical_session(struct handoff *h, const struct jrec *rec)
-{
-	return rec->b[0] && bus_get(h, "start") == 0 &&
-	       user_graphical(h->bus, mgr_uid(rec->b)) == 0;
-}
-
-/*
  * One job of a unit's manager, waited for: "" the system's, over our bus;
  * "user:UID" that user's, made as that user (core/units.c). 0 or -errno,
  * err's line.
@@ -347,8 +332,8 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 				continue;
 			if (bus_get(h, what) < 0)
 				unit_jobs_fail(g[x].j, g[x].k, -ENOTCONN, h->err);
-			else if (op == UNIT_OP_LOOKUP)
-				unit_lookups(h->bus, g[x].j, g[x].k);
+			else if (op == UNIT_OP_LOOKUP || op == UNIT_OP_LOAD)
+				unit_lookups(h->bus, g[x].j, g[x].k, op == UNIT_OP_LOAD);
 			else
 				unit_jobs(h->bus, op, g[x].j, g[x].k, UNIT_TIMEOUT_US);
 		}
@@ -360,6 +345,46 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 		}
 	}
 	free(g);
+}
+
+/*
+ * A user's unit whose start job ran and failed at release (or in a
+ * rollback), and which is a graphical session's (its manager says so: its
+ * Slice is session.slice, or it is PartOf graphical-session.target, as
+ * plasma-kwin_wayland.service), while logind says the user has no
+ * graphical session now: the display manager's stop ended it, and their
+ * manager stays (they linger, or are logged in on a text console or over
+ * ssh). It cannot start outside its session, at this release or the next,
+ * and a journal kept for it would refuse the next prepare; their next login
+ * starts what the session wants. Anything less certain (a timeout, a
+ * signal, a unit of no session, logind not answering) is kept, as before.
+ */
+static bool session_gone(struct handoff *h, const struct jrec *rec, const struct unit_job *job)
+{
+	struct unit_job q;
+	char saved[sizeof(h->err)], label[320];
+	int r = -ENOTCONN;
+
+	if (!rec->b[0] || !job->ran)
+		return false;
+	unit_label(rec, label, sizeof(label));
+	/* loaded from its file: a start that failed on an assert or a Requisite= let it go */
+	units_batch(h, UNIT_OP_LOAD, rec, 1, &q);
+	if (q.r < 0 || !q.ans.session) {
+		say(h, HANDOFF_DEBUG, "%s is %s", label,
+		    q.r < 0 ? "not known to its manager now" : "no graphical session's");
+		return false;
+	}
+	/* a bus that cannot be reached keeps the line, and not its error: a rollback's is h->err */
+	memcpy(saved, h->err, sizeof(saved));
+	if (bus_get(h, "start") == 0)
+		r = user_graphical(h->bus, mgr_uid(rec->b));
+	memcpy(h->err, saved, sizeof(saved));
+	say(h, HANDOFF_DEBUG, "%s is a graphical session's; logind: %s", label,
+	    r > 0    ? "the user has one"
+	    : r == 0 ? "the user has none"
+		     : strerror(-r));
+	return r == 0;
 }
 
 /* ---- what the run knows of its units before its first stop ---- */
@@ -1207,7 +1232,10 @@ static void progress_line(struct handoff *h, const struct holder_scan *hs, uint6
 	    h->c->holder_timeout);
 }
 
-/* what to do when a holder of hs is a user's unit left to its session's end; else "" */
+/*
+ * what to do when a holder of hs is a user's unit left to its session's
+ * end, else "": the failure's first words, so that no cut loses them
+ */
 static void session_hint(const struct handoff *h, const struct holder_scan *hs, char *buf,
 			 size_t len)
 {
@@ -1219,8 +1247,8 @@ static void session_hint(const struct handoff *h, const struct holder_scan *hs, 
 		if (holder_unit(&hs->holders[i].pi, mgr) &&
 		    (rec = session_unit(h, hs->holders[i].pi.unit, mgr))) {
 			snprintf(buf, len,
-				 "; %s refuses a manual stop and ends with its session: log out "
-				 "of that session, then try again",
+				 "%s refuses a manual stop and ends with its session: log out "
+				 "of that session, then try again; ",
 				 unit_label(rec, label, sizeof(label)));
 			return;
 		}
@@ -1299,8 +1327,8 @@ static int phase_holders(struct handoff *h)
 			session_hint(h, &hs, hint, sizeof(hint));
 			holder_scan_free(&hs);
 			return fail(h, -EBUSY,
-				    "holders: the GPU is held by %s; on-holders = fail%s", who,
-				    hint);
+				    "holders: %sthe GPU is held by %s; on-holders = fail", hint,
+				    who);
 		}
 		if (h->c->on_holders == HOLDERS_KILL && !termed) {
 			signal_holders(h, &hs, SIGTERM);
@@ -1313,8 +1341,8 @@ static int phase_holders(struct handoff *h)
 			   (h->c->on_holders == HOLDERS_WAIT && now >= deadline)) {
 			session_hint(h, &hs, hint, sizeof(hint));
 			holder_scan_free(&hs);
-			return fail(h, -EBUSY, "holders: still held after %llu s by %s%s",
-				    (unsigned long long)((now - start) / 1000000), who, hint);
+			return fail(h, -EBUSY, "holders: %sstill held after %llu s by %s", hint,
+				    (unsigned long long)((now - start) / 1000000), who);
 		}
 		if (!told || now >= next_tell) {
 			if (!told)
@@ -1620,7 +1648,10 @@ static bool had_driver(struct handoff *h, const struct jrec *recs, size_t n, con
  * Undo recs from the last to the first, the display server's unit with the
  * steps that are not units, the other units after it (those of stop-units,
  * then the holders'). What could not be undone stays in the journal, in its
- * order, for the next release; err names the first such step.
+ * order, for the next release; err names the first such step. Two kinds of
+ * user's unit that no release could start are warned about and not kept:
+ * one whose manager is gone (user_manager_gone), and a graphical
+ * session's whose user has no such session now (session_gone).
  */
 static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *err, size_t errlen)
 {
@@ -1683,6 +1714,7 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 		}
 		for (size_t i = n; i-- > 0;) {
 			const struct jrec *rec = &recs[i];
+			const struct unit_job *job;
 			bool later = (rec->step == J_HOLDER || rec->step == J_UNIT) &&
 				     (ssize_t)i != display;
 
@@ -1710,11 +1742,13 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 				continue;
 			}
 			why[0] = '\0';
+			job = NULL;
 			if (later && at[i] == SIZE_MAX) {
 				r = 0;
 			} else if (n_later) {
-				r = jobs[at[i]].r;
-				snprintf(why, sizeof(why), "%s", jobs[at[i]].err);
+				job = &jobs[at[i]];
+				r = job->r;
+				snprintf(why, sizeof(why), "%s", job->err);
 			} else {
 				r = rec->step < J__N
 					    ? step_types[rec->step].undo(h, rec, why, sizeof(why))
@@ -1722,11 +1756,10 @@ static int undo_all(struct handoff *h, const struct jrec *recs, size_t n, char *
 			}
 			if (r < 0 && !why[0])
 				snprintf(why, sizeof(why), "%s", strerror(-r));
-			if (r < 0 && later && no_graphical_session(h, rec)) {
+			if (r < 0 && job && session_gone(h, rec, job)) {
 				say(h, HANDOFF_WARN,
-				    "not keeping %s: it did not start (%s), and the user has no "
-				    "graphical session now; their next login starts what their session "
-				    "wants",
+				    "not keeping %s: it did not start (%s), it is a graphical "
+				    "session's, and the user has none now; their next login starts it",
 				    unit_label(rec, text, sizeof(text)), why);
 				r = 0;
 			}

@@ -125,6 +125,7 @@ void unit_jobs_fail(struct unit_job *jobs, size_t n, int r, const char *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].r = r;
+		jobs[i].ran = false;
 		snprintf(jobs[i].err, sizeof(jobs[i].err), "%s", err);
 	}
 }
@@ -140,8 +141,8 @@ static void msg_fail(struct user_msg *m, int r, const char *err)
 /* the message's calls on the user's bus; its first failure in r and err */
 static int user_call(sd_bus *bus, struct user_msg *m)
 {
-	if (m->op == UNIT_OP_LOOKUP)
-		unit_lookups(bus, m->jobs, m->n);
+	if (m->op == UNIT_OP_LOOKUP || m->op == UNIT_OP_LOAD)
+		unit_lookups(bus, m->jobs, m->n, m->op == UNIT_OP_LOAD);
 	else
 		unit_jobs(bus, m->op, m->jobs, m->n, m->timeout_us);
 	for (size_t i = 0; i < m->n; i++)
@@ -407,6 +408,7 @@ int unit_user_jobs_end(struct unit_users *u, uid_t uid, struct unit_job *jobs, s
 	}
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].r = m.jobs[i].r;
+		jobs[i].ran = m.jobs[i].ran;
 		jobs[i].ans = m.jobs[i].ans;
 		memcpy(jobs[i].err, m.jobs[i].err, sizeof(jobs[i].err));
 	}
@@ -517,7 +519,9 @@ int user_graphical(sd_bus *bus, uid_t uid)
 	    (r = login_get(bus, path, "org.freedesktop.login1.User", "Display", "(so)", &reply)) >=
 		    0 &&
 	    (r = sym_sd_bus_message_read(reply, "(so)", &id, &s)) >= 0)
-		r = id[0] && snprintf(path, sizeof(path), "%s", s) < (int)sizeof(path);
+		r = !id[0]							? 0
+		    : snprintf(path, sizeof(path), "%s", s) < (int)sizeof(path) ? 1
+										: -ENAMETOOLONG;
 	reply = sym_sd_bus_message_unref(reply);
 	if (r > 0 &&
 	    (r = login_get(bus, path, "org.freedesktop.login1.Session", "Type", "s", &reply)) >=
@@ -588,7 +592,15 @@ static int bus_fail(int r, const sd_bus_error *e, char *err, size_t errlen)
  * the Get of one of its properties. Its reply, an error or a timeout, each
  * comes once to on_lookup_reply.
  */
-enum lookup_ask { ASK_PATH, ASK_STATE, ASK_CAN_STOP, ASK_TRIGGERS };
+enum lookup_ask {
+	ASK_PATH,
+	ASK_LOAD, /* the path from LoadUnit */
+	ASK_STATE,
+	ASK_CAN_STOP,
+	ASK_SLICE,
+	ASK_PART_OF,
+	ASK_TRIGGERS,
+};
 
 struct lookup_call {
 	struct unit_job *q;
@@ -596,7 +608,7 @@ struct lookup_call {
 	sd_bus_slot *slot;
 	bool done;
 	size_t *pending;
-	char **triggers; /* ASK_TRIGGERS's answer, for the caller to read */
+	char **triggers; /* ASK_TRIGGERS's and ASK_PART_OF's answer, for the caller to read */
 };
 
 static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
@@ -611,6 +623,9 @@ static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
 	c->done = true;
 	if (q->r < 0)
 		return 0;
+	/* what makes a unit a session's is a hint: a systemd without it fails nothing */
+	if (e && (c->ask == ASK_SLICE || c->ask == ASK_PART_OF))
+		return 0;
 	if (e) {
 		int en = sym_sd_bus_message_get_errno(m);
 
@@ -623,6 +638,7 @@ static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
 	}
 	switch (c->ask) {
 	case ASK_PATH:
+	case ASK_LOAD:
 		if ((r = sym_sd_bus_message_read(m, "o", &s)) >= 0)
 			snprintf(q->ans.path, sizeof(q->ans.path), "%s", s);
 		break;
@@ -635,6 +651,12 @@ static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
 		if ((r = sym_sd_bus_message_read(m, "v", "b", &b)) >= 0)
 			q->ans.refuses_stop = !b;
 		break;
+	case ASK_SLICE:
+		if ((r = sym_sd_bus_message_read(m, "v", "s", &s)) >= 0 &&
+		    !strcmp(s, "session.slice"))
+			q->ans.session = true;
+		break;
+	case ASK_PART_OF:
 	case ASK_TRIGGERS:
 		if ((r = sym_sd_bus_message_enter_container(m, 'v', "as")) >= 0)
 			r = sym_sd_bus_message_read_strv(m, &c->triggers);
@@ -650,21 +672,25 @@ static void lookup_send(sd_bus *bus, struct lookup_call *c, struct unit_job *q, 
 			size_t *pending)
 {
 	static const char *const props[] = {
-		[ASK_STATE] = "ActiveState",
-		[ASK_CAN_STOP] = "CanStop",
-		[ASK_TRIGGERS] = "TriggeredBy",
+		[ASK_STATE] = "ActiveState", [ASK_CAN_STOP] = "CanStop",     [ASK_SLICE] = "Slice",
+		[ASK_PART_OF] = "PartOf",    [ASK_TRIGGERS] = "TriggeredBy",
 	};
+	/* Slice is a property of the unit's type: a service's, a socket's */
+	const char *iface = ask != ASK_SLICE ? "org.freedesktop.systemd1.Unit"
+			    : str_ends_with(q->unit, ".socket")
+				    ? "org.freedesktop.systemd1.Socket"
+				    : "org.freedesktop.systemd1.Service";
 	int r;
 
 	*c = (struct lookup_call){ .q = q, .ask = ask, .pending = pending };
-	if (ask == ASK_PATH)
+	if (ask == ASK_PATH || ask == ASK_LOAD)
 		r = sym_sd_bus_call_method_async(bus, &c->slot, SD_DEST, SD_PATH, SD_MANAGER,
-						 "GetUnit", on_lookup_reply, c, "s", q->unit);
+						 ask == ASK_LOAD ? "LoadUnit" : "GetUnit",
+						 on_lookup_reply, c, "s", q->unit);
 	else
 		r = sym_sd_bus_call_method_async(bus, &c->slot, SD_DEST, q->ans.path,
 						 "org.freedesktop.DBus.Properties", "Get",
-						 on_lookup_reply, c, "ss",
-						 "org.freedesktop.systemd1.Unit", props[ask]);
+						 on_lookup_reply, c, "ss", iface, props[ask]);
 	if (r < 0)
 		q->r = bus_fail(r, NULL, q->err, sizeof(q->err));
 	else
@@ -722,9 +748,9 @@ static void strv_free(char **v)
 	free(v);
 }
 
-void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
+void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n, bool load)
 {
-	struct lookup_call c[3 * UNIT_BATCH_MAX];
+	struct lookup_call c[5 * UNIT_BATCH_MAX];
 	size_t pending = 0, k = 0;
 
 	for (size_t i = 0; i < n; i++) {
@@ -741,9 +767,9 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 		}
 		return;
 	}
-	/* one round trip for every path, then one for every state, CanStop and service's triggers */
+	/* one round trip for every path, then one for every property asked */
 	for (size_t i = 0; i < n; i++)
-		lookup_send(bus, &c[k++], &q[i], ASK_PATH, &pending);
+		lookup_send(bus, &c[k++], &q[i], load ? ASK_LOAD : ASK_PATH, &pending);
 	lookup_wait(bus, c, k, &pending);
 	k = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -751,6 +777,9 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 			continue;
 		lookup_send(bus, &c[k++], &q[i], ASK_STATE, &pending);
 		lookup_send(bus, &c[k++], &q[i], ASK_CAN_STOP, &pending);
+		lookup_send(bus, &c[k++], &q[i], ASK_PART_OF, &pending);
+		if (str_ends_with(q[i].unit, ".service") || str_ends_with(q[i].unit, ".socket"))
+			lookup_send(bus, &c[k++], &q[i], ASK_SLICE, &pending);
 		if (str_ends_with(q[i].unit, ".service"))
 			lookup_send(bus, &c[k++], &q[i], ASK_TRIGGERS, &pending);
 	}
@@ -759,6 +788,8 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n)
 		/* a running service's sockets only: a stopped one's stay as they are */
 		if (c[i].ask == ASK_TRIGGERS && c[i].q->ans.active)
 			lookup_sockets(c[i].q, c[i].triggers);
+		for (char **t = c[i].ask == ASK_PART_OF ? c[i].triggers : NULL; t && *t; t++)
+			c[i].q->ans.session |= !strcmp(*t, "graphical-session.target");
 		strv_free(c[i].triggers);
 	}
 }
@@ -821,6 +852,7 @@ int unit_jobs(sd_bus *bus, enum unit_op op, struct unit_job *jobs, size_t n, uin
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		jobs[i].r = 0;
+		jobs[i].ran = false;
 		jobs[i].err[0] = '\0';
 	}
 	/* match before the calls: a fast job's signal must not be missed */
@@ -878,6 +910,7 @@ int unit_jobs(sd_bus *bus, enum unit_op op, struct unit_job *jobs, size_t n, uin
 				 "its job ended '%s' (journalctl -u %.100s says why)", b.result[i],
 				 jobs[i].unit);
 			jobs[i].r = -EIO;
+			jobs[i].ran = true;
 		}
 out:
 	r = 0;

@@ -34,15 +34,22 @@ int unit_spec_parse(const char *spec, uid_t *uid, const char **name);
  * DBUS_SYSTEM_BUS_ADDRESS names one. -errno (ENOENT: no bus, no systemd).
  */
 int units_connect(const char *root, sd_bus **bus, char *err, size_t errlen);
-enum unit_op { UNIT_OP_LOOKUP, UNIT_OP_STOP, UNIT_OP_START };
+/*
+ * LOAD: a lookup that loads the unit from its file (LoadUnit) where LOOKUP
+ * asks for it as loaded now (GetUnit): the properties of a unit that
+ * systemd let go of (one whose start failed on a condition, an assert or a
+ * missing Requisite=, inactive and unreferenced)
+ */
+enum unit_op { UNIT_OP_LOOKUP, UNIT_OP_STOP, UNIT_OP_START, UNIT_OP_LOAD };
 
 /*
  * a lookup's answer: is it running, does it refuse a manual stop (its
  * CanStop is false: RefuseManualStop=yes, as GNOME Shell's session unit),
- * and a running service's sockets (see unit_lookups)
+ * is it a graphical session's (see unit_lookups), and a running service's
+ * sockets
  */
 struct unit_answer {
-	bool active, refuses_stop;
+	bool active, refuses_stop, session;
 	char sockets[1024];
 	char path[512]; /* its object path, the same for an alias and its unit; "" not loaded */
 };
@@ -54,6 +61,7 @@ struct unit_answer {
 struct unit_job {
 	char unit[UNIT_NAME_MAX + 1];
 	int r;
+	bool ran; /* r < 0 because its job ran and ended other than done (failed, dependency) */
 	char err[256];
 	struct unit_answer ans;
 };
@@ -131,16 +139,21 @@ int cgroup_pids(const char *dir, uint32_t **pids, size_t *n);
 
 /*
  * One look at each unit of q[0..n) (n <= UNIT_BATCH_MAX), all at once:
- * every GetUnit sent before the first reply is read, then every Get, so
+ * every GetUnit (LoadUnit when load is true: see UNIT_OP_LOAD) sent before
+ * the first reply is read, then every Get, so
  * that the lot takes two round trips. An answer's active is true when the
  * unit is active, activating or reloading (a unit that was running; an
  * unknown unit is not, and has no path); refuses_stop when its CanStop is
- * false (RefuseManualStop=yes: a StopUnit would be refused); for a running service, sockets
+ * false (RefuseManualStop=yes: a StopUnit would be refused); session when
+ * it belongs to a graphical session, by systemd's conventions for one
+ * (systemd.special(7)): its Slice is session.slice, or it is PartOf
+ * graphical-session.target (an error of either Get leaves it false, and
+ * fails nothing); for a running service, sockets
  * names the socket units that start it on a connection (its TriggeredBy),
  * as "a.socket b.socket", else "". Each q[i].r is 0 or -errno with
  * q[i].err (-ENOBUFS: more sockets than the answer holds).
  */
-void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n);
+void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n, bool load);
 
 /*
  * StopUnit/StartUnit with mode "replace", then wait for the job's

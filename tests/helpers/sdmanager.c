@@ -12,14 +12,18 @@
  *
  * The units are files in DIR/units, named as the unit, holding one line:
  * its ActiveState, then any of the words fail-stop, fail-start (that job
- * ends "failed"), refuse-stop (StopUnit is refused at once with
+ * ends "failed"), assert-start (that job ends "assert", and the unit is
+ * then "unloaded": GetUnit says NoSuchUnit, LoadUnit loads it again, as
+ * systemd lets go of an inactive unit nothing refers to), refuse-stop (StopUnit is refused at once with
  * org.freedesktop.systemd1.OperationRefused, as for RefuseManualStop=yes,
  * and its CanStop property is false; true without the word),
  * slow-stop (the stop job takes 2 s; a StartUnit in the meantime replaces
  * it, which ends it "canceled", as systemd's mode "replace" does) and
  * triggered-by=NAME (NAME, a socket, is in its TriggeredBy property; one
  * word per trigger) and cgroup=PATH (its org.freedesktop.systemd1.Service
- * ControlGroup, "" without it, as for a unit with no process) or
+ * ControlGroup, "" without it, as for a unit with no process), slice=NAME
+ * (its Service's Slice, "" without it), part-of=NAME (in its PartOf; one
+ * word each) or
  * alias-of=NAME (an alias such as display-manager.service: GetUnit, LoadUnit
  * and its object path give NAME's unit). A finished job writes the new state back to the file. Every method call
  * is appended to DIR/calls as "METHOD ARG...", its sender's unique name to
@@ -175,7 +179,8 @@ static int get_unit(sd_bus_message *m, void *data, sd_bus_error *e)
 	if ((r = sd_bus_message_read(m, "s", &unit)) < 0)
 		return r;
 	record("GetUnit %s", unit);
-	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
+	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)) ||
+	    !strcmp(state, "unloaded"))
 		return sd_bus_error_setf(e, "org.freedesktop.systemd1.NoSuchUnit",
 					 "Unit %s not loaded.", unit);
 	return reply_path(m, unit_resolve(unit, name, sizeof(name)));
@@ -241,7 +246,11 @@ static int job(sd_bus_message *m, sd_bus_error *e, bool start)
 		snprintf(slow.flags, sizeof(slow.flags), "%s", flags);
 		return 1;
 	}
-	if (strstr(flags, start ? " fail-start " : " fail-stop ")) {
+	if (start && strstr(flags, " assert-start ")) {
+		/* an assert that fails: the unit stays inactive, and unreferenced, systemd lets go of it */
+		result = "assert";
+		unit_write(unit, "unloaded", flags);
+	} else if (strstr(flags, start ? " fail-start " : " fail-stop ")) {
 		result = "failed";
 		if (start)
 			unit_write(unit, "failed", flags);
@@ -308,26 +317,32 @@ static int prop_active_state(sd_bus *bus, const char *path, const char *iface, c
 
 	record("Get %s ActiveState", (const char *)data);
 	unit_read(data, state, sizeof(state), flags, sizeof(flags));
-	return sd_bus_message_append(reply, "s", state);
+	return sd_bus_message_append(reply, "s", strcmp(state, "unloaded") ? state : "inactive");
 }
 
-/* the flags' "triggered-by=NAME" words, in their order */
-static int prop_triggered_by(sd_bus *bus, const char *path, const char *iface, const char *prop,
-			     sd_bus_message *reply, void *data, sd_bus_error *e)
+/* the values of the unit's flag words "KEY=VALUE" (key with its '='), in their order, as "as" */
+static int append_words(sd_bus_message *reply, const char *unit, const char *key)
 {
 	char state[64], flags[192], *save = NULL;
+	size_t n = strlen(key);
 	int r;
 
-	record("Get %s TriggeredBy", (const char *)data);
-	if (!unit_read(data, state, sizeof(state), flags, sizeof(flags)))
+	if (!unit_read(unit, state, sizeof(state), flags, sizeof(flags)))
 		flags[0] = '\0';
 	if ((r = sd_bus_message_open_container(reply, 'a', "s")) < 0)
 		return r;
 	for (char *w = strtok_r(flags, " ", &save); w; w = strtok_r(NULL, " ", &save))
-		if (!strncmp(w, "triggered-by=", 13) &&
-		    (r = sd_bus_message_append(reply, "s", w + 13)) < 0)
+		if (!strncmp(w, key, n) && (r = sd_bus_message_append(reply, "s", w + n)) < 0)
 			return r;
 	return sd_bus_message_close_container(reply);
+}
+
+/* the flags' "triggered-by=NAME" words */
+static int prop_triggered_by(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	record("Get %s TriggeredBy", (const char *)data);
+	return append_words(reply, data, "triggered-by=");
 }
 
 /* CanStop: false for a unit with the refuse-stop word, as for RefuseManualStop=yes */
@@ -347,20 +362,33 @@ static int prop_id(sd_bus *bus, const char *path, const char *iface, const char 
 	return sd_bus_message_append(reply, "s", (const char *)data);
 }
 
-/* the flags' "cgroup=PATH" word, else "" (as systemd says of a unit with no process) */
-static int prop_control_group(sd_bus *bus, const char *path, const char *iface, const char *prop,
-			      sd_bus_message *reply, void *data, sd_bus_error *e)
+/*
+ * a Service property from the unit's flag word, else "": ControlGroup
+ * (cgroup=PATH; "" as systemd says of a unit with no process), Slice
+ * (slice=NAME)
+ */
+static int prop_word(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		     sd_bus_message *reply, void *data, sd_bus_error *e)
 {
-	char cg[192] = "";
+	char v[192] = "";
 
-	record("Get %s ControlGroup", (const char *)data);
-	unit_word(data, "cgroup=", cg, sizeof(cg));
-	return sd_bus_message_append(reply, "s", cg);
+	record("Get %s %s", (const char *)data, prop);
+	unit_word(data, !strcmp(prop, "Slice") ? "slice=" : "cgroup=", v, sizeof(v));
+	return sd_bus_message_append(reply, "s", v);
+}
+
+/* the flags' "part-of=NAME" words */
+static int prop_part_of(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			sd_bus_message *reply, void *data, sd_bus_error *e)
+{
+	record("Get %s PartOf", (const char *)data);
+	return append_words(reply, data, "part-of=");
 }
 
 static const sd_bus_vtable service_vtable[] = {
 	SD_BUS_VTABLE_START(0),
-	SD_BUS_PROPERTY("ControlGroup", "s", prop_control_group, 0, 0),
+	SD_BUS_PROPERTY("ControlGroup", "s", prop_word, 0, 0),
+	SD_BUS_PROPERTY("Slice", "s", prop_word, 0, 0),
 	SD_BUS_VTABLE_END,
 };
 
@@ -369,6 +397,7 @@ static const sd_bus_vtable unit_vtable[] = {
 	SD_BUS_PROPERTY("Id", "s", prop_id, 0, 0),
 	SD_BUS_PROPERTY("ActiveState", "s", prop_active_state, 0, 0),
 	SD_BUS_PROPERTY("CanStop", "b", prop_can_stop, 0, 0),
+	SD_BUS_PROPERTY("PartOf", "as", prop_part_of, 0, 0),
 	SD_BUS_PROPERTY("TriggeredBy", "as", prop_triggered_by, 0, 0),
 	SD_BUS_VTABLE_END
 };

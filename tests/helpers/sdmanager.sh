@@ -11,12 +11,16 @@
 #   manager_unit UNIT STATE [FLAG...]
 #                                    a loaded unit in ActiveState STATE (active,
 #                                    inactive, failed, ...); FLAGs: fail-stop, fail-start
-#                                    (that job ends "failed"), refuse-stop (StopUnit is
+#                                    (that job ends "failed"), assert-start (it ends
+#                                    "assert", and GetUnit no longer finds the unit;
+#                                    LoadUnit does), refuse-stop (StopUnit is
 #                                    refused, CanStop false, as for RefuseManualStop=yes),
 #                                    slow-stop
 #                                    (its stop job takes 2 s; a StartUnit meanwhile
 #                                    cancels it, "canceled UNIT" in the calls),
-#                                    triggered-by=S.socket (in its TriggeredBy). A unit
+#                                    triggered-by=S.socket (in its TriggeredBy),
+#                                    slice=NAME (its Slice), part-of=NAME (in its PartOf),
+#                                    cgroup=PATH, alias-of=NAME (see sdmanager.c). A unit
 #                                    never named is not loaded (GetUnit: NoSuchUnit).
 #   login_user UID [ID TYPE]         logind knows user UID (GetUser answers); with ID,
 #                                    its Display is session ID, of Type TYPE (wayland,
@@ -25,7 +29,8 @@
 #   manager_state UNIT               its ActiveState now (the jobs change it)
 #   manager_calls [METHOD]           the calls received, in order, one "METHOD ARG..."
 #                                    a line (GetUnit U, Get U ActiveState, Get U
-#                                    CanStop, Get U TriggeredBy, Subscribe,
+#                                    CanStop, Get U PartOf, Get U Slice, Get U
+#                                    TriggeredBy, Subscribe,
 #                                    StopUnit U replace, StartUnit U replace, LoadUnit U);
 #                                    with METHOD only that method's
 #   manager_sent METHOD [UNIT]       true when such a call came (for UNIT, when given)

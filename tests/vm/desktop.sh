@@ -131,29 +131,31 @@ rm $US/va-shell.service
 systemctl "${U[@]}" daemon-reload
 
 # ---- a session's unit that cannot start again outside a graphical session ----
-# (as plasma-kwin_wayland.service for a lingering user): va-kwin.service starts only
-# while /run/va-kwin-ok exists (AssertPathExists fails its start job otherwise).
+# (as plasma-kwin_wayland.service for a lingering user): va-kwin.service, PartOf
+# graphical-session.target as a session's units are, starts only while /run/va-kwin-ok
+# exists (AssertPathExists fails its start job otherwise).
 # vauser's session is not graphical (PAM's, no Display), as real logind says:
 # release does not keep the unit, which a next release could not start either
 unit_file $US/va-kwin.service "a session's compositor helper: holds $card" \
-	"$HOLDER open $card" AssertPathExists=/run/va-kwin-ok
+	"$HOLDER open $card" AssertPathExists=/run/va-kwin-ok PartOf=graphical-session.target
 systemctl "${U[@]}" daemon-reload
 touch /run/va-kwin-ok
 systemctl "${U[@]}" start va-kwin.service
 display=$(loginctl show-user vauser -P Display)
-check "va-kwin.service of vauser runs; logind knows vauser, with no graphical session (its Display: ${display:-none}$([ -n "$display" ] && echo ", of Type $(loginctl show-session "$display" -P Type)"))" \
+check "va-kwin.service of vauser runs, PartOf graphical-session.target; logind knows vauser, with no graphical session (its Display: ${display:-none}$([ -n "$display" ] && echo ", of Type $(loginctl show-session "$display" -P Type)"))" \
 	eval 'active va-kwin.service "${U[@]}" && loginctl show-user vauser >/dev/null &&
+		systemctl "${U[@]}" show -P PartOf va-kwin.service | grep -qw graphical-session.target &&
 		{ [ -z "$display" ] || ! loginctl show-session "$display" -P Type | grep -qxE "x11|wayland|mir"; }'
 "$VFIO_AGENT" --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
 rc=$?
 check "... prepare exits 0, va-kwin.service stopped and journaled ($(tail -n 1 "$TMP/err"))" \
 	eval '[ $rc -eq 0 ] && inactive va-kwin.service "${U[@]}" && grep -qx "holder va-kwin.service user:$uid" $J'
 rm /run/va-kwin-ok
-"$VFIO_AGENT" --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
+"$VFIO_AGENT" -v --config "$TMP/conf" handoff release >"$TMP/out" 2>"$TMP/err"
 rc=$?
-check "... release: va-kwin.service does not start, and logind says vauser has no graphical session: exit 0, said so, no journal ($(grep -m1 va-kwin "$TMP/err"))" \
+check "... release: va-kwin.service does not start, and logind says vauser has no graphical session: exit 0, said so, no journal (exit $rc: $(grep va-kwin "$TMP/err" | grep -v starting | head -n 3 | tr "\n" " "))" \
 	eval '[ $rc -eq 0 ] && [ ! -e "$J" ] && inactive va-kwin.service "${U[@]}" &&
-		grep -q "not keeping va-kwin.service of user $uid: it did not start (.*), and the user has no graphical session now" "$TMP/err"'
+		grep -q "not keeping va-kwin.service of user $uid: it did not start (.*), it is a graphical session.s, and the user has none now" "$TMP/err"'
 check "... weston is DRM master again" wait_for 10 display_master
 systemctl "${U[@]}" stop va-kwin.service 2>/dev/null
 rm -f "$J" # if the checks above failed, the next phases start without its line
