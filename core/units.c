@@ -777,8 +777,11 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n, bool load)
 			continue;
 		lookup_send(bus, &c[k++], &q[i], ASK_STATE, &pending);
 		lookup_send(bus, &c[k++], &q[i], ASK_CAN_STOP, &pending);
-		lookup_send(bus, &c[k++], &q[i], ASK_PART_OF, &pending);
-		if (str_ends_with(q[i].unit, ".service") || str_ends_with(q[i].unit, ".socket"))
+		/* whose it is: only for release's look at a unit that did not start */
+		if (load)
+			lookup_send(bus, &c[k++], &q[i], ASK_PART_OF, &pending);
+		if (load &&
+		    (str_ends_with(q[i].unit, ".service") || str_ends_with(q[i].unit, ".socket")))
 			lookup_send(bus, &c[k++], &q[i], ASK_SLICE, &pending);
 		if (str_ends_with(q[i].unit, ".service"))
 			lookup_send(bus, &c[k++], &q[i], ASK_TRIGGERS, &pending);

@@ -144,7 +144,8 @@ int cgroup_pids(const char *dir, uint32_t **pids, size_t *n);
  * that the lot takes two round trips. An answer's active is true when the
  * unit is active, activating or reloading (a unit that was running; an
  * unknown unit is not, and has no path); refuses_stop when its CanStop is
- * false (RefuseManualStop=yes: a StopUnit would be refused); session when
+ * false (RefuseManualStop=yes: a StopUnit would be refused); with load
+ * only (two more calls a unit), session when
  * it belongs to a graphical session, by systemd's conventions for one
  * (systemd.special(7)): its Slice is session.slice, or it is PartOf
  * graphical-session.target (an error of either Get leaves it false, and
