@@ -209,6 +209,18 @@ static int bus_get(struct handoff *h, const char *what)
 	return 0;
 }
 
+/* the system bus if it can be had, h->err left as it was (a rollback's reason stays there) */
+static bool bus_try(struct handoff *h)
+{
+	char saved[sizeof(h->err)];
+	int r;
+
+	memcpy(saved, h->err, sizeof(saved));
+	r = bus_get(h, "start");
+	memcpy(h->err, saved, sizeof(saved));
+	return r == 0;
+}
+
 /* the user of a manager "user:UID" (the journal's checked shape); 0 for "", the system's */
 static uid_t mgr_uid(const char *mgr)
 {
@@ -362,7 +374,7 @@ static void units_batch(struct handoff *h, enum unit_op op, const struct jrec *r
 static bool session_gone(struct handoff *h, const struct jrec *rec, const struct unit_job *job)
 {
 	struct unit_job q;
-	char saved[sizeof(h->err)], label[320];
+	char label[320];
 	int r = -ENOTCONN;
 
 	if (!rec->b[0] || !job->ran)
@@ -375,11 +387,9 @@ static bool session_gone(struct handoff *h, const struct jrec *rec, const struct
 		    q.r < 0 ? "not known to its manager now" : "no graphical session's");
 		return false;
 	}
-	/* a bus that cannot be reached keeps the line, and not its error: a rollback's is h->err */
-	memcpy(saved, h->err, sizeof(saved));
-	if (bus_get(h, "start") == 0)
+	/* a bus that cannot be reached keeps the line */
+	if (bus_try(h))
 		r = user_graphical(h->bus, mgr_uid(rec->b));
-	memcpy(h->err, saved, sizeof(saved));
 	say(h, HANDOFF_DEBUG, "%s is a graphical session's; logind: %s", label,
 	    r > 0    ? "the user has one"
 	    : r == 0 ? "the user has none"
@@ -1455,15 +1465,12 @@ static int phase_vfio(struct handoff *h)
  */
 static ssize_t display_unit(struct handoff *h, const struct jrec *recs, size_t n)
 {
-	char saved[sizeof(h->err)];
 	ssize_t first = -1;
 
-	/* without a bus, by name only; a rollback's reason stays in h->err */
-	memcpy(saved, h->err, sizeof(saved));
+	/* without a bus, by name only */
 	for (size_t i = 0; i < n && !h->dry && !h->bus; i++)
 		if ((recs[i].step == J_UNIT || recs[i].step == J_HOLDER) && !recs[i].b[0])
-			bus_get(h, "start");
-	memcpy(h->err, saved, sizeof(saved));
+			bus_try(h);
 	/* the stop-units lines first: the display manager is one of them unless it was a holder */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < n; i++) {

@@ -429,6 +429,19 @@ void unit_users_close(struct unit_users *u)
 	*u = (struct unit_users){ 0 };
 }
 
+/* a property of dest's object at path, its value's variant of type entered in *reply; 0 or -errno */
+static int prop_get(sd_bus *bus, const char *dest, const char *path, const char *iface,
+		    const char *prop, const char *type, sd_bus_message **reply)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	int r;
+
+	r = sym_sd_bus_call_method(bus, dest, path, "org.freedesktop.DBus.Properties", "Get", &e,
+				   reply, "ss", iface, prop);
+	sym_sd_bus_error_free(&e);
+	return r < 0 ? r : sym_sd_bus_message_enter_container(*reply, 'v', type);
+}
+
 int unit_path(sd_bus *bus, const char *unit, char *path, size_t len)
 {
 	sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -449,7 +462,6 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 {
 	static const char *const bases[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified",
 					     "/sys/fs/cgroup/systemd" };
-	sd_bus_error e = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
 	const char *cg = NULL;
 	char procs[4200], *path = NULL;
@@ -459,11 +471,10 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 	/* the unit's object path from its name (an alias's is its unit's): one round trip */
 	if ((r = sym_sd_bus_path_encode(SD_PATH "/unit", unit, &path)) < 0)
 		return r;
-	r = sym_sd_bus_call_method(bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "Get", &e,
-				   &reply, "ss", "org.freedesktop.systemd1.Service",
-				   "ControlGroup");
+	r = prop_get(bus, SD_DEST, path, "org.freedesktop.systemd1.Service", "ControlGroup", "s",
+		     &reply);
 	free(path);
-	if (r >= 0 && (r = sym_sd_bus_message_enter_container(reply, 'v', "s")) >= 0)
+	if (r >= 0)
 		r = sym_sd_bus_message_read(reply, "s", &cg);
 	/* "" while no process runs; never the root group */
 	if (r >= 0 && (!cg || cg[0] != '/' || !cg[1] || strstr(cg, "/..")))
@@ -477,24 +488,10 @@ int unit_cgroup_dir(sd_bus *bus, const char *root, const char *unit, char *dir, 
 	if (r >= 0 && i == ARRAY_SIZE(bases))
 		r = -ENOENT; /* no hierarchy shows it */
 	sym_sd_bus_message_unref(reply);
-	sym_sd_bus_error_free(&e);
 	return r < 0 ? r : 0;
 }
 
 #define LOGIN_DEST "org.freedesktop.login1"
-
-/* a property of logind's object at path, its value's variant entered; 0 or -errno */
-static int login_get(sd_bus *bus, const char *path, const char *iface, const char *prop,
-		     const char *type, sd_bus_message **reply)
-{
-	sd_bus_error e = SD_BUS_ERROR_NULL;
-	int r;
-
-	r = sym_sd_bus_call_method(bus, LOGIN_DEST, path, "org.freedesktop.DBus.Properties", "Get",
-				   &e, reply, "ss", iface, prop);
-	sym_sd_bus_error_free(&e);
-	return r < 0 ? r : sym_sd_bus_message_enter_container(*reply, 'v', type);
-}
 
 int user_graphical(sd_bus *bus, uid_t uid)
 {
@@ -516,16 +513,16 @@ int user_graphical(sd_bus *bus, uid_t uid)
 	reply = sym_sd_bus_message_unref(reply);
 	/* the session logind elects as the user's display, a graphical one first */
 	if (r > 0 &&
-	    (r = login_get(bus, path, "org.freedesktop.login1.User", "Display", "(so)", &reply)) >=
-		    0 &&
+	    (r = prop_get(bus, LOGIN_DEST, path, "org.freedesktop.login1.User", "Display", "(so)",
+			  &reply)) >= 0 &&
 	    (r = sym_sd_bus_message_read(reply, "(so)", &id, &s)) >= 0)
 		r = !id[0]							? 0
 		    : snprintf(path, sizeof(path), "%s", s) < (int)sizeof(path) ? 1
 										: -ENAMETOOLONG;
 	reply = sym_sd_bus_message_unref(reply);
 	if (r > 0 &&
-	    (r = login_get(bus, path, "org.freedesktop.login1.Session", "Type", "s", &reply)) >=
-		    0 &&
+	    (r = prop_get(bus, LOGIN_DEST, path, "org.freedesktop.login1.Session", "Type", "s",
+			  &reply)) >= 0 &&
 	    (r = sym_sd_bus_message_read(reply, "s", &s)) >= 0)
 		r = !strcmp(s, "x11") || !strcmp(s, "wayland") || !strcmp(s, "mir");
 	sym_sd_bus_message_unref(reply);
@@ -608,7 +605,7 @@ struct lookup_call {
 	sd_bus_slot *slot;
 	bool done;
 	size_t *pending;
-	char **triggers; /* ASK_TRIGGERS's and ASK_PART_OF's answer, for the caller to read */
+	char **strv; /* ASK_TRIGGERS's or ASK_PART_OF's answer, for the caller to read */
 };
 
 static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
@@ -659,7 +656,7 @@ static int on_lookup_reply(sd_bus_message *m, void *data, sd_bus_error *ret)
 	case ASK_PART_OF:
 	case ASK_TRIGGERS:
 		if ((r = sym_sd_bus_message_enter_container(m, 'v', "as")) >= 0)
-			r = sym_sd_bus_message_read_strv(m, &c->triggers);
+			r = sym_sd_bus_message_read_strv(m, &c->strv);
 		break;
 	}
 	if (r < 0)
@@ -790,10 +787,10 @@ void unit_lookups(sd_bus *bus, struct unit_job *q, size_t n, bool load)
 	for (size_t i = 0; i < k; i++) {
 		/* a running service's sockets only: a stopped one's stay as they are */
 		if (c[i].ask == ASK_TRIGGERS && c[i].q->ans.active)
-			lookup_sockets(c[i].q, c[i].triggers);
-		for (char **t = c[i].ask == ASK_PART_OF ? c[i].triggers : NULL; t && *t; t++)
+			lookup_sockets(c[i].q, c[i].strv);
+		for (char **t = c[i].ask == ASK_PART_OF ? c[i].strv : NULL; t && *t; t++)
 			c[i].q->ans.session |= !strcmp(*t, "graphical-session.target");
-		strv_free(c[i].triggers);
+		strv_free(c[i].strv);
 	}
 }
 
