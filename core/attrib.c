@@ -13,14 +13,18 @@
 #include "core/sysfs.h"
 #include "core/targets.h"
 
-void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind, uid_t *uid)
+void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind, uid_t *uid,
+		 bool *session)
 {
 	const char *p = path, *user_mgr = NULL;
+	bool in_session = false;
 	unsigned long u;
 
 	unit[0] = '\0';
 	*kind = UNIT_NONE;
 	*uid = (uid_t)-1;
+	if (session)
+		*session = false;
 	while (*p) {
 		size_t n;
 
@@ -29,6 +33,8 @@ void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind,
 		if (!n)
 			break;
 		if (strn_ends_with(p, n, ".slice")) {
+			/* the slice right above the user's unit */
+			in_session = user_mgr && n == 13 && !strncmp(p, "session.slice", n);
 			p += n;
 			continue;
 		}
@@ -44,9 +50,11 @@ void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind,
 			continue;
 		}
 		snprintf(unit, len, "%.*s", (int)n, p);
-		if (user_mgr)
+		if (user_mgr) {
 			*kind = UNIT_USER;
-		else if (!strcmp(unit, "init.scope"))
+			if (session)
+				*session = in_session;
+		} else if (!strcmp(unit, "init.scope"))
 			*kind = UNIT_INIT;
 		else if (strn_ends_with(p, n, ".scope"))
 			*kind = UNIT_SCOPE;
@@ -157,7 +165,8 @@ int proc_info_get(const char *root, uint32_t pid, struct proc_info *pi)
 			snprintf(pi->user, sizeof(pi->user), "%u", pi->uid);
 	}
 	read_cgroup(root, pid, pi->cgroup, sizeof(pi->cgroup));
-	cgroup_unit(pi->cgroup, pi->unit, sizeof(pi->unit), &pi->unit_kind, &pi->unit_uid);
+	cgroup_unit(pi->cgroup, pi->unit, sizeof(pi->unit), &pi->unit_kind, &pi->unit_uid,
+		    &pi->unit_session);
 	if (pid == 1)
 		pi->unit_kind = UNIT_INIT;
 	return 0;
@@ -187,6 +196,15 @@ void holder_action(const struct proc_info *pi, char *buf, size_t len)
 		snprintf(buf, len, "stop %s (systemctl stop %s)", pi->unit, pi->unit);
 		return;
 	case UNIT_USER:
+		/* stopping it ends the desktop under its user, or systemd refuses it (GNOME Shell) */
+		if (pi->unit_session) {
+			snprintf(buf, len,
+				 "%s of user %u is their graphical session's (session.slice) and "
+				 "ends with it: log out of that session (or stop the display "
+				 "manager)",
+				 pi->unit, pi->unit_uid);
+			return;
+		}
 		snprintf(buf, len, "stop %s of user %u (systemctl --user -M %u@ stop %s)", pi->unit,
 			 pi->unit_uid, pi->unit_uid, pi->unit);
 		return;

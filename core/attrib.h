@@ -25,7 +25,8 @@ struct proc_info {
 	char cgroup[512];
 	char unit[128];
 	enum unit_kind unit_kind;
-	uid_t unit_uid; /* UNIT_USER: whose manager */
+	uid_t unit_uid;	   /* UNIT_USER: whose manager */
+	bool unit_session; /* UNIT_USER: in the user's session.slice */
 };
 
 /* fills what it can find; -ENOENT when the process is gone */
@@ -33,9 +34,13 @@ int proc_info_get(const char *root, uint32_t pid, struct proc_info *pi);
 
 /*
  * The unit of a cgroup path, as systemd names them: the first component
- * that is not a slice; under user@UID.service the user's own unit.
+ * that is not a slice; under user@UID.service the user's own unit, and
+ * *session (when not NULL) whether it lies in that manager's
+ * session.slice, where systemd.special(7) puts the units a graphical
+ * session needs (a Wayland compositor's, GNOME Shell's, kwin_wayland's).
  */
-void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind, uid_t *uid);
+void cgroup_unit(const char *path, char *unit, size_t len, enum unit_kind *kind, uid_t *uid,
+		 bool *session);
 
 /*
  * systemd-logind: it opens a session's DRM and input devices for its

@@ -16,7 +16,7 @@ struct holder {
 	struct proc_info pi;
 	struct hold_rec *recs; /* into holder_scan.recs */
 	size_t n_recs;
-	char action[256];
+	char action[384];
 };
 
 struct holder_scan {

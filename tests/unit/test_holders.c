@@ -95,15 +95,24 @@ static void test_vec(void)
 	hold_vec_free(&v);
 }
 
-static void unit_case(const char *cg, const char *unit, enum unit_kind kind, int uid)
+static void unit_case_in(const char *cg, const char *unit, enum unit_kind kind, int uid,
+			 bool session)
 {
 	char got[128], name[256];
 	enum unit_kind k;
 	uid_t u;
+	bool s = !session;
 
-	cgroup_unit(cg, got, sizeof(got), &k, &u);
-	snprintf(name, sizeof(name), "cgroup %s -> %s (%s)", cg, unit, unit_kind_name(kind));
-	CHECK(name, !strcmp(got, unit) && k == kind && (uid < 0 || u == (uid_t)uid));
+	cgroup_unit(cg, got, sizeof(got), &k, &u, &s);
+	snprintf(name, sizeof(name), "cgroup %s -> %s (%s%s)", cg, unit, unit_kind_name(kind),
+		 session ? ", a session's" : "");
+	CHECK(name,
+	      !strcmp(got, unit) && k == kind && (uid < 0 || u == (uid_t)uid) && s == session);
+}
+
+static void unit_case(const char *cg, const char *unit, enum unit_kind kind, int uid)
+{
+	unit_case_in(cg, unit, kind, uid, false);
 }
 
 static void test_units(void)
@@ -118,6 +127,16 @@ static void test_units(void)
 		  "app-firefox-1234.scope", UNIT_USER, 1000);
 	unit_case("/user.slice/user-1000.slice/user@1000.service/init.scope", "init.scope",
 		  UNIT_USER, 1000);
+	/* systemd.special(7)'s session.slice of the user's manager: its graphical session's */
+	unit_case_in("/user.slice/user-1000.slice/user@1000.service/session.slice/"
+		     "org.gnome.Shell@wayland.service",
+		     "org.gnome.Shell@wayland.service", UNIT_USER, 1000, true);
+	/* the slice right above the unit decides, and only under a user's manager */
+	unit_case("/user.slice/user-1000.slice/user@1000.service/session.slice/a.slice/x.service",
+		  "x.service", UNIT_USER, 1000);
+	unit_case("/session.slice/x.service", "x.service", UNIT_SYSTEM, -1);
+	unit_case("/user.slice/user-1000.slice/user@1000.service/xsession.slice/x.service",
+		  "x.service", UNIT_USER, 1000);
 	unit_case("/user.slice/user-1000.slice/user@1000.service", "user@1000.service", UNIT_SYSTEM,
 		  1000);
 	unit_case("/user.slice/user-1000.slice/session-2.scope", "session-2.scope", UNIT_SCOPE, -1);
@@ -145,6 +164,20 @@ static void test_actions(void)
 		      !strstr(buf, "systemctl stop"));
 	pi.unit_kind = UNIT_USER;
 	CHECK("a user's unit of that name is not logind", !holder_is_logind(&pi));
+	snprintf(pi.unit, sizeof(pi.unit), "plasma-kwin_wayland.service");
+	pi.unit_uid = 1000;
+	holder_action(&pi, buf, sizeof(buf));
+	CHECK_STR("action: a user's unit", buf,
+		  "stop plasma-kwin_wayland.service of user 1000 (systemctl --user -M 1000@ stop "
+		  "plasma-kwin_wayland.service)");
+	/* GNOME Shell's refuses a manual stop; kwin_wayland's stop ends the user's desktop */
+	pi.unit_session = true;
+	holder_action(&pi, buf, sizeof(buf));
+	CHECK_STR("action: a graphical session's unit is left to its session", buf,
+		  "plasma-kwin_wayland.service of user 1000 is their graphical session's "
+		  "(session.slice) and ends with it: log out of that session (or stop the "
+		  "display manager)");
+	pi.unit_session = false;
 	pi.unit_kind = UNIT_NONE;
 	holder_action(&pi, buf, sizeof(buf));
 	CHECK_STR("action: no unit", buf, "end pid 4242 (kill 4242)");

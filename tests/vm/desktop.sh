@@ -102,6 +102,7 @@ wait_for 10 inactive va-stubborn.service
 # does not start it (the session's next login would)
 unit_file $US/va-shell.service "a session's shell: holds $card, refuses a manual stop" \
 	"$HOLDER open $card" RefuseManualStop=yes
+echo Slice=session.slice >>$US/va-shell.service # [Service], as GNOME Shell's
 systemctl "${U[@]}" daemon-reload
 systemctl "${U[@]}" start va-shell.service
 shell_holds() {
@@ -110,6 +111,11 @@ shell_holds() {
 }
 check "va-shell.service of vauser holds $card, and its manager says CanStop=no" \
 	eval 'wait_for 10 shell_holds && [ "$(systemctl "${U[@]}" show -P CanStop va-shell.service)" = no ]'
+# diagnose's advice for it is the session's end, not a stop that systemd refuses
+diag shell --pci "$gpu"
+act=$(jq -r '.holders[] | select(.unit == "va-shell.service") | .action' "$TMP/shell.json")
+check "diagnose: va-shell.service in session.slice, its advice is to log out ($act)" \
+	[ "$act" = "va-shell.service of user $uid is their graphical session's (session.slice) and ends with it: log out of that session (or stop the display manager)" ]
 echo "on-holders = stop,kill" >>"$TMP/conf"
 "$VFIO_AGENT" -v --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
 rc=$?
