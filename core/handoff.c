@@ -73,7 +73,8 @@ struct handoff {
 		struct holder_scan hs;
 		char err[320];
 	} look;
-	struct unit_users users; /* the calls made as users, one child each */
+	struct holder_scan first; /* that look, taken by units_check() for phase 0 */
+	struct unit_users users;  /* the calls made as users, one child each */
 	/* the units looked up before the first stop, each manager's in one batch */
 	struct jrec *known;
 	struct unit_job *known_ans;
@@ -740,16 +741,24 @@ static int step(struct handoff *h, enum jstep type, const char *a, const char *b
 
 /* ---- the phases of prepare, in order ---- */
 
+/* is unit (of manager mgr) journaled by this run? */
+static bool unit_journaled(const struct handoff *h, const char *unit, const char *mgr)
+{
+	for (size_t i = 0; i < h->n_done; i++)
+		if ((h->done[i].step == J_UNIT || h->done[i].step == J_HOLDER) &&
+		    !strcmp(h->done[i].a, unit) && !strcmp(h->done[i].b, mgr))
+			return true;
+	return false;
+}
+
 /* is unit (of manager mgr) already stopped, or planned, by this run? */
 static bool unit_taken(struct handoff *h, const char *unit, const char *mgr)
 {
 	char key[JTOK + 24];
 
 	snprintf(key, sizeof(key), "%s %s", unit, mgr);
-	for (size_t i = 0; i < h->n_done; i++)
-		if ((h->done[i].step == J_UNIT || h->done[i].step == J_HOLDER) &&
-		    !strcmp(h->done[i].a, unit) && !strcmp(h->done[i].b, mgr))
-			return true;
+	if (unit_journaled(h, unit, mgr))
+		return true;
 	for (size_t i = 0; i < h->n_planned; i++)
 		if (!strcmp(h->planned[i], key))
 			return true;
@@ -814,6 +823,34 @@ static int leave_to_session(struct handoff *h, const char *unit, const char *mgr
 }
 
 /*
+ * A running unit that refuses a manual stop (CanStop false:
+ * RefuseManualStop=yes), which the handoff cannot stop: why, and what to
+ * do, one line in h->err; -EPERM. systemd would refuse its StopUnit, and
+ * only after the others' stops, the display manager's among them.
+ */
+static int refuse_unit(struct handoff *h, enum jstep type, const char *unit, const char *mgr)
+{
+	struct jrec rec = { .step = type };
+	char label[320];
+
+	snprintf(rec.a, sizeof(rec.a), "%s", unit);
+	snprintf(rec.b, sizeof(rec.b), "%s", mgr);
+	unit_label(&rec, label, sizeof(label));
+	if (type == J_UNIT)
+		snprintf(h->err, sizeof(h->err),
+			 "stop-units: %s refuses a manual stop (RefuseManualStop=yes), so systemd "
+			 "would not stop it for the handoff: take it out of stop-units",
+			 label);
+	else
+		snprintf(h->err, sizeof(h->err),
+			 "holders: %s holds the GPU and refuses a manual stop "
+			 "(RefuseManualStop=yes), so on-holders = stop cannot stop it: end it "
+			 "yourself, or set on-holders = wait if it ends with the display manager",
+			 label);
+	return -EPERM;
+}
+
+/*
  * A service's line, then those of the running sockets that start it
  * (sockets, its TriggeredBy), each stopped before the service: a client
  * connecting in between (pipewire's, to pipewire.socket) would start it
@@ -846,6 +883,13 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	const char *what = type == J_HOLDER ? "holders" : "stop-units";
 	struct unit_job q;
 
+	/*
+	 * stopped by this run, and a process of it still holds the GPU (its
+	 * KillMode spared it): the holder wait's, not asked about again at
+	 * each of phase 4's looks
+	 */
+	if (unit_journaled(h, unit, mgr))
+		return 0;
 	lookup(h, type, unit, mgr, &q);
 	if (q.r < 0 && !mgr[0] && !h->bus) {
 		/* the default display-manager.service, with no systemd to ask: none to stop */
@@ -865,6 +909,9 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	}
 	if (type == J_HOLDER && mgr[0] && q.ans.refuses_stop)
 		return leave_to_session(h, unit, mgr);
+	/* one that took the GPU after units_check(): its StopUnit would be refused */
+	if (q.ans.refuses_stop)
+		return refuse_unit(h, type, unit, mgr);
 	if (unit_taken(h, unit, mgr))
 		return 0;
 	return stop_with_sockets(h, type, unit, mgr, q.ans.sockets);
@@ -911,9 +958,7 @@ static int phase_units(struct handoff *h)
 	char mgr[24];
 	int r;
 
-	/* phase 0 looked them up with the holders' units, unless on-holders is not stop */
-	if (!h->c->holders_stop)
-		units_learn(h, NULL);
+	/* units_check() looked them up with the holders' units */
 	h->batching = true;
 	for (size_t i = 0; i < n; i++) {
 		const char *name;
@@ -985,7 +1030,8 @@ static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 	for (size_t i = 0; h->c->holders_stop && i < hs->n_holders; i++) {
 		const struct proc_info *pi = &hs->holders[i].pi;
 
-		if (!holder_unit(pi, mgr))
+		/* one this run stopped whose process stays is the holder wait's */
+		if (!holder_unit(pi, mgr) || unit_journaled(h, pi->unit, mgr))
 			continue;
 		if (!mgr[0] && bus_get(h, "holders") == 0 && in_stop_units(h, pi->unit))
 			continue; /* the display manager: phase 1 stops it, and it comes back first */
@@ -1089,26 +1135,70 @@ static void units_learn(struct handoff *h, const struct holder_scan *hs)
  */
 static int phase_holder_units(struct handoff *h)
 {
-	struct holder_scan hs;
-	char err[320];
 	int r;
 
 	if (!h->c->holders_stop)
 		return 0;
-	if ((r = look_take(h, &hs, err, sizeof(err))) < 0) {
-		holder_scan_free(&hs);
-		return fail(h, r, "holders: the scan failed: %s", err);
-	}
-	if ((r = add_dependents(h)) < 0) {
-		holder_scan_free(&hs);
-		return r;
-	}
-	units_learn(h, &hs);
 	h->batching = true;
-	if ((r = stop_holder_units(h, &hs)) < 0)
+	if ((r = stop_holder_units(h, &h->first)) < 0)
 		r = units_flush(h, r);
-	holder_scan_free(&hs);
+	holder_scan_free(&h->first);
 	return r;
+}
+
+/* is unit of manager mgr ("" or "user:UID") one that stop-units names? */
+static bool named_in_stop_units(struct handoff *h, const char *unit, const char *mgr)
+{
+	size_t n;
+	const char *const *units = stop_units_of(h->c, &n);
+	const char *name;
+	char m[24];
+
+	if (!mgr[0])
+		return in_stop_units(h, unit);
+	for (size_t i = 0; i < n; i++)
+		if (!stop_unit_spec(units[i], &name, m) && !strcmp(m, mgr) && !strcmp(name, unit))
+			return true;
+	return false;
+}
+
+/*
+ * Before the journal, while nothing is changed: the first look at the
+ * holders taken (kept for phase 0), the units phases 0 and 1 would stop
+ * looked up together (units_learn), and a running one that refuses a
+ * manual stop refused now: systemd would refuse its StopUnit only after
+ * the others' stops, the display manager's among them, and the run would
+ * roll back. A user's holder unit that refuses is its graphical session's,
+ * left to its end (leave_to_session), unless stop-units names it. A lookup
+ * that failed is made again, and reported, when its unit's turn comes.
+ */
+static int units_check(struct handoff *h)
+{
+	char err[320];
+	int r;
+
+	if (!h->c->holders_stop) {
+		units_learn(h, NULL);
+	} else {
+		if ((r = look_take(h, &h->first, err, sizeof(err))) < 0)
+			return fail(h, r, "holders: the scan failed: %s", err);
+		if ((r = add_dependents(h)) < 0)
+			return r;
+		units_learn(h, &h->first);
+	}
+	for (size_t i = 0; i < h->n_known; i++) {
+		const struct jrec *rec = &h->known[i];
+		const struct unit_job *q = &h->known_ans[i];
+		bool named;
+
+		if (q->r || !q->ans.active || !q->ans.refuses_stop)
+			continue;
+		named = named_in_stop_units(h, rec->a, rec->b);
+		if (!named && rec->b[0])
+			continue;
+		return refuse_unit(h, named ? J_UNIT : J_HOLDER, rec->a, rec->b);
+	}
+	return 0;
 }
 
 static int scan_sorted(const char *root, const char *dir, struct dirent ***list)
@@ -1944,6 +2034,7 @@ static void handoff_done(struct handoff *h)
 	if (h->look.running)
 		pthread_join(h->look.thread, NULL);
 	holder_scan_free(&h->look.hs);
+	holder_scan_free(&h->first);
 	known_forget(h);
 	unit_users_close(&h->users);
 	free(h->batch);
@@ -2004,6 +2095,10 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	/* every refusal before the first change: no unit stopped, no journal */
 	if ((r = handoff_preflight(root, c, &h.ts, err, errlen)) < 0)
 		goto out;
+	if ((r = units_check(&h)) < 0) {
+		snprintf(err, errlen, "%s", h.err);
+		goto out;
+	}
 	journal_path(root, h.vm, jpath, sizeof(jpath));
 	if (h.dry) {
 		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN,

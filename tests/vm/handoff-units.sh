@@ -6,7 +6,8 @@
 # display-manager stand-in named in stop-units is stopped before bochs is
 # unloaded and started again on release. A service that holds the GPU and
 # is not in stop-units makes prepare refuse (on-holders = fail), named in
-# the error, and the rollback starts the stopped unit again.
+# the error, and the rollback starts the stopped unit again. A unit in
+# stop-units that refuses a manual stop is refused before any change.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -83,7 +84,8 @@ check "refused: va-other.service still runs" active va-other.service
 check "refused: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
 systemctl stop va-other.service
 
-# ---- a unit in stop-units that refuses to stop: rolled back ----
+# ---- a unit in stop-units that refuses a manual stop: refused before any change ----
+# (real systemd's CanStop; its StopUnit would be refused after va-display.service's stop)
 cat >/run/systemd/system/va-stubborn.service <<EOU
 [Unit]
 Description=vfio-agent VM tier: holds $card, refuses a manual stop
@@ -95,11 +97,13 @@ systemctl daemon-reload
 systemctl start va-stubborn.service
 check "va-stubborn.service holds $card" wait_held va-stubborn.service
 sed -i 's/^stop-units = .*/stop-units = va-display.service va-stubborn.service/' "$TMP/conf"
+display_pid=$(systemctl show -P MainPID va-display.service)
 agent -q handoff prepare
-judge "a unit that refuses to stop: prepare fails, names it, rolls back" 1 \
-	"va-stubborn.service.*rolled back" $?
-check "refused stop: va-display.service runs again" wait_held va-display.service
-check "refused stop: va-stubborn.service still runs" active va-stubborn.service
+judge "a unit that refuses a manual stop: prepare refuses before any change, names it and what to do" 1 \
+	"stop-units: va-stubborn.service refuses a manual stop \(RefuseManualStop=yes\), so systemd would not stop it for the handoff: take it out of stop-units$" $?
+check "refused: va-display.service never stopped (the same process, $display_pid)" \
+	eval '[ "$(systemctl show -P MainPID va-display.service)" = "$display_pid" ] && wait_held va-display.service'
+check "refused: va-stubborn.service still runs" active va-stubborn.service
 check "refused stop: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
 systemctl stop va-display.service
 hook_quiet_all
