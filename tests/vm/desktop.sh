@@ -6,8 +6,9 @@
 # display-manager.service, HDMI audio held by pipewire in a logind session,
 # the session's DRM client and a lactd stand-in. handoff prepare and release
 # with on-holders = stop, asserted step by step and on the screen (QEMU's
-# screendump: before, after prepare, after release); then a prepare that a
-# unit refusing to stop rolls back; then a session's user unit that refuses a
+# screendump: before, after prepare, after release); then a unit of
+# stop-units that refuses a manual stop, refused before any change; then a
+# prepare that a holder outliving its unit's stop rolls back; then a session's user unit that refuses a
 # manual stop (as GNOME Shell's), left to its session; then one that cannot
 # start again outside a graphical session, not kept; then the other start order (the lactd
 # stand-in in stop-units after the display manager: started first in journal
@@ -75,25 +76,54 @@ round_trip() {
 }
 round_trip weston
 
-# ---- a unit that refuses to stop: the prepare rolls back ----
+# ---- a unit in stop-units that refuses a manual stop: refused before any change ----
+# its StopUnit would be refused after weston's stop; real systemd's CanStop says so first
 systemctl start va-stubborn.service
 unit_holds va-stubborn.service "$card"
-holders stubborn-before
+weston_pid=$(systemctl show -P MainPID display-manager.service)
 cat >>"$TMP/conf" <<EOF
 stop-units = display-manager.service va-stubborn.service
 EOF
 "$VFIO_AGENT" -q --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
-judge "a unit in stop-units refuses to stop: prepare fails, names it, rolls back" 1 \
-	"va-stubborn.service.*rolled back" $?
+judge "a unit in stop-units refuses a manual stop: prepare refuses before any change, names it and what to do" 1 \
+	"stop-units: va-stubborn.service refuses a manual stop \(RefuseManualStop=yes\).*take it out of stop-units$" $?
+check "refused: weston never stopped (the same process, $weston_pid) and DRM master; bochs drives $gpu; no journal" \
+	eval '[ "$(systemctl show -P MainPID display-manager.service)" = "$weston_pid" ] && display_master &&
+		[ "$(driver_of $gpu)" = bochs-drm ] && [ ! -e "$J" ]'
+sed -i 's/^stop-units = .*/stop-units = display-manager.service/' "$TMP/conf"
+systemctl kill va-stubborn.service
+wait_for 10 inactive va-stubborn.service
+
+# ---- a holder that outlives its unit's stop: the prepare rolls back ----
+# va-leaky.service's stop ends its main process only (KillMode=process), and the holder a
+# subshell of it started keeps the card (the holder dies with its parent, which is not the
+# main process). on-holders = stop (its second word: wait) waits holder-timeout for it,
+# then fails naming it, and the rollback brings weston and every unit back
+unit_file $S/va-leaky.service "its child holds $card and outlives its stop" \
+	"/bin/sh -c '($HOLDER open $card; :) & exec sleep infinity'"
+echo KillMode=process >>$S/va-leaky.service # [Service]
+systemctl daemon-reload
+systemctl start va-leaky.service
+check_holders "va-leaky.service's child holds $card" leaky-before \
+	wait_for 30 has_holders leaky-before "va-leaky.service /dev/dri/"
+sed -i 's/^holder-timeout = .*/holder-timeout = 2/' "$TMP/conf"
+"$VFIO_AGENT" -q --config "$TMP/conf" handoff prepare >"$TMP/out" 2>"$TMP/err"
+judge "a holder outlives its unit's stop: prepare waits, fails naming it, rolls back" 1 \
+	"holders: still held after [0-9]+ s by .*va-leaky.service.*rolled back, the host is as it was$" $?
 check "rolled back: weston is DRM master again" wait_for 10 display_master
-check_holders "rolled back: the holders are those before" stubborn-after \
-	wait_for 30 same_holders stubborn-after stubborn-before
+check_holders "rolled back: the holders are those before" leaky-after \
+	wait_for 30 same_holders leaky-after leaky-before
 screen_like rolled-back before 30
 check "rolled back: the desktop is back on the screen ($SCREEN_DIFF)" [ $? -eq 0 ]
 check "rolled back: bochs drives $gpu, no journal" \
 	eval '[ "$(driver_of $gpu)" = bochs-drm ] && [ ! -e "$J" ]'
-systemctl kill va-stubborn.service
-wait_for 10 inactive va-stubborn.service
+sed -i 's/^holder-timeout = .*/holder-timeout = 10/' "$TMP/conf"
+# if the checks above failed: the desktop back for the phases after this one
+[ -e "$J" ] && "$VFIO_AGENT" -q --config "$TMP/conf" handoff release >/dev/null 2>&1
+systemctl kill va-leaky.service
+wait_for 10 inactive va-leaky.service
+rm $S/va-leaky.service
+systemctl daemon-reload
 
 # ---- a session's unit that refuses a manual stop (as GNOME Shell's): left to its session ----
 # its StopUnit would be refused after the display manager's stop, and roll the run back;
