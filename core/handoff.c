@@ -839,8 +839,11 @@ static int refuse_unit(struct handoff *h, enum jstep type, const char *unit, con
 	if (type == J_UNIT)
 		snprintf(h->err, sizeof(h->err),
 			 "stop-units: %s refuses a manual stop (RefuseManualStop=yes), so systemd "
-			 "would not stop it for the handoff: take it out of stop-units",
-			 label);
+			 "would not stop it for the handoff: %s",
+			 label,
+			 h->c->stop_units_set ? "take it out of stop-units"
+					      : "set stop-units (its default is "
+						"display-manager.service) without it");
 	else
 		snprintf(h->err, sizeof(h->err),
 			 "holders: %s holds the GPU and refuses a manual stop "
@@ -883,13 +886,6 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	const char *what = type == J_HOLDER ? "holders" : "stop-units";
 	struct unit_job q;
 
-	/*
-	 * stopped by this run, and a process of it still holds the GPU (its
-	 * KillMode spared it): the holder wait's, not asked about again at
-	 * each of phase 4's looks
-	 */
-	if (unit_journaled(h, unit, mgr))
-		return 0;
 	lookup(h, type, unit, mgr, &q);
 	if (q.r < 0 && !mgr[0] && !h->bus) {
 		/* the default display-manager.service, with no systemd to ask: none to stop */
@@ -909,6 +905,18 @@ static int stop_unit(struct handoff *h, enum jstep type, const char *unit, const
 	}
 	if (type == J_HOLDER && mgr[0] && q.ans.refuses_stop)
 		return leave_to_session(h, unit, mgr);
+	/*
+	 * a service's socket (stop_with_sockets) that refuses: left listening,
+	 * said; a client that starts the service again meets the holder wait
+	 */
+	if (q.ans.refuses_stop && lenient && str_ends_with(unit, ".socket")) {
+		if (h->dry)
+			plan_note(h, "leave %s listening: it refuses a manual stop", unit);
+		else
+			say(h, HANDOFF_INFO, "leaving %s listening: it refuses a manual stop",
+			    unit);
+		return 0;
+	}
 	/* one that took the GPU after units_check(): its StopUnit would be refused */
 	if (q.ans.refuses_stop)
 		return refuse_unit(h, type, unit, mgr);
@@ -1030,8 +1038,13 @@ static int stop_holder_units(struct handoff *h, const struct holder_scan *hs)
 	for (size_t i = 0; h->c->holders_stop && i < hs->n_holders; i++) {
 		const struct proc_info *pi = &hs->holders[i].pi;
 
-		/* one this run stopped whose process stays is the holder wait's */
-		if (!holder_unit(pi, mgr) || unit_journaled(h, pi->unit, mgr))
+		/*
+		 * one this run stopped whose process stays (its KillMode spared
+		 * it), or left to its session: the holder wait's, not asked about
+		 * again at each of its looks
+		 */
+		if (!holder_unit(pi, mgr) || unit_journaled(h, pi->unit, mgr) ||
+		    session_unit(h, pi->unit, mgr))
 			continue;
 		if (!mgr[0] && bus_get(h, "holders") == 0 && in_stop_units(h, pi->unit))
 			continue; /* the display manager: phase 1 stops it, and it comes back first */
@@ -1350,6 +1363,20 @@ static void session_hint(const struct handoff *h, const struct holder_scan *hs, 
 				 "%s refuses a manual stop and ends with its session: log out "
 				 "of that session, then try again; ",
 				 unit_label(rec, label, sizeof(label)));
+			return;
+		}
+	/* a process that a unit's stop left running (KillMode=process, none) */
+	for (size_t i = 0; i < hs->n_holders; i++)
+		if (holder_unit(&hs->holders[i].pi, mgr) &&
+		    unit_journaled(h, hs->holders[i].pi.unit, mgr)) {
+			struct jrec r = { .step = J_HOLDER };
+
+			snprintf(r.a, sizeof(r.a), "%s", hs->holders[i].pi.unit);
+			snprintf(r.b, sizeof(r.b), "%s", mgr);
+			snprintf(buf, len,
+				 "%s stopped, but left pid %u running (its KillMode spares it): "
+				 "end it, then try again; ",
+				 unit_label(&r, label, sizeof(label)), hs->holders[i].pi.pid);
 			return;
 		}
 }
@@ -2044,6 +2071,16 @@ static void handoff_done(struct handoff *h)
 	target_set_free(&h->ts);
 }
 
+/* prepare's refusal when vm's journal exists; -EEXIST */
+static int in_place(char *err, size_t errlen, const char *jpath, const char *vm)
+{
+	snprintf(err, errlen,
+		 "%s exists: a handoff of %s is in place; release it first "
+		 "(vfio-agent handoff release --vm %s)",
+		 jpath, vm, vm);
+	return -EEXIST;
+}
+
 int handoff_prepare(const char *root, const struct config *c, const struct domain *dom,
 		    struct kmod_ctx *k, const struct handoff_io *io, char *err, size_t errlen)
 {
@@ -2095,11 +2132,16 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 	/* every refusal before the first change: no unit stopped, no journal */
 	if ((r = handoff_preflight(root, c, &h.ts, err, errlen)) < 0)
 		goto out;
+	journal_path(root, h.vm, jpath, sizeof(jpath));
+	/* a handoff in place says so before any look at its stopped units */
+	if (!h.dry && !access(jpath, F_OK)) {
+		r = in_place(err, errlen, jpath, c->vm);
+		goto out;
+	}
 	if ((r = units_check(&h)) < 0) {
 		snprintf(err, errlen, "%s", h.err);
 		goto out;
 	}
-	journal_path(root, h.vm, jpath, sizeof(jpath));
 	if (h.dry) {
 		plan_item(&h, &(struct plan_item){ .kind = PLAN_BEGIN,
 						   .verb = "prepare",
@@ -2117,10 +2159,7 @@ int handoff_prepare(const char *root, const struct config *c, const struct domai
 				  jpath);
 	} else if ((r = journal_create(root, h.vm, &h.jfd)) < 0) {
 		if (r == -EEXIST)
-			snprintf(err, errlen,
-				 "%s exists: a handoff of %s is in place; release it first "
-				 "(vfio-agent handoff release --vm %s)",
-				 jpath, c->vm, c->vm);
+			r = in_place(err, errlen, jpath, c->vm);
 		else
 			snprintf(err, errlen, "cannot create %s: %s", jpath, strerror(-r));
 		r = r == -EINVAL ? -EIO : r;

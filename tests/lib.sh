@@ -10,7 +10,7 @@ not_ok() { echo "not ok $1: $2"; TESTS_FAILED=$((TESTS_FAILED + 1)); }
 # check NAME CMD...: ok if CMD succeeds. `check NAME eval '[ $? ...'` could
 # not fail on the command before it: $? there is check's own shift's, always
 # 0, so such a check fails and says to keep rc=$? after the command instead.
-CHECK_STALE_STATUS='^[[:space:]]*(\[|\[\[|test)[[:space:]]+"?\$\?'
+CHECK_STALE_STATUS='^[[:space:]]*(![[:space:]]*)?(\[|\[\[|test|\(\()[[:space:]]*"?\$\?'
 check() {
 	local name=$1; shift
 	if [ "${1:-}" = eval ] && [[ ${2:-} =~ $CHECK_STALE_STATUS ]]; then

@@ -102,7 +102,8 @@ agent -q handoff prepare
 judge "a unit that refuses a manual stop: prepare refuses before any change, names it and what to do" 1 \
 	"stop-units: va-stubborn.service refuses a manual stop \(RefuseManualStop=yes\), so systemd would not stop it for the handoff: take it out of stop-units$" $?
 check "refused: va-display.service never stopped (the same process, $display_pid)" \
-	eval '[ "$(systemctl show -P MainPID va-display.service)" = "$display_pid" ] && wait_held va-display.service'
+	eval '[ "${display_pid:-0}" != 0 ] && [ "$(systemctl show -P MainPID va-display.service)" = "$display_pid" ] &&
+		wait_held va-display.service'
 check "refused: va-stubborn.service still runs" active va-stubborn.service
 check "refused stop: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
 systemctl stop va-display.service
