@@ -105,7 +105,7 @@ check "refused: va-display.service never stopped (the same process, $display_pid
 	eval '[ "${display_pid:-0}" != 0 ] && [ "$(systemctl show -P MainPID va-display.service)" = "$display_pid" ] &&
 		wait_held va-display.service'
 check "refused: va-stubborn.service still runs" active va-stubborn.service
-check "refused stop: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
+check "refused: bochs still drives $bdf, no journal" eval '[ "$(driver_of "$bdf")" = bochs-drm ] && [ ! -e "$J" ]'
 systemctl stop va-display.service
 hook_quiet_all
 finish
